@@ -1,0 +1,3 @@
+//! consim's kernel. Knows no protocol.
+pub mod history;
+pub mod linearizability;
