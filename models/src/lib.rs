@@ -1,1 +1,87 @@
-pub fn _y(){}
+//! consim's models: one module per consistency technique. Each module defines its node roles,
+//! messages, parameters (deserialized from the scenario's `[model]` table), its invariants
+//! and its known-bug variants. Models do no I/O and know nothing of the CLI or charts.
+
+pub mod pingpong; // the kernel benchmark's workload
+pub mod register; // single-leader replicated register with clients
+
+pub mod serde_duration; // durations as "250ms" strings in parameters
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// What a model is, for `consim models` and for validating `[expect]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    pub kind: &'static str,
+    pub summary: &'static str,
+    /// Every invariant the model judges, by name.
+    pub invariants: &'static [&'static str],
+    /// Every metric it reports, by name (unit last).
+    pub metrics: &'static [&'static str],
+    /// Its known-bug variants, `"none"` excluded.
+    pub bugs: &'static [&'static str],
+}
+
+/// A node of the scenario as the model sees it: its name, region and role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub name: String,
+    pub region: String,
+    pub role: String,
+}
+
+/// A model's `[model]` table: `kind`, `bug` and its own parameters, all with defaults except
+/// `kind`. Deserialization rejects unknown fields, so a typo is an error, never ignored.
+pub trait Params: DeserializeOwned + Serialize + Default {
+    type Model: sim::Model;
+    const SPEC: Spec;
+
+    /// Builds the model for these nodes; an error names the offending field or role.
+    fn build(self, nodes: &[NodeInfo]) -> Result<Self::Model, ParamError>;
+}
+
+/// A model parameter that does not fit the scenario, with the field it concerns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamError {
+    /// Dotted path of the field, e.g. `model.replicas` or `nodes`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ParamError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> ParamError {
+        ParamError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Finds the nodes with `role`, by id.
+pub fn nodes_with_role(nodes: &[NodeInfo], role: &str) -> Vec<sim::NodeId> {
+    nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.role == role)
+        .map(|(i, _)| sim::NodeId(i as u32))
+        .collect()
+}
+
+/// Checks that every node's role is one of `roles`.
+pub fn check_roles(nodes: &[NodeInfo], roles: &[&str]) -> Result<(), ParamError> {
+    for n in nodes {
+        if !roles.contains(&n.role.as_str()) {
+            return Err(ParamError::new(
+                "nodes",
+                format!(
+                    "node `{}` has role `{}`; this model's roles are {}",
+                    n.name,
+                    n.role,
+                    roles.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,3 +1,36 @@
-//! consim's kernel. Knows no protocol.
-pub mod history;
-pub mod linearizability;
+//! consim's kernel: a deterministic, single-threaded discrete-event simulator of nodes,
+//! networks, clocks and disks under faults. It knows no protocol: models plug in through
+//! [`Node`] and [`Model`].
+//!
+//! Determinism rules (a violation is a bug): all randomness comes from the seed through named
+//! [`rng::Rng`] streams; no wall clock, no threads, no hash-order iteration inside a run; the
+//! event queue breaks time ties by insertion order. Same inputs, same `trace_hash`.
+
+pub mod clock; // per-node clocks: offset, drift, jumps
+pub mod disk; // append-only log with a synced prefix
+pub mod dist; // latency and interval distributions written as text
+pub mod fault; // fault schedules, message triggers, random nemesis
+pub mod history; // Jepsen-style client histories (JSON Lines)
+pub mod invariant; // verdicts: holds / violated / unknown, with evidence
+pub mod linearizability; // Wing–Gong–Lowe checker for register and key-value histories
+pub mod metrics; // HDR histograms and counters
+pub mod net; // links, loss, duplication, reordering, FIFO, partitions
+pub mod node; // Node, Model, Ctx, World: how models plug in
+pub mod rng; // seeded named random streams
+pub mod sim; // the event loop
+pub mod time; // integer-nanosecond time and duration parsing
+pub mod trace; // running trace hash and optional JSON Lines trace
+
+pub use node::{Ctx, Message, Model, Node, Observed, Stopwatch, TimerId, World};
+pub use sim::{Outcome, Sim, SimConfig, Stats, Stop};
+pub use time::Time;
+
+/// A node's index in its simulation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+impl NodeId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}

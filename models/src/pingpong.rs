@@ -1,0 +1,136 @@
+//! Ping-pong: the kernel benchmark's workload, and the smallest model there is.
+//!
+//! At start each node sends `messages_per_node` messages, each to a uniformly random other
+//! node; every delivered message makes its receiver send one new message to a uniformly random
+//! other node. The number of messages in flight stays constant, so the run measures the
+//! kernel's cost per delivery and nothing else.
+
+use crate::{NodeInfo, ParamError, Params, Spec};
+use serde::{Deserialize, Serialize};
+use sim::history::History;
+use sim::invariant::Verdict;
+use sim::metrics::Metrics;
+use sim::{Ctx, Message, NodeId, TimerId, World};
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PingPongParams {
+    pub kind: String,
+    pub bug: Bug,
+    /// Messages each node sends at start.
+    pub messages_per_node: u32,
+}
+
+impl Default for PingPongParams {
+    fn default() -> Self {
+        PingPongParams {
+            kind: "pingpong".into(),
+            bug: Bug::None,
+            messages_per_node: 10,
+        }
+    }
+}
+
+/// Ping-pong has no protocol to get wrong.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    #[default]
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Ping;
+
+impl Message for Ping {
+    fn kind(&self) -> &'static str {
+        "Ping"
+    }
+}
+
+pub struct PingPong {
+    nodes: u32,
+    messages_per_node: u32,
+}
+
+impl PingPong {
+    pub fn new(nodes: u32, messages_per_node: u32) -> PingPong {
+        assert!(nodes >= 2, "ping-pong needs someone to talk to");
+        PingPong {
+            nodes,
+            messages_per_node,
+        }
+    }
+}
+
+pub struct Player {
+    peers: u32,
+    messages: u32,
+}
+
+impl Player {
+    fn send_to_random_peer(&self, ctx: &mut Ctx<'_, Self>) {
+        let me = ctx.id().0;
+        // A uniform draw over the others: skip over ourselves.
+        let mut to = ctx.rng().below(u64::from(self.peers - 1)) as u32;
+        if to >= me {
+            to += 1;
+        }
+        ctx.send(NodeId(to), Ping);
+    }
+}
+
+impl sim::Node for Player {
+    type Msg = Ping;
+    type Record = ();
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for _ in 0..self.messages {
+            self.send_to_random_peer(ctx);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, _from: NodeId, _msg: Ping) {
+        self.send_to_random_peer(ctx);
+    }
+
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {}
+}
+
+impl sim::Model for PingPong {
+    type Node = Player;
+
+    fn build(&mut self, _id: NodeId, _disk: &[()]) -> Player {
+        Player {
+            peers: self.nodes,
+            messages: self.messages_per_node,
+        }
+    }
+
+    fn finish(
+        &mut self,
+        _world: &World<'_, Player>,
+        _history: &History,
+        _metrics: &mut Metrics,
+    ) -> Vec<Verdict> {
+        Vec::new()
+    }
+}
+
+impl Params for PingPongParams {
+    type Model = PingPong;
+    const SPEC: Spec = Spec {
+        kind: "pingpong",
+        summary: "every delivery triggers one send to a random node: the kernel benchmark",
+        invariants: &[],
+        metrics: &[],
+        bugs: &[],
+    };
+
+    fn build(self, nodes: &[NodeInfo]) -> Result<PingPong, ParamError> {
+        if nodes.len() < 2 {
+            return Err(ParamError::new("nodes", "ping-pong needs at least 2 nodes"));
+        }
+        Ok(PingPong::new(nodes.len() as u32, self.messages_per_node))
+    }
+}

@@ -1,0 +1,237 @@
+//! Probability distributions over durations, written the way a person reads them:
+//! `"5ms"`, `"uniform(1ms, 5ms)"`, `"normal(20ms, 3ms)"`, `"lognormal(20ms, 0.3)"`,
+//! `"exponential(5ms)"`, `"pareto(1ms, 1.5)"`. Arguments may be named
+//! (`"normal(mean=20ms, sd=3ms)"`). Draws are whole nanoseconds, never negative.
+
+use crate::rng::Rng;
+use crate::time::{format_nanos, nanos, parse_duration};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::fmt;
+
+/// A distribution of durations, in nanoseconds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Dist {
+    /// Always the same value.
+    Constant(u64),
+    /// Uniform in [lo, hi].
+    Uniform { lo: u64, hi: u64 },
+    /// Normal with mean and standard deviation; negative draws are clamped to 0.
+    Normal { mean: u64, sd: u64 },
+    /// Log-normal with the given median and shape `sigma` (the sd of the underlying normal):
+    /// the usual shape of network round trips.
+    LogNormal { median: u64, sigma: f64 },
+    /// Exponential with the given mean: memoryless waits, Poisson arrivals.
+    Exponential { mean: u64 },
+    /// Pareto with scale (minimum) and shape `alpha`: a heavy tail. alpha <= 2 has infinite
+    /// variance; draws are capped at one hour so a single draw cannot end the run.
+    Pareto { min: u64, alpha: f64 },
+}
+
+const PARETO_CAP_NS: f64 = 3600e9;
+
+impl Dist {
+    /// One draw, in nanoseconds. A constant draws no randomness.
+    pub fn sample(&self, rng: &mut Rng) -> u64 {
+        match *self {
+            Dist::Constant(v) => v,
+            Dist::Uniform { lo, hi } => lo + rng.below(hi - lo + 1),
+            Dist::Normal { mean, sd } => (mean as f64 + sd as f64 * rng.standard_normal())
+                .max(0.0)
+                .round() as u64,
+            Dist::LogNormal { median, sigma } => {
+                (median as f64 * (sigma * rng.standard_normal()).exp()).round() as u64
+            }
+            Dist::Exponential { mean } => rng.exponential(mean as f64).round() as u64,
+            Dist::Pareto { min, alpha } => {
+                let u = 1.0 - rng.unit(); // (0, 1]
+                (min as f64 / u.powf(1.0 / alpha))
+                    .min(PARETO_CAP_NS)
+                    .round() as u64
+            }
+        }
+    }
+
+    /// The smallest value a draw can take (0 when the distribution can reach 0).
+    pub fn min_ns(&self) -> u64 {
+        match *self {
+            Dist::Constant(v) => v,
+            Dist::Uniform { lo, .. } => lo,
+            Dist::Pareto { min, .. } => min,
+            Dist::Normal { .. } | Dist::LogNormal { .. } | Dist::Exponential { .. } => 0,
+        }
+    }
+
+    /// The typical value, for reports: the mean or median.
+    pub fn typical_ns(&self) -> u64 {
+        match *self {
+            Dist::Constant(v) => v,
+            Dist::Uniform { lo, hi } => lo + (hi - lo) / 2,
+            Dist::Normal { mean, .. } => mean,
+            Dist::LogNormal { median, .. } => median,
+            Dist::Exponential { mean } => mean,
+            Dist::Pareto { min, alpha } => (min as f64 * 2f64.powf(1.0 / alpha)) as u64,
+        }
+    }
+
+    /// True when the distribution can never draw zero.
+    pub fn is_positive(&self) -> bool {
+        match *self {
+            Dist::Constant(v) => v > 0,
+            Dist::Uniform { lo, .. } => lo > 0,
+            Dist::Normal { mean, .. } => mean > 0,
+            Dist::LogNormal { median, .. } => median > 0,
+            Dist::Exponential { mean } => mean > 0,
+            Dist::Pareto { min, .. } => min > 0,
+        }
+    }
+}
+
+impl std::str::FromStr for Dist {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Dist, String> {
+        let t = text.trim();
+        let Some(open) = t.find('(') else {
+            return parse_duration(t)
+                .map(|d| Dist::Constant(nanos(d)))
+                .map_err(|e| format!("{e}; or a distribution such as \"uniform(1ms, 5ms)\""));
+        };
+        let name = t[..open].trim();
+        let body = t[open + 1..]
+            .strip_suffix(')')
+            .ok_or_else(|| format!("`{text}`: missing closing `)`"))?;
+        let args: Vec<&str> = body
+            .split(',')
+            .map(|a| a.split_once('=').map_or(a, |(_, v)| v).trim())
+            .collect();
+        let want = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(format!(
+                    "`{text}`: {name} takes {n} argument(s), got {}",
+                    args.len()
+                ))
+            }
+        };
+        let dur = |i: usize| {
+            parse_duration(args[i])
+                .map(nanos)
+                .map_err(|e| format!("`{text}`: {e}"))
+        };
+        let num = |i: usize| {
+            args[i]
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| format!("`{text}`: `{}` must be a positive number", args[i]))
+        };
+        let dist = match name {
+            "constant" => {
+                want(1)?;
+                Dist::Constant(dur(0)?)
+            }
+            "uniform" => {
+                want(2)?;
+                let (lo, hi) = (dur(0)?, dur(1)?);
+                if lo > hi {
+                    return Err(format!("`{text}`: the low end is above the high end"));
+                }
+                Dist::Uniform { lo, hi }
+            }
+            "normal" => {
+                want(2)?;
+                Dist::Normal { mean: dur(0)?, sd: dur(1)? }
+            }
+            "lognormal" => {
+                want(2)?;
+                Dist::LogNormal { median: dur(0)?, sigma: num(1)? }
+            }
+            "exponential" | "exp" => {
+                want(1)?;
+                Dist::Exponential { mean: dur(0)? }
+            }
+            "pareto" => {
+                want(2)?;
+                Dist::Pareto { min: dur(0)?, alpha: num(1)? }
+            }
+            other => {
+                return Err(format!("`{text}`: unknown distribution `{other}` (constant, uniform, normal, lognormal, exponential, pareto)"))
+            }
+        };
+        Ok(dist)
+    }
+}
+
+impl fmt::Display for Dist {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = |ns: u64| format_nanos(ns);
+        match *self {
+            Dist::Constant(v) => write!(f, "{}", d(v)),
+            Dist::Uniform { lo, hi } => write!(f, "uniform({}, {})", d(lo), d(hi)),
+            Dist::Normal { mean, sd } => write!(f, "normal({}, {})", d(mean), d(sd)),
+            Dist::LogNormal { median, sigma } => write!(f, "lognormal({}, {sigma})", d(median)),
+            Dist::Exponential { mean } => write!(f, "exponential({})", d(mean)),
+            Dist::Pareto { min, alpha } => write!(f, "pareto({}, {alpha})", d(min)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Dist {
+    fn deserialize<D: Deserializer<'de>>(de: D) -> Result<Dist, D::Error> {
+        let text = String::deserialize(de)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Dist {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_shape_and_prints_it_back() {
+        for text in [
+            "5ms",
+            "uniform(1ms, 5ms)",
+            "normal(20ms, 3ms)",
+            "lognormal(20ms, 0.3)",
+            "exponential(5ms)",
+            "pareto(1ms, 1.5)",
+        ] {
+            let d: Dist = text.parse().unwrap();
+            assert_eq!(d.to_string(), text);
+        }
+        assert_eq!(
+            "normal(mean=20ms, sd=3ms)".parse::<Dist>().unwrap(),
+            Dist::Normal {
+                mean: 20_000_000,
+                sd: 3_000_000
+            }
+        );
+        assert!("uniform(5ms, 1ms)".parse::<Dist>().is_err());
+        assert!("gauss(1ms)".parse::<Dist>().is_err());
+        assert!("pareto(1ms, -2)".parse::<Dist>().is_err());
+    }
+
+    #[test]
+    fn samples_have_the_right_centre() {
+        let mut rng = Rng::stream(3, "dist");
+        for (text, centre) in [
+            ("uniform(1ms, 3ms)", 2e6),
+            ("normal(20ms, 2ms)", 20e6),
+            ("exponential(5ms)", 5e6),
+        ] {
+            let d: Dist = text.parse().unwrap();
+            let mean = (0..20_000).map(|_| d.sample(&mut rng) as f64).sum::<f64>() / 20_000.0;
+            assert!((mean - centre).abs() < centre * 0.05, "{text}: mean {mean}");
+        }
+        let p: Dist = "pareto(1ms, 1.5)".parse().unwrap();
+        assert!((0..1000).all(|_| p.sample(&mut rng) >= 1_000_000));
+    }
+}

@@ -1,0 +1,321 @@
+//! Fault schedules (the "nemesis"): plain data saying what goes wrong and when.
+//!
+//! A schedule lists faults, each fired at a true time or by a protocol event ("right after
+//! the coordinator sends its 3rd `Prepare`"). Random faults are drawn from rates *before*
+//! the run, from the `faults` stream, into the same timed list, so every schedule — scripted
+//! or random — can be printed back as TOML, shrunk, and replayed.
+
+use crate::dist::Dist;
+use crate::rng::Rng;
+use crate::time::{format_nanos, format_signed_nanos};
+use crate::NodeId;
+use std::fmt::Write as _;
+
+/// One thing that goes wrong.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// The node loses its memory, timers and incoming messages; unsynced disk writes are lost.
+    Crash {
+        node: NodeId,
+        restart_after_ns: Option<u64>,
+    },
+    /// The node is rebuilt from its synced disk and started again.
+    Restart { node: NodeId },
+    /// Nodes in different groups cannot reach each other; nodes in no group are unaffected.
+    Partition {
+        groups: Vec<Vec<NodeId>>,
+        heal_after_ns: Option<u64>,
+    },
+    /// Messages from `from` to `to` are lost; the other direction still works.
+    PartitionOneWay {
+        from: Vec<NodeId>,
+        to: Vec<NodeId>,
+        heal_after_ns: Option<u64>,
+    },
+    /// Every link works again.
+    Heal,
+    /// The node's clock steps by `by_ns` (negative: backwards).
+    ClockJump { node: NodeId, by_ns: i64 },
+    /// The node's clock runs `ppm` parts per million fast (negative: slow) from now on.
+    ClockDrift { node: NodeId, ppm: i64 },
+    /// Every link loses messages with this probability from now on.
+    Loss { p: f64 },
+    /// Every link duplicates messages with this probability from now on.
+    Duplicate { p: f64 },
+}
+
+/// Which side of a message a trigger watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Sends,
+    Receives,
+}
+
+/// When a fault fires.
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    /// At this true time, in nanoseconds.
+    At(u64),
+    /// When `node` sends (or receives) its `count`-th message of kind `kind`: right after that
+    /// send (a crash then suppresses the rest of the handler), or right before that message is
+    /// handled (a crash then loses it).
+    Message {
+        node: NodeId,
+        direction: Direction,
+        kind: String,
+        count: u32,
+    },
+}
+
+/// A fault with its firing condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScheduledFault {
+    pub when: When,
+    pub fault: Fault,
+}
+
+/// A whole schedule.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultSchedule {
+    pub faults: Vec<ScheduledFault>,
+}
+
+/// Rates of random faults. Each kind is off unless its `*_every` mean interval is set.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Nemesis {
+    /// Nodes random faults may hit (crash, clock); empty means every node.
+    pub targets: Vec<NodeId>,
+    pub crash_every: Option<Dist>,
+    pub restart_after: Option<Dist>,
+    pub partition_every: Option<Dist>,
+    pub heal_after: Option<Dist>,
+    pub clock_jump_every: Option<Dist>,
+    pub clock_jump: Option<Dist>,
+}
+
+impl Nemesis {
+    pub fn is_active(&self) -> bool {
+        self.crash_every.is_some()
+            || self.partition_every.is_some()
+            || self.clock_jump_every.is_some()
+    }
+
+    /// Draws the random faults of `[0, until_ns)` into timed faults, from `rng` only.
+    pub fn generate(&self, node_count: usize, until_ns: u64, rng: &mut Rng) -> Vec<ScheduledFault> {
+        let targets: Vec<NodeId> = if self.targets.is_empty() {
+            (0..node_count as u32).map(NodeId).collect()
+        } else {
+            self.targets.clone()
+        };
+        let mut out = Vec::new();
+        if targets.is_empty() {
+            return out;
+        }
+        let times = |every: &Dist, rng: &mut Rng| {
+            let mut t = 0u64;
+            let mut at = Vec::new();
+            loop {
+                t = t.saturating_add(every.sample(rng).max(1));
+                if t >= until_ns {
+                    return at;
+                }
+                at.push(t);
+            }
+        };
+        if let Some(every) = &self.crash_every {
+            for t in times(every, rng) {
+                let node = targets[rng.below(targets.len() as u64) as usize];
+                let restart_after_ns = Some(
+                    self.restart_after
+                        .as_ref()
+                        .map_or(1_000_000_000, |d| d.sample(rng)),
+                );
+                out.push(ScheduledFault {
+                    when: When::At(t),
+                    fault: Fault::Crash {
+                        node,
+                        restart_after_ns,
+                    },
+                });
+            }
+        }
+        if let Some(every) = &self.partition_every {
+            for t in times(every, rng) {
+                // Split the targets into two random non-empty sides.
+                let mut sides = [Vec::new(), Vec::new()];
+                for &n in &targets {
+                    sides[rng.below(2) as usize].push(n);
+                }
+                if sides[0].is_empty() || sides[1].is_empty() {
+                    let moved = sides
+                        .iter_mut()
+                        .max_by_key(|s| s.len())
+                        .and_then(|s| s.pop());
+                    if let (Some(m), Some(empty)) = (moved, sides.iter_mut().find(|s| s.is_empty()))
+                    {
+                        empty.push(m);
+                    }
+                }
+                let heal_after_ns = Some(
+                    self.heal_after
+                        .as_ref()
+                        .map_or(5_000_000_000, |d| d.sample(rng)),
+                );
+                out.push(ScheduledFault {
+                    when: When::At(t),
+                    fault: Fault::Partition {
+                        groups: sides.to_vec(),
+                        heal_after_ns,
+                    },
+                });
+            }
+        }
+        if let Some(every) = &self.clock_jump_every {
+            let jump = self.clock_jump.clone().unwrap_or(Dist::Normal {
+                mean: 0,
+                sd: 100_000_000,
+            });
+            for t in times(every, rng) {
+                let node = targets[rng.below(targets.len() as u64) as usize];
+                let magnitude = jump.sample(rng) as i64;
+                let by_ns = if rng.below(2) == 0 {
+                    magnitude
+                } else {
+                    -magnitude
+                };
+                out.push(ScheduledFault {
+                    when: When::At(t),
+                    fault: Fault::ClockJump { node, by_ns },
+                });
+            }
+        }
+        out.sort_by_key(|f| match f.when {
+            When::At(t) => t,
+            When::Message { .. } => u64::MAX,
+        });
+        out
+    }
+}
+
+impl FaultSchedule {
+    /// The schedule as `[[faults]]` TOML tables, the same syntax a scenario file uses.
+    pub fn to_toml(&self, names: &[String]) -> String {
+        let name = |n: &NodeId| format!("{:?}", names[n.index()]);
+        let list =
+            |ns: &[NodeId]| format!("[{}]", ns.iter().map(name).collect::<Vec<_>>().join(", "));
+        let mut s = String::new();
+        for f in &self.faults {
+            s.push_str("[[faults]]\n");
+            match &f.when {
+                When::At(t) => {
+                    let _ = writeln!(s, "at = \"{}\"", format_nanos(*t));
+                }
+                When::Message {
+                    node,
+                    direction,
+                    kind,
+                    count,
+                } => {
+                    let dir = match direction {
+                        Direction::Sends => "sends",
+                        Direction::Receives => "receives",
+                    };
+                    let _ = writeln!(
+                        s,
+                        "when = {{ node = {}, {dir} = {kind:?}, count = {count} }}",
+                        name(node)
+                    );
+                }
+            }
+            let after = |key: &str, ns: &Option<u64>| {
+                ns.map(|n| format!("{key} = \"{}\"\n", format_nanos(n)))
+                    .unwrap_or_default()
+            };
+            match &f.fault {
+                Fault::Crash {
+                    node,
+                    restart_after_ns,
+                } => {
+                    let _ = write!(
+                        s,
+                        "crash = {}\n{}",
+                        name(node),
+                        after("restart_after", restart_after_ns)
+                    );
+                }
+                Fault::Restart { node } => {
+                    let _ = writeln!(s, "restart = {}", name(node));
+                }
+                Fault::Partition {
+                    groups,
+                    heal_after_ns,
+                } => {
+                    let gs: Vec<String> = groups.iter().map(|g| list(g)).collect();
+                    let _ = write!(
+                        s,
+                        "partition = [{}]\n{}",
+                        gs.join(", "),
+                        after("heal_after", heal_after_ns)
+                    );
+                }
+                Fault::PartitionOneWay {
+                    from,
+                    to,
+                    heal_after_ns,
+                } => {
+                    let _ = write!(
+                        s,
+                        "partition_one_way = {{ from = {}, to = {} }}\n{}",
+                        list(from),
+                        list(to),
+                        after("heal_after", heal_after_ns)
+                    );
+                }
+                Fault::Heal => s.push_str("heal = true\n"),
+                Fault::ClockJump { node, by_ns } => {
+                    let _ = writeln!(
+                        s,
+                        "clock_jump = {{ node = {}, by = \"{}\" }}",
+                        name(node),
+                        format_signed_nanos(*by_ns)
+                    );
+                }
+                Fault::ClockDrift { node, ppm } => {
+                    let _ = writeln!(s, "clock_drift = {{ node = {}, ppm = {ppm} }}", name(node));
+                }
+                Fault::Loss { p } => {
+                    let _ = writeln!(s, "loss = {p}");
+                }
+                Fault::Duplicate { p } => {
+                    let _ = writeln!(s, "duplicate = {p}");
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_faults_are_seeded_plain_data() {
+        let nemesis = Nemesis {
+            crash_every: Some("exponential(5s)".parse().unwrap()),
+            partition_every: Some("10s".parse().unwrap()),
+            ..Nemesis::default()
+        };
+        let a = nemesis.generate(3, 60_000_000_000, &mut Rng::stream(9, "faults"));
+        let b = nemesis.generate(3, 60_000_000_000, &mut Rng::stream(9, "faults"));
+        assert_eq!(a, b);
+        assert!(a.len() > 5, "{a:?}");
+        let names = ["a".to_string(), "b".to_string(), "c".to_string()];
+        let toml = FaultSchedule { faults: a }.to_toml(&names);
+        assert!(
+            toml.contains("crash = ") && toml.contains("partition = [["),
+            "{toml}"
+        );
+    }
+}

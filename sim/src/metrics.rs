@@ -1,0 +1,166 @@
+//! Run metrics: HDR histograms of durations and of counts, and plain counters, named with
+//! their unit last (`transfer_latency_ms`, `messages_per_txn`, `aborts`).
+//!
+//! Names are `&'static str` and the registry is a short vector searched linearly: recording a
+//! sample allocates nothing once the metric exists.
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+/// What a histogram holds, which decides how it is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// Nanoseconds, reported in milliseconds (the metric's name ends in `_ms`).
+    Nanos,
+    /// Plain counts, reported as they are.
+    Count,
+}
+
+#[derive(Debug)]
+struct Series {
+    name: &'static str,
+    unit: Unit,
+    hist: Histogram<u64>,
+}
+
+/// All metrics of one run.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    series: Vec<Series>,
+    counters: Vec<(&'static str, u64)>,
+}
+
+/// p50 / p99 / max of one distribution, in its reported unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    pub count: u64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Metrics {
+    /// Makes a distribution exist (so it is reported, empty, even with no samples).
+    pub fn declare(&mut self, name: &'static str, unit: Unit) {
+        self.series_mut(name, unit);
+    }
+
+    /// Makes a counter exist at zero.
+    pub fn declare_counter(&mut self, name: &'static str) {
+        self.counter_mut(name);
+    }
+
+    /// Records a duration sample, in nanoseconds.
+    pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
+        self.series_mut(name, Unit::Nanos)
+            .hist
+            .saturating_record(ns);
+    }
+
+    /// Records a count sample.
+    pub fn record_count(&mut self, name: &'static str, n: u64) {
+        self.series_mut(name, Unit::Count).hist.saturating_record(n);
+    }
+
+    /// Adds to a counter.
+    pub fn add(&mut self, name: &'static str, n: u64) {
+        *self.counter_mut(name) += n;
+    }
+
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.counters
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+    }
+
+    pub fn summary(&self, name: &str) -> Option<Summary> {
+        let s = self.series.iter().find(|s| s.name == name)?;
+        let scale = match s.unit {
+            Unit::Nanos => 1e-6,
+            Unit::Count => 1.0,
+        };
+        let h = &s.hist;
+        let q = |v: u64| if h.is_empty() { 0.0 } else { v as f64 * scale };
+        Some(Summary {
+            count: h.len(),
+            p50: q(h.value_at_quantile(0.5)),
+            p99: q(h.value_at_quantile(0.99)),
+            max: q(h.max()),
+        })
+    }
+
+    /// Names of every distribution and counter, in declaration order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.series
+            .iter()
+            .map(|s| s.name)
+            .chain(self.counters.iter().map(|(n, _)| *n))
+    }
+
+    /// The `metrics` object of the `--json` contract: distributions as
+    /// `{"p50","p99","max","count"}`, counters as integers.
+    pub fn to_json(&self) -> Value {
+        let mut m = Map::new();
+        for s in &self.series {
+            let sum = self.summary(s.name).expect("the series exists");
+            m.insert(s.name.to_string(), json!({"p50": round3(sum.p50), "p99": round3(sum.p99), "max": round3(sum.max), "count": sum.count}));
+        }
+        for (name, v) in &self.counters {
+            m.insert(name.to_string(), json!(v));
+        }
+        Value::Object(m)
+    }
+
+    fn series_mut(&mut self, name: &'static str, unit: Unit) -> &mut Series {
+        let i = match self.series.iter().position(|s| s.name == name) {
+            Some(i) => i,
+            None => {
+                // Auto-resizing: memory grows with the largest value seen, not a fixed range.
+                let hist = Histogram::new(3).expect("3 significant figures is valid");
+                self.series.push(Series { name, unit, hist });
+                self.series.len() - 1
+            }
+        };
+        let s = &mut self.series[i];
+        debug_assert_eq!(s.unit, unit, "metric {name} recorded with two units");
+        s
+    }
+
+    fn counter_mut(&mut self, name: &'static str) -> &mut u64 {
+        let i = match self.counters.iter().position(|(n, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                self.counters.push((name, 0));
+                self.counters.len() - 1
+            }
+        };
+        &mut self.counters[i].1
+    }
+}
+
+/// Rounds to 3 decimals so JSON output stays readable and stable.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_in_reported_units() {
+        let mut m = Metrics::default();
+        for ms in 1..=100 {
+            m.record_nanos("latency_ms", ms * 1_000_000);
+        }
+        m.add("aborts", 2);
+        let s = m.summary("latency_ms").unwrap();
+        assert_eq!(s.count, 100);
+        assert!(
+            (s.p50 - 50.0).abs() < 0.1 && (s.max - 100.0).abs() < 0.1,
+            "{s:?}"
+        );
+        assert_eq!(m.to_json()["aborts"], 2);
+    }
+}

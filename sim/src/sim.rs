@@ -1,0 +1,793 @@
+//! The event loop.
+//!
+//! One thread, one queue of events ordered by (true time, insertion sequence): ties break by
+//! insertion order, so the same inputs always give the same order. Every event is folded into
+//! the trace hash. Nothing here allocates per event unless the trace file is on (the queue and
+//! timer table grow to their high-water marks and stay there).
+
+use crate::clock::Clock;
+use crate::disk::Disk;
+use crate::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use crate::history::History;
+use crate::invariant::Verdict;
+use crate::metrics::Metrics;
+use crate::net::{DropReason, Fate, Network};
+use crate::node::{Ctx, Message, Model, Node, Observed, TimerId, World};
+use crate::rng::Rng;
+use crate::time::{nanos, Time};
+use crate::trace::{field_num, field_str, TraceHash, TraceWriter};
+use crate::NodeId;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::hash::Hash;
+use std::io::Write;
+use std::time::Duration;
+
+/// Everything the kernel needs to run one simulation, resolved from a scenario.
+pub struct SimConfig {
+    pub seed: u64,
+    pub node_names: Vec<String>,
+    pub network: Network,
+    pub clocks: Vec<Clock>,
+    pub schedule: FaultSchedule,
+    pub nemesis: Nemesis,
+    /// Workload and faults run for `duration`; then the run settles (partitions heal, crashed
+    /// nodes restart, clients stop) for `settle`, so end-of-run checks see a quiescent system.
+    pub duration: Duration,
+    pub settle: Duration,
+    /// A bound on the run: hitting it is reported as a liveness problem, never a hang.
+    pub max_events: u64,
+}
+
+/// Why the run stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Simulated time reached `duration + settle`.
+    TimeUp,
+    /// No event was left to process.
+    Quiescent,
+    /// `max_events` was reached first.
+    EventLimit,
+}
+
+/// Counts of what the kernel did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub events: u64,
+    pub sent: u64,
+    pub delivered: u64,
+    pub duplicated: u64,
+    pub dropped_loss: u64,
+    pub dropped_partition: u64,
+    pub dropped_receiver_down: u64,
+    pub timers_fired: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub unsynced_records_lost: u64,
+}
+
+/// The result of one run.
+pub struct Outcome {
+    pub seed: u64,
+    pub trace_hash: u64,
+    pub sim_time: Time,
+    pub stop: Stop,
+    pub stats: Stats,
+    pub verdicts: Vec<Verdict>,
+    pub metrics: Metrics,
+    pub history: History,
+    /// The schedule that ran, random faults included: printable as TOML, replayable.
+    pub schedule: FaultSchedule,
+}
+
+enum Ev<M> {
+    Start {
+        node: NodeId,
+        incarnation: u32,
+    },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        incarnation: u32,
+        msg: M,
+    },
+    Timer {
+        node: NodeId,
+        incarnation: u32,
+        id: TimerId,
+        tag: u64,
+    },
+    Fault(u32),
+    Settle,
+}
+
+struct Entry<M> {
+    time: u64,
+    seq: u64,
+    ev: Ev<M>,
+}
+
+impl<M> PartialEq for Entry<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl<M> Eq for Entry<M> {}
+impl<M> PartialOrd for Entry<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Entry<M> {
+    /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.time, other.seq).cmp(&(self.time, self.seq))
+    }
+}
+
+/// Per-node environment that survives crashes: clock, disk, random streams.
+pub(crate) struct Slot<R> {
+    pub(crate) clock: Clock,
+    pub(crate) disk: Disk<R>,
+    pub(crate) rng: Rng,
+    pub(crate) workload_rng: Rng,
+    pub(crate) up: bool,
+    /// Bumped at every crash and restart; timers and messages aimed at an older incarnation
+    /// are dropped.
+    pub(crate) incarnation: u32,
+}
+
+/// Timer slots with generations: cancelling is O(1), and a slot is reused only after its
+/// event has left the queue.
+#[derive(Default)]
+pub(crate) struct Timers {
+    live: Vec<bool>,
+    generation: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl Timers {
+    fn allocate(&mut self) -> TimerId {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.live.push(false);
+            self.generation.push(0);
+            (self.live.len() - 1) as u32
+        });
+        self.live[slot as usize] = true;
+        TimerId {
+            slot,
+            generation: self.generation[slot as usize],
+        }
+    }
+
+    pub(crate) fn cancel(&mut self, id: TimerId) {
+        if self.generation[id.slot as usize] == id.generation {
+            self.live[id.slot as usize] = false;
+        }
+    }
+
+    /// Frees the slot of a popped timer event; true if the timer was still live.
+    fn take(&mut self, id: TimerId) -> bool {
+        let s = id.slot as usize;
+        debug_assert_eq!(
+            self.generation[s], id.generation,
+            "a timer slot is freed only when its event pops"
+        );
+        let was_live = self.live[s];
+        self.live[s] = false;
+        self.generation[s] = self.generation[s].wrapping_add(1);
+        self.free.push(id.slot);
+        was_live
+    }
+}
+
+/// A message-triggered fault and how many matching messages it has seen.
+struct Trigger {
+    node: NodeId,
+    direction: Direction,
+    kind: String,
+    count: u32,
+    seen: u32,
+    fault: Fault,
+}
+
+/// The kernel's state, apart from the nodes themselves (so a node and its context can be
+/// borrowed at once).
+pub struct Kernel<N: Node> {
+    pub(crate) now: Time,
+    seq: u64,
+    queue: BinaryHeap<Entry<N::Msg>>,
+    pub(crate) names: Vec<String>,
+    pub(crate) slots: Vec<Slot<N::Record>>,
+    pub(crate) timers: Timers,
+    net: Network,
+    net_rng: Rng,
+    /// Faults fired by events; `Ev::Fault(i)` indexes this.
+    faults: Vec<Fault>,
+    triggers: Vec<Trigger>,
+    /// Faults fired by a trigger inside a handler, applied right after it returns.
+    pending: Vec<Fault>,
+    /// The node crashed by a trigger during the current handler, whose effects are discarded.
+    pub(crate) halted: Option<NodeId>,
+    pub(crate) settling: bool,
+    pub(crate) metrics: Metrics,
+    pub(crate) history: History,
+    stats: Stats,
+    hash: TraceHash,
+    trace: Option<TraceWriter>,
+}
+
+const TAG_START: u64 = 1;
+const TAG_SEND: u64 = 2;
+const TAG_DELIVER: u64 = 3;
+const TAG_DROP: u64 = 4;
+const TAG_TIMER: u64 = 5;
+const TAG_CRASH: u64 = 6;
+const TAG_RESTART: u64 = 7;
+const TAG_FAULT: u64 = 8;
+
+impl<N: Node> Kernel<N> {
+    fn push(&mut self, time: u64, ev: Ev<N::Msg>) {
+        self.seq += 1;
+        self.queue.push(Entry {
+            time,
+            seq: self.seq,
+            ev,
+        });
+    }
+
+    pub(crate) fn send(&mut self, from: NodeId, to: NodeId, msg: N::Msg) {
+        if self.halted == Some(from) {
+            return;
+        }
+        assert!(to.index() < self.slots.len(), "send to unknown node {to:?}");
+        let now = self.now.0;
+        self.stats.sent += 1;
+        self.hash.mix(TAG_SEND);
+        self.hash.mix(u64::from(from.0) << 32 | u64::from(to.0));
+        msg.hash(&mut self.hash);
+        let kind = msg.kind();
+        let fate = self.net.route(now, from, to, &mut self.net_rng);
+        if let Some(t) = &mut self.trace {
+            let names = &self.names;
+            t.event(now, "send", |l| {
+                field_str(l, "from", &names[from.index()]);
+                field_str(l, "to", &names[to.index()]);
+                field_str(l, "kind", kind);
+                field_str(l, "msg", &format!("{msg:?}"));
+                match fate {
+                    Fate::Arrives { at, duplicate_at } => {
+                        field_num(l, "arrive", at);
+                        if let Some(d) = duplicate_at {
+                            field_num(l, "duplicate_arrive", d);
+                        }
+                    }
+                    Fate::Dropped(r) => field_str(l, "dropped", r.as_str()),
+                }
+            });
+        }
+        match fate {
+            Fate::Dropped(reason) => self.count_drop(reason),
+            Fate::Arrives { at, duplicate_at } => {
+                let incarnation = self.slots[to.index()].incarnation;
+                self.hash.mix(at);
+                if let Some(d) = duplicate_at {
+                    self.stats.duplicated += 1;
+                    self.hash.mix(d);
+                    self.push(
+                        d,
+                        Ev::Deliver {
+                            from,
+                            to,
+                            incarnation,
+                            msg: msg.clone(),
+                        },
+                    );
+                }
+                self.push(
+                    at,
+                    Ev::Deliver {
+                        from,
+                        to,
+                        incarnation,
+                        msg,
+                    },
+                );
+            }
+        }
+        if !self.triggers.is_empty() {
+            self.fire_triggers(from, Direction::Sends, kind);
+        }
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.hash.mix(TAG_DROP);
+        self.hash.mix(reason as u64);
+        match reason {
+            DropReason::Loss => self.stats.dropped_loss += 1,
+            DropReason::Partition => self.stats.dropped_partition += 1,
+            DropReason::ReceiverDown => self.stats.dropped_receiver_down += 1,
+        }
+    }
+
+    pub(crate) fn set_timer(&mut self, node: NodeId, after: Duration, tag: u64) -> TimerId {
+        let slot = &self.slots[node.index()];
+        let incarnation = slot.incarnation;
+        let delay = slot.clock.true_delay(nanos(after));
+        let id = self.timers.allocate();
+        if self.halted == Some(node) {
+            // The node is gone; the event still runs to free the slot, and is then ignored.
+            self.timers.cancel(id);
+        }
+        let at = self.now.0.saturating_add(delay);
+        self.push(
+            at,
+            Ev::Timer {
+                node,
+                incarnation,
+                id,
+                tag,
+            },
+        );
+        id
+    }
+
+    /// Counts a message against the triggers watching `node`; fired faults go to `pending`.
+    fn fire_triggers(&mut self, node: NodeId, direction: Direction, kind: &str) {
+        for t in &mut self.triggers {
+            if t.node == node && t.direction == direction && t.kind == kind {
+                t.seen += 1;
+                if t.seen == t.count {
+                    if let Fault::Crash { node: crashed, .. } = t.fault {
+                        if crashed == node && direction == Direction::Sends {
+                            self.halted = Some(node);
+                        }
+                    }
+                    self.pending.push(t.fault.clone());
+                }
+            }
+        }
+    }
+}
+
+/// A simulation of one model under one configuration and seed.
+pub struct Sim<M: Model> {
+    kernel: Kernel<M::Node>,
+    nodes: Vec<Option<M::Node>>,
+    model: M,
+    end: u64,
+    settle_at: u64,
+    max_events: u64,
+    seed: u64,
+    schedule: FaultSchedule,
+}
+
+impl<M: Model> Sim<M> {
+    /// Prepares a run. `trace` receives the JSON Lines trace when given.
+    pub fn new(config: SimConfig, mut model: M, trace: Option<Box<dyn Write>>) -> Sim<M> {
+        let n = config.node_names.len();
+        assert_eq!(config.clocks.len(), n, "one clock per node");
+        let seed = config.seed;
+        let slots = config
+            .clocks
+            .into_iter()
+            .zip(&config.node_names)
+            .map(|(clock, name)| Slot {
+                clock,
+                disk: Disk::default(),
+                rng: Rng::stream(seed, &format!("node/{name}")),
+                workload_rng: Rng::stream(seed, &format!("workload/{name}")),
+                up: true,
+                incarnation: 0,
+            })
+            .collect();
+        let duration = nanos(config.duration);
+        let end = duration.saturating_add(nanos(config.settle));
+        let mut schedule = config.schedule;
+        if config.nemesis.is_active() {
+            let mut fault_rng = Rng::stream(seed, "faults");
+            schedule
+                .faults
+                .extend(config.nemesis.generate(n, duration, &mut fault_rng));
+        }
+        let mut kernel = Kernel {
+            now: Time::ZERO,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            names: config.node_names,
+            slots,
+            timers: Timers::default(),
+            net: config.network,
+            net_rng: Rng::stream(seed, "network"),
+            faults: Vec::new(),
+            triggers: Vec::new(),
+            pending: Vec::new(),
+            halted: None,
+            settling: false,
+            metrics: Metrics::default(),
+            history: History::default(),
+            stats: Stats::default(),
+            hash: TraceHash::default(),
+            trace: trace.map(TraceWriter::new),
+        };
+        let nodes = (0..n as u32)
+            .map(|i| Some(model.build(NodeId(i), &[])))
+            .collect();
+        for i in 0..n as u32 {
+            kernel.push(
+                0,
+                Ev::Start {
+                    node: NodeId(i),
+                    incarnation: 0,
+                },
+            );
+        }
+        for ScheduledFault { when, fault } in &schedule.faults {
+            match when {
+                When::At(t) => {
+                    kernel.faults.push(fault.clone());
+                    let i = (kernel.faults.len() - 1) as u32;
+                    kernel.push(*t, Ev::Fault(i));
+                }
+                When::Message {
+                    node,
+                    direction,
+                    kind,
+                    count,
+                } => kernel.triggers.push(Trigger {
+                    node: *node,
+                    direction: *direction,
+                    kind: kind.clone(),
+                    count: *count,
+                    seen: 0,
+                    fault: fault.clone(),
+                }),
+            }
+        }
+        if end > duration {
+            kernel.push(duration, Ev::Settle);
+        }
+        Sim {
+            kernel,
+            nodes,
+            model,
+            end,
+            settle_at: duration,
+            max_events: config.max_events,
+            seed,
+            schedule,
+        }
+    }
+
+    /// The schedule this run will execute (random faults included).
+    pub fn schedule(&self) -> &FaultSchedule {
+        &self.schedule
+    }
+
+    /// Runs to the end and judges the run.
+    pub fn run(mut self) -> std::io::Result<Outcome> {
+        let stop = self.event_loop();
+        let k = &mut self.kernel;
+        let world = World {
+            now: k.now,
+            nodes: &self.nodes,
+            names: &k.names,
+            slots: &k.slots,
+            settling: k.settling,
+        };
+        let mut verdicts = self.model.finish(&world, &k.history, &mut k.metrics);
+        if stop == Stop::EventLimit {
+            verdicts.push(Verdict::unknown(
+                "run_completed",
+                format!(
+                    "stopped after {} events at t={} of {}: the event limit (limits.max_events) was reached before the end; \
+                     the protocol may be livelocked, or the limit is too low",
+                    self.kernel.stats.events,
+                    self.kernel.now,
+                    Time(self.end)
+                ),
+            ));
+        }
+        if let Some(t) = self.kernel.trace.take() {
+            t.finish()?;
+        }
+        let k = self.kernel;
+        Ok(Outcome {
+            seed: self.seed,
+            trace_hash: k.hash.value(),
+            sim_time: k.now,
+            stop,
+            stats: k.stats,
+            verdicts,
+            metrics: k.metrics,
+            history: k.history,
+            schedule: self.schedule,
+        })
+    }
+
+    fn event_loop(&mut self) -> Stop {
+        loop {
+            let Some(next) = self.kernel.queue.peek() else {
+                return Stop::Quiescent;
+            };
+            if next.time > self.end {
+                self.kernel.now = Time(self.end);
+                return Stop::TimeUp;
+            }
+            if self.kernel.stats.events >= self.max_events {
+                return Stop::EventLimit;
+            }
+            let Entry { time, ev, .. } = self.kernel.queue.pop().expect("peeked");
+            debug_assert!(time >= self.kernel.now.0, "time never goes backwards");
+            self.kernel.now = Time(time);
+            self.kernel.stats.events += 1;
+            self.dispatch(ev);
+        }
+    }
+
+    fn dispatch(&mut self, ev: Ev<<M::Node as Node>::Msg>) {
+        let k = &mut self.kernel;
+        let now = k.now.0;
+        match ev {
+            Ev::Start { node, incarnation } => {
+                if k.slots[node.index()].incarnation != incarnation {
+                    return;
+                }
+                k.hash.mix(TAG_START);
+                k.hash.mix(now ^ u64::from(node.0) << 40);
+                if let Some(t) = &mut k.trace {
+                    let name = &k.names[node.index()];
+                    t.event(now, "start", |l| field_str(l, "node", name));
+                }
+                let n = self.nodes[node.index()]
+                    .as_mut()
+                    .expect("a node with a current start event is up");
+                n.on_start(&mut Ctx {
+                    kernel: k,
+                    id: node,
+                });
+                self.after_handler(Observed::Started(node));
+            }
+            Ev::Deliver {
+                from,
+                to,
+                incarnation,
+                msg,
+            } => {
+                let slot = &k.slots[to.index()];
+                let reason = if !slot.up || slot.incarnation != incarnation {
+                    Some(DropReason::ReceiverDown)
+                } else if k.net.drops_in_flight(from, to) {
+                    Some(DropReason::Partition)
+                } else {
+                    None
+                };
+                let kind = msg.kind();
+                if let Some(t) = &mut k.trace {
+                    let names = &k.names;
+                    t.event(
+                        now,
+                        if reason.is_some() { "drop" } else { "deliver" },
+                        |l| {
+                            field_str(l, "from", &names[from.index()]);
+                            field_str(l, "to", &names[to.index()]);
+                            field_str(l, "kind", kind);
+                            if let Some(r) = reason {
+                                field_str(l, "reason", r.as_str());
+                            }
+                        },
+                    );
+                }
+                if let Some(r) = reason {
+                    k.count_drop(r);
+                    return;
+                }
+                k.hash.mix(TAG_DELIVER);
+                k.hash
+                    .mix(now ^ (u64::from(from.0) << 40) ^ (u64::from(to.0) << 20));
+                k.stats.delivered += 1;
+                if !k.triggers.is_empty() {
+                    k.fire_triggers(to, Direction::Receives, kind);
+                    self.apply_pending();
+                    if !self.kernel.slots[to.index()].up {
+                        return; // crashed by the trigger: the message dies with it
+                    }
+                }
+                let k = &mut self.kernel;
+                let n = self.nodes[to.index()]
+                    .as_mut()
+                    .expect("an up node has state");
+                n.on_message(&mut Ctx { kernel: k, id: to }, from, msg);
+                self.after_handler(Observed::Delivered { from, to, kind });
+            }
+            Ev::Timer {
+                node,
+                incarnation,
+                id,
+                tag,
+            } => {
+                let live = k.timers.take(id);
+                if !live || k.slots[node.index()].incarnation != incarnation {
+                    return;
+                }
+                k.hash.mix(TAG_TIMER);
+                k.hash.mix(now ^ u64::from(node.0) << 40 ^ tag);
+                k.stats.timers_fired += 1;
+                if let Some(t) = &mut k.trace {
+                    let name = &k.names[node.index()];
+                    t.event(now, "timer", |l| {
+                        field_str(l, "node", name);
+                        field_num(l, "tag", tag);
+                    });
+                }
+                let n = self.nodes[node.index()]
+                    .as_mut()
+                    .expect("an up node has state");
+                n.on_timer(
+                    &mut Ctx {
+                        kernel: k,
+                        id: node,
+                    },
+                    id,
+                    tag,
+                );
+                self.after_handler(Observed::TimerFired(node));
+            }
+            Ev::Fault(i) => {
+                let fault = self.kernel.faults[i as usize].clone();
+                self.apply_fault(fault);
+            }
+            Ev::Settle => self.settle(),
+        }
+    }
+
+    fn after_handler(&mut self, event: Observed) {
+        self.kernel.halted = None;
+        if !self.kernel.pending.is_empty() {
+            self.apply_pending();
+        }
+        self.observe(event);
+    }
+
+    fn observe(&mut self, event: Observed) {
+        let k = &mut self.kernel;
+        let world = World {
+            now: k.now,
+            nodes: &self.nodes,
+            names: &k.names,
+            slots: &k.slots,
+            settling: k.settling,
+        };
+        self.model.observe(&world, event, &mut k.metrics);
+    }
+
+    fn apply_pending(&mut self) {
+        let pending = std::mem::take(&mut self.kernel.pending);
+        for f in pending {
+            self.apply_fault(f);
+        }
+    }
+
+    fn apply_fault(&mut self, fault: Fault) {
+        let now = self.kernel.now.0;
+        if self.kernel.settling && !matches!(fault, Fault::Restart { .. } | Fault::Heal) {
+            return; // the settle phase is fault-free by definition
+        }
+        let k = &mut self.kernel;
+        k.hash.mix(TAG_FAULT);
+        if let Some(t) = &mut k.trace {
+            let text = format!("{fault:?}");
+            t.event(now, "fault", |l| field_str(l, "fault", &text));
+        }
+        match fault {
+            Fault::Crash {
+                node,
+                restart_after_ns,
+            } => {
+                self.crash(node);
+                if let Some(after) = restart_after_ns {
+                    self.schedule_fault(now.saturating_add(after), Fault::Restart { node });
+                }
+            }
+            Fault::Restart { node } => self.restart(node),
+            Fault::Partition {
+                groups,
+                heal_after_ns,
+            } => {
+                for (gi, a) in groups.iter().enumerate() {
+                    for (gj, b) in groups.iter().enumerate() {
+                        if gi != gj {
+                            for &x in a {
+                                for &y in b {
+                                    k.net.block(x, y);
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Some(after) = heal_after_ns {
+                    self.schedule_fault(now.saturating_add(after), Fault::Heal);
+                }
+            }
+            Fault::PartitionOneWay {
+                from,
+                to,
+                heal_after_ns,
+            } => {
+                for &x in &from {
+                    for &y in &to {
+                        k.net.block(x, y);
+                    }
+                }
+                if let Some(after) = heal_after_ns {
+                    self.schedule_fault(now.saturating_add(after), Fault::Heal);
+                }
+            }
+            Fault::Heal => k.net.heal(),
+            Fault::ClockJump { node, by_ns } => k.slots[node.index()].clock.jump(k.now, by_ns),
+            Fault::ClockDrift { node, ppm } => k.slots[node.index()].clock.set_drift(k.now, ppm),
+            Fault::Loss { p } => k.net.set_loss(p),
+            Fault::Duplicate { p } => k.net.set_duplicate(p),
+        }
+    }
+
+    fn schedule_fault(&mut self, at: u64, fault: Fault) {
+        let k = &mut self.kernel;
+        k.faults.push(fault);
+        let i = (k.faults.len() - 1) as u32;
+        k.push(at, Ev::Fault(i));
+    }
+
+    fn crash(&mut self, node: NodeId) {
+        let k = &mut self.kernel;
+        let slot = &mut k.slots[node.index()];
+        if !slot.up {
+            return;
+        }
+        slot.up = false;
+        slot.incarnation += 1;
+        k.stats.unsynced_records_lost += slot.disk.crash() as u64;
+        k.stats.crashes += 1;
+        k.hash.mix(TAG_CRASH ^ u64::from(node.0) << 8);
+        if let Some(t) = &mut k.trace {
+            let name = &k.names[node.index()];
+            t.event(k.now.0, "crash", |l| field_str(l, "node", name));
+        }
+        self.nodes[node.index()] = None;
+        self.observe(Observed::Crashed(node));
+    }
+
+    fn restart(&mut self, node: NodeId) {
+        let k = &mut self.kernel;
+        let slot = &mut k.slots[node.index()];
+        if slot.up {
+            return;
+        }
+        slot.up = true;
+        slot.incarnation += 1;
+        let incarnation = slot.incarnation;
+        k.stats.restarts += 1;
+        k.hash.mix(TAG_RESTART ^ u64::from(node.0) << 8);
+        if let Some(t) = &mut k.trace {
+            let name = &k.names[node.index()];
+            t.event(k.now.0, "restart", |l| field_str(l, "node", name));
+        }
+        self.nodes[node.index()] = Some(
+            self.model
+                .build(node, self.kernel.slots[node.index()].disk.synced()),
+        );
+        let now = self.kernel.now.0;
+        self.kernel.push(now, Ev::Start { node, incarnation });
+    }
+
+    /// Enters the settle phase: heal every link, restart every crashed node, stop faults.
+    fn settle(&mut self) {
+        debug_assert_eq!(self.kernel.now.0, self.settle_at);
+        self.apply_fault(Fault::Heal);
+        self.kernel.settling = true;
+        self.kernel.triggers.clear();
+        for i in 0..self.nodes.len() as u32 {
+            self.restart(NodeId(i));
+        }
+    }
+}

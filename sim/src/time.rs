@@ -1,0 +1,154 @@
+//! Simulated time: integer nanoseconds since the start of the run. Never floats.
+
+use std::fmt;
+use std::ops::{Add, Sub};
+use std::time::Duration;
+
+/// An instant of true simulated time, in nanoseconds since the run started. Nodes never see
+/// it; they read their own skewed [`crate::clock::Clock`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Time(pub u64);
+
+impl Time {
+    pub const ZERO: Time = Time(0);
+    pub const MAX: Time = Time(u64::MAX);
+
+    pub fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    pub fn as_millis_f64(self) -> f64 {
+        self.0 as f64 / 1e6
+    }
+
+    /// Time elapsed since `earlier` (saturating: never negative).
+    pub fn since(self, earlier: Time) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+}
+
+impl Add<Duration> for Time {
+    type Output = Time;
+    fn add(self, d: Duration) -> Time {
+        Time(self.0.saturating_add(nanos(d)))
+    }
+}
+
+impl Sub<Time> for Time {
+    type Output = Duration;
+    fn sub(self, rhs: Time) -> Duration {
+        self.since(rhs)
+    }
+}
+
+impl fmt::Display for Time {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", format_nanos(self.0))
+    }
+}
+
+/// A duration as whole nanoseconds, saturating at `u64::MAX` (584 years of simulated time).
+pub fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Formats nanoseconds the way a person reads them: `1.5s`, `250ms`, `40us`, `7ns`.
+pub fn format_nanos(ns: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "us"),
+        (1, "ns"),
+    ];
+    for (scale, unit) in UNITS {
+        if ns >= scale || scale == 1 {
+            let whole = ns / scale;
+            let frac = ns % scale;
+            if frac == 0 {
+                return format!("{whole}{unit}");
+            }
+            let text = format!("{:.3}", ns as f64 / scale as f64);
+            let text = text.trim_end_matches('0').trim_end_matches('.');
+            return format!("{text}{unit}");
+        }
+    }
+    unreachable!("the last unit has scale 1")
+}
+
+/// Parses a duration written like `250ms`, `1.5s`, `2m 30s` or `0`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    if t == "0" {
+        return Ok(Duration::ZERO);
+    }
+    // humantime rejects fractions ("1.5s"); accept a single fractional number with a unit.
+    if let Some(d) = parse_fractional(t) {
+        return Ok(d);
+    }
+    humantime::parse_duration(t).map_err(|e| {
+        format!("invalid duration `{text}`: {e} (write e.g. \"250ms\", \"1.5s\", \"2m\")")
+    })
+}
+
+fn parse_fractional(t: &str) -> Option<Duration> {
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+    let (num, unit) = t.split_at(split);
+    if !num.contains('.') {
+        return None;
+    }
+    let value: f64 = num.parse().ok()?;
+    let scale = match unit.trim() {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" | "min" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    Some(Duration::from_nanos((value * scale).round() as u64))
+}
+
+/// Parses a signed duration: an optional leading `-` then [`parse_duration`]. Nanoseconds.
+pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    let (sign, rest) = match t.strip_prefix('-') {
+        Some(r) => (-1, r),
+        None => (1, t.strip_prefix('+').unwrap_or(t)),
+    };
+    let d = parse_duration(rest)?;
+    let n = i64::try_from(nanos(d)).map_err(|_| format!("duration `{text}` is too large"))?;
+    Ok(sign * n)
+}
+
+/// Formats signed nanoseconds like [`format_nanos`], with a leading `-` when negative.
+pub fn format_signed_nanos(ns: i64) -> String {
+    if ns < 0 {
+        format!("-{}", format_nanos(ns.unsigned_abs()))
+    } else {
+        format_nanos(ns as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_formats_durations() {
+        for (text, ns) in [
+            ("250ms", 250_000_000),
+            ("1.5s", 1_500_000_000),
+            ("2m 30s", 150_000_000_000),
+            ("0", 0),
+            ("40us", 40_000),
+        ] {
+            assert_eq!(nanos(parse_duration(text).unwrap()), ns, "{text}");
+        }
+        assert_eq!(format_nanos(1_500_000_000), "1.5s");
+        assert_eq!(format_nanos(250_000_000), "250ms");
+        assert_eq!(parse_signed_duration("-5ms").unwrap(), -5_000_000);
+        assert_eq!(format_signed_nanos(-5_000_000), "-5ms");
+        assert!(parse_duration("fast").is_err());
+    }
+}
