@@ -1,1 +1,173 @@
-//! Linearizability checking (placeholder: being written).
+//! Linearizability checking of client histories (`docs/HISTORY_FORMAT.md`).
+//!
+//! Pipeline, one module per step:
+//! - `partition`: turns paired operations into search operations per independent object —
+//!   one for a register, one per key for the key-value model, since linearizability is
+//!   compositional over independent objects (Herlihy & Wing 1990; Horn & Kroening 2015,
+//!   "Faster linearizability checking via P-compositionality"). It also applies the format's
+//!   rules that drop operations constraining nothing (failed writes, failed or indeterminate
+//!   reads) and runs cheap pre-checks that refute many bad histories without a search.
+//! - `model`: the sequential specifications over interned states.
+//! - `search` + `memo`: the Wing–Gong–Lowe search with memoized configurations.
+//! - `explain`: turns a failed search into words and line numbers.
+//!
+//! Architecture invariant: no I/O, no panics on any history; bad input is a
+//! [`HistoryError`], an exhausted budget is [`Verdict::Unknown`].
+
+mod explain;
+mod memo;
+mod model;
+mod partition;
+mod search;
+
+use crate::history::{History, HistoryError, ModelKind, Operation};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+
+pub use explain::{Explanation, OpSummary};
+
+/// The sequential object a history is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Model {
+    /// One integer register with `read`, `write`, `cas`.
+    Register,
+    /// String keys with `get`, `put`, `append`.
+    Kv,
+}
+
+impl Model {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Model::Register => "register",
+            Model::Kv => "kv",
+        }
+    }
+
+    fn kind(self) -> ModelKind {
+        match self {
+            Model::Register => ModelKind::Register,
+            Model::Kv => ModelKind::Kv,
+        }
+    }
+}
+
+/// How much the checker may spend before answering [`Verdict::Unknown`].
+///
+/// The timeout is wall-clock time. That is acceptable here, and only here, because the checker
+/// runs outside simulations: its timing never feeds back into a simulated run, so determinism
+/// of the simulator is untouched. The verdict itself is deterministic whenever the budget
+/// suffices.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// Wall-clock limit for the whole check; `None` for no limit.
+    pub timeout: Option<Duration>,
+    /// Cap on the memo table and interned states of one search. Each explored configuration
+    /// is stored once, so this cap also bounds the search's running time.
+    pub max_memo_bytes: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            timeout: None,
+            max_memo_bytes: 512 << 20,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Linearizable,
+    NotLinearizable,
+    /// The budget ran out before the search decided.
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "not_linearizable",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Operations in the history (invocations).
+    pub operations: usize,
+    /// Operations the search had to consider after the format's rules dropped the rest.
+    pub searched_operations: usize,
+    /// Independent objects checked (1 for a register, one per key for kv).
+    pub partitions: usize,
+    /// Search loop iterations.
+    pub steps: u64,
+    /// Distinct configurations memoized.
+    pub configurations: u64,
+    /// Largest memory estimate of one search, in bytes (sampled).
+    pub peak_memo_bytes: usize,
+    /// True if a pre-check refuted the history without a search.
+    pub decided_by_precheck: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    /// Why the history is not linearizable (present iff `verdict` is `NotLinearizable`).
+    pub explanation: Option<Explanation>,
+    /// Which budget ran out (present iff `verdict` is `Unknown`).
+    pub unknown_reason: Option<String>,
+    pub stats: Stats,
+}
+
+/// Checks `history` against `model`. Validates the history first (so a history built in
+/// memory gets the same checks as a parsed one) and fails on operations of the other model.
+pub fn check(history: &History, model: Model, budget: &Budget) -> Result<Report, HistoryError> {
+    let ops = history.operations()?;
+    if let Some(first) = history.events.first() {
+        if first.f.model() != model.kind() {
+            return Err(HistoryError {
+                line: 1,
+                message: format!(
+                    "`{}` is a {} operation but the model is {}",
+                    first.f.as_str(),
+                    first.f.model().as_str(),
+                    model.as_str()
+                ),
+            });
+        }
+    }
+    Ok(check_operations(&ops, model, budget))
+}
+
+/// Checks operations already paired by [`History::operations`] (which also validated them).
+/// Operations of the wrong model are ignored.
+pub fn check_operations(ops: &[Operation], model: Model, budget: &Budget) -> Report {
+    let deadline = budget.timeout.map(|t| Instant::now() + t);
+    let limits = search::Limits {
+        deadline,
+        max_bytes: budget.max_memo_bytes,
+    };
+    let mut stats = Stats {
+        operations: ops.len(),
+        ..Stats::default()
+    };
+    let result = match model {
+        Model::Register => partition::check_register(ops, limits, &mut stats),
+        Model::Kv => partition::check_kv(ops, limits, &mut stats),
+    };
+    let (verdict, explanation, unknown_reason) = match result {
+        partition::Outcome::Linearizable => (Verdict::Linearizable, None, None),
+        partition::Outcome::Violation(e) => (Verdict::NotLinearizable, Some(*e), None),
+        partition::Outcome::Unknown(why) => (Verdict::Unknown, None, Some(why)),
+    };
+    Report {
+        verdict,
+        explanation,
+        unknown_reason,
+        stats,
+    }
+}

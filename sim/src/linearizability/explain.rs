@@ -1,0 +1,199 @@
+//! Counterexamples a person can read: which operation could not be placed, why, and how far a
+//! linearization got (Porcupine's "longest partial linearization", with line numbers).
+
+use super::model::{Spec, StateId, Step};
+use super::partition::Part;
+use super::search::Failure;
+use crate::history::{OpFn, Operation, Value};
+use serde::Serialize;
+
+/// One operation, located in the file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpSummary {
+    /// Position in [`crate::history::History::operations`].
+    pub op: usize,
+    pub process: u64,
+    pub f: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The argument, or for an `ok` read/get its result.
+    pub value: serde_json::Value,
+    /// `ok`, `fail`, `info` or `pending` (never completed).
+    pub outcome: &'static str,
+    pub invoke_line: usize,
+    pub complete_line: Option<usize>,
+}
+
+/// Why a history is not linearizable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Explanation {
+    /// The key whose operations are not linearizable (key-value model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The operation that could not be placed.
+    pub blocked: OpSummary,
+    /// Why, in words.
+    pub reason: String,
+    /// The longest linearizable prefix found, in linearization order.
+    pub prefix: Vec<OpSummary>,
+    /// The object's value after `prefix`.
+    pub state_after_prefix: serde_json::Value,
+    /// Other operations of the same object overlapping `blocked` in real time and not in
+    /// `prefix`: the candidates a reader should look at.
+    pub concurrent: Vec<OpSummary>,
+}
+
+fn json(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Int(i) => (*i).into(),
+        Value::Str(s) => s.as_str().into(),
+        Value::Pair(a, b) => serde_json::json!([a, b]),
+    }
+}
+
+pub(crate) fn summary(ops: &[Operation], i: usize) -> OpSummary {
+    let op = &ops[i];
+    let value = match op.f {
+        OpFn::Read | OpFn::Get => &op.output,
+        _ => &op.input,
+    };
+    OpSummary {
+        op: i,
+        process: op.process,
+        f: op.f.as_str(),
+        key: op.key.clone(),
+        value: json(value),
+        outcome: op.outcome.as_str(),
+        invoke_line: op.invoke_line(),
+        complete_line: op.complete_line(),
+    }
+}
+
+/// "read by process 3 (lines 12–15)", "append \"x\" by process 2 (lines 4–9)".
+fn describe(op: &Operation) -> String {
+    let arg = match op.f {
+        OpFn::Read | OpFn::Get => String::new(),
+        _ => format!(" {}", op.input),
+    };
+    let lines = match op.complete_line() {
+        Some(c) => format!("lines {}–{c}", op.invoke_line()),
+        None => format!("line {}, never completed", op.invoke_line()),
+    };
+    format!("{}{arg} by process {} ({lines})", op.f.as_str(), op.process)
+}
+
+fn object(part: &Part) -> String {
+    match part.key {
+        Some(k) => format!("key {k:?}"),
+        None => "register".into(),
+    }
+}
+
+/// "1", "1 or 2", "1, 2 or 3".
+fn one_of(values: &[serde_json::Value]) -> String {
+    let s: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+    match s.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+fn concurrent(ops: &[Operation], part: &Part, blocked: usize, prefix: &[usize]) -> Vec<OpSummary> {
+    let b = &ops[part.src[blocked]];
+    let b_end = b.complete.unwrap_or(usize::MAX);
+    part.src
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != blocked && !prefix.contains(&i))
+        .filter(|&(_, &g)| {
+            let o = &ops[g];
+            o.invoke < b_end && o.complete.is_none_or(|c| c > b.invoke)
+        })
+        .map(|(_, &g)| summary(ops, g))
+        .collect()
+}
+
+pub(crate) fn from_failure<S: Spec>(
+    ops: &[Operation],
+    part: &Part,
+    failure: &Failure,
+    spec: &mut S,
+) -> Explanation {
+    let blocked = failure.blocked as usize;
+    let bop = &ops[part.src[blocked]];
+    let step = part.ops[blocked].step;
+    let mut impossible: Vec<StateId> = failure
+        .blocked_states
+        .iter()
+        .copied()
+        .filter(|&s| spec.apply(s, step).is_none())
+        .collect();
+    impossible.sort_unstable();
+    let held: Vec<serde_json::Value> = impossible.iter().map(|&s| spec.to_json(s)).collect();
+    let obj = object(part);
+    let what = describe(bop);
+    let reason = match (step, held.is_empty()) {
+        (Step::Read(v), false) => format!(
+            "{what} returned {} but the {obj} could only hold {} at that point",
+            spec.to_json(v),
+            one_of(&held)
+        ),
+        (Step::Cas { expected, .. }, false) => format!(
+            "{what} succeeded, so the {obj} held {} just before it, but the {obj} could only hold {} at that point",
+            spec.to_json(expected),
+            one_of(&held)
+        ),
+        (Step::CasFail { expected }, false) => format!(
+            "{what} failed, so the {obj} did not hold {}, but it held {} wherever the cas could take effect",
+            spec.to_json(expected),
+            spec.to_json(expected)
+        ),
+        _ => format!(
+            "{what} must take effect before its completion, but no placement of it and of the operations concurrent with it lets every later operation return what it returned"
+        ),
+    };
+    let prefix_local: Vec<usize> = failure.prefix.iter().map(|&o| o as usize).collect();
+    Explanation {
+        key: part.key.map(str::to_owned),
+        blocked: summary(ops, part.src[blocked]),
+        reason,
+        prefix: prefix_local
+            .iter()
+            .map(|&o| summary(ops, part.src[o]))
+            .collect(),
+        state_after_prefix: spec.to_json(failure.state_after_prefix),
+        concurrent: concurrent(ops, part, blocked, &prefix_local),
+    }
+}
+
+/// The explanation for the "value never written" pre-check.
+pub(crate) fn unwritten<S: Spec>(
+    ops: &[Operation],
+    part: &Part,
+    blocked: usize,
+    value: StateId,
+    spec: &S,
+) -> Explanation {
+    let bop = &ops[part.src[blocked]];
+    let obj = object(part);
+    let verb = match part.ops[blocked].step {
+        Step::Read(_) => "returned",
+        _ => "expected",
+    };
+    let reason = format!(
+        "{} {verb} {} but no write to the {obj} invoked before line {} ever writes that value",
+        describe(bop),
+        spec.to_json(value),
+        bop.complete_line().unwrap_or(0)
+    );
+    Explanation {
+        key: part.key.map(str::to_owned),
+        blocked: summary(ops, part.src[blocked]),
+        reason,
+        prefix: Vec::new(),
+        state_after_prefix: spec.to_json(super::model::INITIAL),
+        concurrent: concurrent(ops, part, blocked, &[]),
+    }
+}

@@ -1,0 +1,292 @@
+//! From paired operations to searches: the format's dropping rules, per-key partitioning and
+//! pre-checks.
+//!
+//! Dropping rules (HISTORY_FORMAT.md, *Completion types*): a failed write/put/append never took
+//! effect and a failed or indeterminate read/get constrains nothing, so none of them enter the
+//! search. A failed cas stays: it asserts the register did not hold `expected`.
+//!
+//! Partitioning: keys of the key-value model are independent objects, and linearizability is
+//! local (Herlihy & Wing 1990, Theorem 1), so each key is searched on its own (Horn & Kroening
+//! 2015 call this P-compositionality). Many small searches are exponentially cheaper than one
+//! big one.
+
+use super::explain;
+use super::model::{KvKey, Register, Spec, StateId, Step, INITIAL};
+use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
+use super::Stats;
+use crate::history::{OpFn, Operation, Outcome as OpOutcome, Value};
+
+pub(crate) enum Outcome {
+    Linearizable,
+    Violation(Box<explain::Explanation>),
+    Unknown(String),
+}
+
+/// One independent object: its search operations and, for each, the index of the
+/// [`Operation`] it came from.
+pub(crate) struct Part<'a> {
+    pub key: Option<&'a str>,
+    pub ops: Vec<SearchOp>,
+    pub src: Vec<usize>,
+}
+
+impl Part<'_> {
+    fn push(&mut self, src: usize, op: &Operation, step: Step) {
+        let required = !op.outcome.is_indeterminate();
+        self.ops.push(SearchOp {
+            step,
+            call: op.invoke as u32,
+            ret: if required {
+                op.complete.map(|c| c as u32)
+            } else {
+                None
+            },
+        });
+        self.src.push(src);
+    }
+}
+
+pub(crate) fn check_register(ops: &[Operation], limits: Limits, stats: &mut Stats) -> Outcome {
+    let mut spec = Register::default();
+    let mut part = Part {
+        key: None,
+        ops: Vec::with_capacity(ops.len()),
+        src: Vec::new(),
+    };
+    for (i, op) in ops.iter().enumerate() {
+        let int = |v: &Value| match v {
+            Value::Int(x) => Some(Some(*x)),
+            Value::Null => Some(None),
+            _ => None,
+        };
+        let step = match (op.f, op.outcome, &op.input) {
+            (OpFn::Read, OpOutcome::Ok, _) => int(&op.output).map(|v| Step::Read(spec.intern(v))),
+            (OpFn::Write, OpOutcome::Fail, _) => None,
+            (OpFn::Write, _, v) => int(v).map(|v| Step::Write(spec.intern(v))),
+            (OpFn::Cas, outcome, &Value::Pair(e, n)) => {
+                let expected = spec.intern(Some(e));
+                Some(match outcome {
+                    OpOutcome::Fail => Step::CasFail { expected },
+                    _ => Step::Cas {
+                        expected,
+                        new: spec.intern(Some(n)),
+                    },
+                })
+            }
+            // Failed/indeterminate reads, other models, malformed values: no constraint.
+            _ => None,
+        };
+        if let Some(step) = step {
+            part.push(i, op, step);
+        }
+    }
+    stats.partitions = 1;
+    stats.searched_operations = part.ops.len();
+    if let Some(v) = precheck(ops, &part, &spec, stats) {
+        return v;
+    }
+    let mut search = Search::new(&part.ops, spec);
+    let mut s = SearchStats::default();
+    let result = search.run(limits, u64::MAX, &mut s);
+    add_stats(stats, &s);
+    match result {
+        Some(r) => conclude(ops, &part, &mut search, r, limits),
+        None => Outcome::Unknown("search stopped without a verdict".into()),
+    }
+}
+
+pub(crate) fn check_kv(ops: &[Operation], limits: Limits, stats: &mut Stats) -> Outcome {
+    let mut index: super::model::FxMap<&str, usize> = Default::default();
+    let mut parts: Vec<(Part, KvKey)> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let Some(key) = op.key.as_deref() else {
+            continue;
+        };
+        let p = *index.entry(key).or_insert_with(|| {
+            parts.push((
+                Part {
+                    key: Some(key),
+                    ops: Vec::new(),
+                    src: Vec::new(),
+                },
+                KvKey::default(),
+            ));
+            parts.len() - 1
+        });
+        let (part, spec) = &mut parts[p];
+        let step = match (op.f, op.outcome, &op.input, &op.output) {
+            (OpFn::Get, OpOutcome::Ok, _, Value::Str(s)) => Some(Step::Read(spec.intern(s))),
+            (OpFn::Put | OpFn::Append, OpOutcome::Fail, _, _) => None,
+            (OpFn::Put, _, Value::Str(s), _) => Some(Step::Write(spec.intern(s))),
+            (OpFn::Append, _, Value::Str(s), _) => Some(Step::Append(spec.suffix(s))),
+            _ => None,
+        };
+        if let Some(step) = step {
+            part.push(i, op, step);
+        }
+    }
+    stats.partitions = parts.len();
+    stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
+    for (part, spec) in &parts {
+        if let Some(v) = precheck(ops, part, spec, stats) {
+            return v;
+        }
+    }
+    let (parts, specs): (Vec<Part>, Vec<KvKey>) = parts.into_iter().unzip();
+    // Keys are searched in interleaved slices of steps that double each round, like
+    // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
+    // and deterministically: an easily refuted key is found before a hard key exhausts the
+    // budget, and a linearizable history costs the same total work.
+    let mut live: Vec<(usize, Search<KvKey>)> = parts
+        .iter()
+        .zip(specs)
+        .enumerate()
+        .map(|(i, (p, spec))| (i, Search::new(&p.ops, spec)))
+        .collect();
+    let mut unknown = None;
+    let mut slice: u64 = 1 << 12;
+    let mut s = SearchStats::default();
+    while !live.is_empty() {
+        let mut i = 0;
+        while i < live.len() {
+            // The memory cap holds for all live searches together.
+            let others: usize = live
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, (_, s))| s.heap_bytes())
+                .sum();
+            let lim = Limits {
+                max_bytes: limits.max_bytes.saturating_sub(others),
+                ..limits
+            };
+            let Some(result) = live[i].1.run(lim, slice, &mut s) else {
+                i += 1;
+                continue;
+            };
+            let (p, mut search) = live.remove(i);
+            match result {
+                SearchResult::Linearizable => {}
+                SearchResult::OutOfMemory => {
+                    // Other keys may still show a violation, which settles the history.
+                    unknown
+                        .get_or_insert_with(|| unknown_reason(SearchResult::OutOfMemory, limits));
+                }
+                r @ (SearchResult::Violation(_) | SearchResult::OutOfTime) => {
+                    add_stats(stats, &s);
+                    return conclude(ops, &parts[p], &mut search, r, limits);
+                }
+            }
+        }
+        slice = slice.saturating_mul(2);
+    }
+    add_stats(stats, &s);
+    unknown.map_or(Outcome::Linearizable, Outcome::Unknown)
+}
+
+fn add_stats(stats: &mut Stats, s: &SearchStats) {
+    stats.steps += s.steps;
+    stats.configurations += s.configurations;
+    stats.peak_memo_bytes = stats.peak_memo_bytes.max(s.peak_bytes);
+}
+
+fn unknown_reason(r: SearchResult, limits: Limits) -> String {
+    match r {
+        SearchResult::OutOfTime => "timeout reached before the search decided".into(),
+        _ => format!(
+            "memo table reached its cap of {} bytes before the search decided",
+            limits.max_bytes
+        ),
+    }
+}
+
+fn conclude<S: Spec>(
+    ops: &[Operation],
+    part: &Part,
+    search: &mut Search<S>,
+    result: SearchResult,
+    limits: Limits,
+) -> Outcome {
+    match result {
+        SearchResult::Linearizable => Outcome::Linearizable,
+        SearchResult::Violation(f) => Outcome::Violation(Box::new(explain::from_failure(
+            ops,
+            part,
+            &f,
+            &mut search.spec,
+        ))),
+        r => Outcome::Unknown(unknown_reason(r, limits)),
+    }
+}
+
+fn precheck<S: Spec>(
+    ops: &[Operation],
+    part: &Part,
+    spec: &S,
+    stats: &mut Stats,
+) -> Option<Outcome> {
+    let (blocked, value) = unwritten_value(&part.ops)?;
+    stats.decided_by_precheck = true;
+    Some(Outcome::Violation(Box::new(explain::unwritten(
+        ops, part, blocked, value, spec,
+    ))))
+}
+
+/// Pre-check: an operation that requires the object to hold a value (an `ok` read, an `ok`
+/// cas's `expected`) that no other operation invoked before its completion ever writes can
+/// never be linearized. This refutes a common kind of bad history in linear time. Objects with
+/// appends are skipped: their values are built, not written. Returns the search index of the
+/// offending operation and the value it needed.
+fn unwritten_value(ops: &[SearchOp]) -> Option<(usize, StateId)> {
+    if ops.iter().any(|o| matches!(o.step, Step::Append(_))) {
+        return None;
+    }
+    // For each value: the two earliest invocations writing it, (call, op), to exclude the
+    // operation itself (a `cas [v, v]` writes what it needs).
+    let mut first: Vec<[(u32, usize); 2]> = Vec::new();
+    for (i, op) in ops.iter().enumerate() {
+        let written = match op.step {
+            Step::Write(v) | Step::Cas { new: v, .. } => v,
+            _ => continue,
+        };
+        let w = written as usize;
+        if first.len() <= w {
+            first.resize(w + 1, [(u32::MAX, usize::MAX); 2]);
+        }
+        let slot = &mut first[w];
+        if op.call < slot[0].0 {
+            slot[1] = slot[0];
+            slot[0] = (op.call, i);
+        } else if op.call < slot[1].0 {
+            slot[1] = (op.call, i);
+        }
+    }
+    for (i, op) in ops.iter().enumerate() {
+        let (needed, Some(ret)) = (
+            match op.step {
+                Step::Read(v) => v,
+                Step::Cas { expected, .. } => expected,
+                _ => continue,
+            },
+            op.ret,
+        ) else {
+            continue;
+        };
+        if needed == INITIAL {
+            continue;
+        }
+        let writers = first
+            .get(needed as usize)
+            .copied()
+            .unwrap_or([(u32::MAX, usize::MAX); 2]);
+        let earliest = if writers[0].1 == i {
+            writers[1].0
+        } else {
+            writers[0].0
+        };
+        if earliest > ret {
+            return Some((i, needed));
+        }
+    }
+    None
+}

@@ -1,0 +1,458 @@
+//! The Wing–Gong search with Lowe's memoization (Wing & Gong 1993; Lowe 2017, "Testing for
+//! linearizability", §3–4), in the shape Porcupine popularised.
+//!
+//! The history is a doubly linked list of call and return entries in real-time order. The
+//! search walks it from the head: at a call entry it tries to linearize that operation now
+//! (apply it to the model state); at a return entry it has met an operation that must already
+//! have taken effect but has not, so it backtracks to the last choice. Linearized operations
+//! are unlinked (dancing links), so "the operations that may go next" is always a prefix walk
+//! of the list. A configuration (set of linearized operations, model state) that was explored
+//! once is never explored again, which is what makes the search practical (Lowe's
+//! memoization). Indeterminate operations have no return entry: they may be linearized when
+//! useful and are never required, which is the format's "any subset of the info operations".
+//!
+//! The search is exponential in the number of concurrent operations in the worst case
+//! (the problem is NP-complete, Gibbons & Korach 1997); it stops and reports
+//! [`SearchResult::OutOfTime`] / [`SearchResult::OutOfMemory`] past its budget.
+
+use super::memo::{op_key, Insert, Memo};
+use super::model::{Spec, StateId, Step, INITIAL};
+use std::time::Instant;
+
+/// One operation of a partition as the search sees it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SearchOp {
+    pub step: Step,
+    /// Event index of the invocation.
+    pub call: u32,
+    /// Event index of the completion for operations that must be linearized; `None` for
+    /// indeterminate ones (`info` or never completed), which stay open to the end.
+    pub ret: Option<u32>,
+}
+
+/// Why a history is not linearizable, as far as the search got.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    /// The longest sequence of operations the search linearized, in order (operation indices).
+    pub prefix: Vec<u32>,
+    pub state_after_prefix: StateId,
+    /// The operation whose completion the search reached without being able to place it.
+    pub blocked: u32,
+    /// States in which the search found the blocked operation unplaceable (bounded sample).
+    pub blocked_states: Vec<StateId>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum SearchResult {
+    Linearizable,
+    Violation(Failure),
+    OutOfTime,
+    OutOfMemory,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SearchStats {
+    pub steps: u64,
+    pub configurations: u64,
+    pub peak_bytes: usize,
+}
+
+/// Limits for one search. The deadline is wall-clock time: acceptable because the checker
+/// runs outside any simulation and its timing never feeds back into a simulated run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub deadline: Option<Instant>,
+    pub max_bytes: usize,
+}
+
+const NIL: u32 = u32::MAX;
+/// How many states per operation the explanation keeps; more adds nothing a reader can use.
+const STATES_KEPT: usize = 6;
+
+/// Doubly linked list of entries: `2 i` is the call of operation `i`, `2 i + 1` its return;
+/// the head sentinel is `2 n`.
+struct Links {
+    next: Vec<u32>,
+    prev: Vec<u32>,
+    head: u32,
+}
+
+impl Links {
+    fn new(ops: &[SearchOp]) -> Links {
+        let n = ops.len();
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
+        for (i, op) in ops.iter().enumerate() {
+            order.push((op.call, 2 * i as u32));
+            if let Some(r) = op.ret {
+                order.push((r, 2 * i as u32 + 1));
+            }
+        }
+        // Event indices are distinct, so this order is total and the list deterministic.
+        order.sort_unstable();
+        let head = 2 * n as u32;
+        let mut next = vec![NIL; 2 * n + 1];
+        let mut prev = vec![NIL; 2 * n + 1];
+        let mut last = head;
+        for &(_, e) in &order {
+            next[last as usize] = e;
+            prev[e as usize] = last;
+            last = e;
+        }
+        Links { next, prev, head }
+    }
+
+    #[inline]
+    fn unlink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = n;
+        if n != NIL {
+            self.prev[n as usize] = p;
+        }
+    }
+
+    /// Re-inserts `e`, which still holds its old neighbours (dancing links); must undo
+    /// unlinks in reverse order.
+    #[inline]
+    fn relink(&mut self, e: u32) {
+        let (p, n) = (self.prev[e as usize], self.next[e as usize]);
+        self.next[p as usize] = e;
+        if n != NIL {
+            self.prev[n as usize] = e;
+        }
+    }
+}
+
+/// The search's mutable state; methods keep the bitset, its hash, the links and the stack in
+/// step with each other.
+pub(crate) struct Search<'a, S> {
+    ops: &'a [SearchOp],
+    pub(crate) spec: S,
+    links: Links,
+    keys: Vec<u64>,
+    memo: Memo,
+    bits: Vec<u64>,
+    set_hash: u64,
+    state: StateId,
+    /// Operations with a return entry not yet linearized; 0 means success.
+    remaining: usize,
+    stack: Vec<Frame>,
+    prune: Option<AppendPrune>,
+    /// Ops that leave the state unchanged (the read-first rule applies to them).
+    read_only: Vec<bool>,
+    /// Where the walk stands, so that [`Search::run`] can stop after a slice and resume.
+    entry: u32,
+    /// True when the search just arrived at a configuration not yet scanned for reads.
+    arrived: bool,
+    blocked_states: Vec<(u8, [StateId; STATES_KEPT])>,
+    best: Option<Failure>,
+    fixed_bytes: usize,
+}
+
+/// Pruning for objects with appends. Appends only extend the value and reads leave it alone,
+/// so after an append the value must be a prefix of what every later read returns — unless a
+/// put comes between. A put can come before a read only if it is invoked before the read
+/// completes. Hence: let `g` be the unlinearized `ok` read that completes first; if no
+/// unlinearized put is invoked before `g` completes, the new value must be a prefix of `g`'s.
+/// Without this, k concurrent appends yield k! distinct states that plain WGL explores until a
+/// read far later refutes them.
+struct AppendPrune {
+    /// Reads, by completion.
+    reads: Vec<(u32, StateId, u32)>,
+    /// Puts (any outcome kept by the search), by invocation: (call, op).
+    puts: Vec<(u32, u32)>,
+}
+
+impl AppendPrune {
+    fn new(ops: &[SearchOp]) -> Option<AppendPrune> {
+        if !ops.iter().any(|o| matches!(o.step, Step::Append(_))) {
+            return None;
+        }
+        let mut reads: Vec<(u32, StateId, u32)> = Vec::new();
+        let mut puts: Vec<(u32, u32)> = Vec::new();
+        for (i, o) in ops.iter().enumerate() {
+            match (o.step, o.ret) {
+                (Step::Read(v), Some(r)) => reads.push((r, v, i as u32)),
+                (Step::Write(_), _) => puts.push((o.call, i as u32)),
+                _ => {}
+            }
+        }
+        reads.sort_unstable();
+        puts.sort_unstable();
+        Some(AppendPrune { reads, puts })
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Frame {
+    op: u32,
+    before: StateId,
+    /// Linearized by the read-first rule: if the configuration after it fails, so does the
+    /// one before it, and no alternative needs trying there.
+    forced: bool,
+}
+
+enum Try {
+    Pushed,
+    Seen,
+    Inapplicable,
+    Full,
+}
+
+impl<S: Spec> Search<'_, S> {
+    #[inline]
+    fn try_op(&mut self, op: usize, forced: bool) -> Try {
+        let step = self.ops[op].step;
+        let Some(next_state) = self.spec.apply(self.state, step) else {
+            return Try::Inapplicable;
+        };
+        if matches!(step, Step::Append(_)) && !self.append_viable(next_state) {
+            return Try::Inapplicable;
+        }
+        let hash = self.set_hash ^ self.keys[op];
+        self.bits[op / 64] |= 1 << (op % 64);
+        match self.memo.insert(hash, next_state, &self.bits) {
+            Insert::New => {
+                self.stack.push(Frame {
+                    op: op as u32,
+                    before: self.state,
+                    forced,
+                });
+                self.state = next_state;
+                self.set_hash = hash;
+                let call = 2 * op as u32;
+                if self.ops[op].ret.is_some() {
+                    self.remaining -= 1;
+                    self.links.unlink(call | 1);
+                }
+                self.links.unlink(call);
+                Try::Pushed
+            }
+            Insert::Seen => {
+                self.bits[op / 64] &= !(1 << (op % 64));
+                Try::Seen
+            }
+            Insert::Full => {
+                self.bits[op / 64] &= !(1 << (op % 64));
+                Try::Full
+            }
+        }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.stack.pop()?;
+        let op = frame.op as usize;
+        self.bits[op / 64] &= !(1 << (op % 64));
+        self.set_hash ^= self.keys[op];
+        self.state = frame.before;
+        let call = 2 * frame.op;
+        self.links.relink(call);
+        if self.ops[op].ret.is_some() {
+            self.remaining += 1;
+            self.links.relink(call | 1);
+        }
+        Some(frame)
+    }
+
+    #[inline]
+    fn linearized(&self, op: u32) -> bool {
+        self.bits[op as usize / 64] & (1 << (op % 64)) != 0
+    }
+
+    /// See [`AppendPrune`].
+    fn append_viable(&self, state: StateId) -> bool {
+        let Some(prune) = &self.prune else {
+            return true;
+        };
+        let next_put = prune
+            .puts
+            .iter()
+            .find(|&&(_, op)| !self.linearized(op))
+            .map_or(u32::MAX, |p| p.0);
+        match prune.reads.iter().find(|&&(_, _, op)| !self.linearized(op)) {
+            Some(&(ret, value, _)) if ret < next_put => self.spec.extends_to(state, value),
+            _ => true,
+        }
+    }
+
+    fn first(&self) -> u32 {
+        self.links.next[self.links.head as usize]
+    }
+}
+
+impl<'a, S: Spec> Search<'a, S> {
+    pub(crate) fn new(ops: &'a [SearchOp], spec: S) -> Self {
+        let n = ops.len();
+        let words = n.div_ceil(64).max(1);
+        let links = Links::new(ops);
+        let entry = links.next[links.head as usize];
+        Search {
+            ops,
+            spec,
+            links,
+            keys: (0..n).map(op_key).collect(),
+            memo: Memo::new(words),
+            bits: vec![0u64; words],
+            set_hash: 0,
+            state: INITIAL,
+            remaining: ops.iter().filter(|o| o.ret.is_some()).count(),
+            stack: Vec::with_capacity(n),
+            prune: AppendPrune::new(ops),
+            read_only: ops
+                .iter()
+                .map(|o| matches!(o.step, Step::Read(_) | Step::CasFail { .. }))
+                .collect(),
+            entry,
+            arrived: true,
+            blocked_states: vec![(0, [0; STATES_KEPT]); n],
+            best: None,
+            fixed_bytes: n * 80 + words * 8,
+        }
+    }
+
+    /// Memory held by this search (memo table, interned states, working arrays).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.memo.heap_bytes() + self.spec.heap_bytes() + self.fixed_bytes
+    }
+
+    /// Runs the search for at most about `max_steps` steps; `None` if it has not decided yet
+    /// (call again to resume). Besides Lowe's memoization it uses one reduction: an operation
+    /// that leaves the state unchanged (an `ok` read, a failed cas) and is applicable now may be
+    /// linearized now without loss of generality — every operation that must precede it is
+    /// already linearized (its call entry is reachable), and moving a state-preserving
+    /// operation earlier changes no other operation's state. So such operations are taken
+    /// first and without a choice point.
+    pub(crate) fn run(
+        &mut self,
+        limits: Limits,
+        max_steps: u64,
+        stats: &mut SearchStats,
+    ) -> Option<SearchResult> {
+        let stop_at = stats.steps.saturating_add(max_steps);
+        loop {
+            if self.remaining == 0 {
+                stats.configurations += self.memo.len() as u64;
+                return Some(SearchResult::Linearizable);
+            }
+            stats.steps += 1;
+            if stats.steps & 0xfff == 0 {
+                let bytes = self.heap_bytes();
+                stats.peak_bytes = stats.peak_bytes.max(bytes);
+                let out_of_time = limits.deadline.is_some_and(|d| Instant::now() >= d);
+                if bytes > limits.max_bytes || out_of_time {
+                    stats.configurations += self.memo.len() as u64;
+                    return Some(if out_of_time {
+                        SearchResult::OutOfTime
+                    } else {
+                        SearchResult::OutOfMemory
+                    });
+                }
+            }
+            if stats.steps >= stop_at {
+                return None;
+            }
+
+            let mut dead = false;
+            if self.arrived {
+                self.arrived = false;
+                // The read-first rule: take the first applicable state-preserving candidate.
+                let mut e = self.first();
+                while e != NIL && e & 1 == 0 {
+                    let op = (e >> 1) as usize;
+                    if self.read_only[op] {
+                        match self.try_op(op, true) {
+                            Try::Pushed => {
+                                self.arrived = true;
+                                break;
+                            }
+                            // Explored (and failed) with this read taken: so did this one.
+                            Try::Seen => {
+                                dead = true;
+                                break;
+                            }
+                            Try::Inapplicable => {}
+                            Try::Full => return Some(SearchResult::OutOfMemory),
+                        }
+                    }
+                    e = self.links.next[e as usize];
+                }
+                if self.arrived {
+                    continue;
+                }
+                self.entry = self.first();
+            }
+
+            let entry = self.entry;
+            if !dead {
+                if entry != NIL && entry & 1 == 0 {
+                    // A call entry: try to linearize this operation now. Read-only candidates
+                    // were all found inapplicable by the scan above.
+                    let op = (entry >> 1) as usize;
+                    if !self.read_only[op] {
+                        match self.try_op(op, false) {
+                            Try::Pushed => {
+                                self.arrived = true;
+                                continue;
+                            }
+                            Try::Full => return Some(SearchResult::OutOfMemory),
+                            Try::Seen | Try::Inapplicable => {}
+                        }
+                    }
+                    self.entry = self.links.next[entry as usize];
+                    continue;
+                }
+                // A return entry (or the end): the operation it closes cannot be placed in
+                // this configuration. Remember the deepest such point for the explanation.
+                if entry != NIL {
+                    self.record_blocked(entry >> 1);
+                }
+            }
+
+            // Backtrack to the last real choice; forced frames have no alternatives.
+            loop {
+                let Some(frame) = self.pop() else {
+                    stats.configurations += self.memo.len() as u64;
+                    return Some(SearchResult::Violation(self.failure()));
+                };
+                if !frame.forced {
+                    self.entry = self.links.next[2 * frame.op as usize];
+                    break;
+                }
+            }
+        }
+    }
+
+    fn record_blocked(&mut self, blocked: u32) {
+        let state = self.state;
+        let (count, kept) = &mut self.blocked_states[blocked as usize];
+        if (*count as usize) < STATES_KEPT && !kept[..*count as usize].contains(&state) {
+            kept[*count as usize] = state;
+            *count += 1;
+        }
+        if self
+            .best
+            .as_ref()
+            .is_none_or(|b| self.stack.len() > b.prefix.len())
+        {
+            self.best = Some(Failure {
+                prefix: self.stack.iter().map(|f| f.op).collect(),
+                state_after_prefix: state,
+                blocked,
+                blocked_states: Vec::new(),
+            });
+        }
+    }
+
+    fn failure(&mut self) -> Failure {
+        let mut failure = self.best.take().unwrap_or(Failure {
+            prefix: Vec::new(),
+            state_after_prefix: INITIAL,
+            blocked: 0,
+            blocked_states: Vec::new(),
+        });
+        if let Some(&(count, kept)) = self.blocked_states.get(failure.blocked as usize) {
+            failure.blocked_states = kept[..count as usize].to_vec();
+        }
+        failure
+    }
+}
