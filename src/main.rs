@@ -1,11 +1,24 @@
-//! The `consim` command line.
+//! The `consim` command line. Exit codes: 0 every expectation met (check: linearizable),
+//! 1 an invariant broke unexpectedly or an expected violation did not happen (check: not
+//! linearizable), 2 bad input or usage, 3 unknown (a checker ran out of its budget).
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use consim::runner::{self, Judgement, RunReport};
+use consim::{bench, output, registry};
+use rayon::prelude::*;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod check;
 
 #[derive(Parser, Debug)]
-#[command(name = "consim", version, about = "Deterministic simulator for distributed data-consistency techniques")]
+#[command(
+    name = "consim",
+    version,
+    about = "Deterministic simulator for distributed data-consistency techniques"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -13,20 +26,271 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run scenario files (or every *.toml in a directory) and judge their invariants.
+    Run(RunArgs),
     /// Check a JSON Lines history for linearizability.
     Check(check::CheckArgs),
+    /// List the model kinds with their parameters, invariants, metrics and known bugs.
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Kernel benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
 }
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Scenario files or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Run this seed instead of each scenario's own.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Override a scenario field by dotted path, e.g. `--set network.loss=0.05`.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    set: Vec<(String, String)>,
+    /// Print one JSON object per run instead of the summary.
+    #[arg(long)]
+    json: bool,
+    /// Write the JSON Lines trace of every kernel event to FILE (one scenario only).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
+    /// Write each run's result.json, history.jsonl and schedule.toml under DIR/<scenario>/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// Every delivery triggers one send to a random node; reports deliveries per second.
+    Pingpong {
+        #[arg(long, default_value_t = 5)]
+        nodes: u32,
+        #[arg(long, default_value_t = 1_000_000)]
+        deliveries: u64,
+        /// Link latency distribution, e.g. "1ms" or "uniform(1ms, 5ms)".
+        #[arg(long, default_value = "1ms")]
+        latency: String,
+        /// Messages each node sends at start.
+        #[arg(long, default_value_t = 10)]
+        messages: u32,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not KEY=VALUE"))?;
+    Ok((k.trim().to_string(), v.trim().to_string()))
+}
+
+/// A usage or input error: exit code 2.
+struct BadInput(String);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Run(a) => run(a),
         Command::Check(a) => check::run(a),
+        Command::Models { json } => models(*json),
+        Command::Bench(b) => bench_cmd(b),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<BadInput>() {
+                Some(BadInput(msg)) => eprintln!("error: {msg}"),
+                None => eprintln!("error: {e:#}"),
+            }
             ExitCode::from(2)
         }
     }
+}
+
+impl std::fmt::Debug for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for BadInput {}
+
+/// Expands directories into their `*.toml` files, sorted by name.
+fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(BadInput(format!("{}: no *.toml scenario files", p.display())).into());
+            }
+            files.extend(found);
+        } else if p.exists() {
+            files.push(p.clone());
+        } else {
+            return Err(BadInput(format!("{}: no such file or directory", p.display())).into());
+        }
+    }
+    Ok(files)
+}
+
+fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
+    let files = scenario_files(&a.paths)?;
+    if a.trace.is_some() && files.len() != 1 {
+        return Err(
+            BadInput("--trace takes exactly one scenario (one trace file per run)".into()).into(),
+        );
+    }
+    // Load everything first: one bad file stops the run before any simulation starts.
+    let scenarios = files
+        .iter()
+        .map(|f| runner::load(f, &a.set).map_err(|e| BadInput(e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let progress = (!a.json && files.len() > 1 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(files.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} scenarios {elapsed}")
+                .expect("valid template"),
+        );
+        bar
+    });
+    let trace_file = match &a.trace {
+        Some(path) => Some(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => None,
+    };
+    let mut trace_file = trace_file.map(|f| Box::new(f) as Box<dyn Write + Send>);
+    // Scenarios are independent simulations: run them in parallel, report in file order.
+    let reports: Vec<std::io::Result<RunReport>> = scenarios
+        .par_iter()
+        .zip(files.par_iter())
+        .map(|(s, _)| s.run(a.seed.unwrap_or(s.common().seed), None))
+        .inspect(|_| {
+            if let Some(b) = &progress {
+                b.inc(1);
+            }
+        })
+        .collect();
+    if let Some(b) = progress {
+        b.finish_and_clear();
+    }
+    // The traced run is repeated alone with its trace on: the trace cannot change the run.
+    if let (Some(t), Some(s)) = (trace_file.take(), scenarios.first()) {
+        let traced = s.run(a.seed.unwrap_or(s.common().seed), Some(t))?;
+        let untraced = reports[0].as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        assert_eq!(
+            traced.trace_hash, untraced.trace_hash,
+            "tracing must not change the run"
+        );
+    }
+    let mut worst = Judgement::Met;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for r in reports {
+        let r = r?;
+        worst = worst.max(r.judgement());
+        if a.json {
+            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+        } else {
+            writeln!(out, "{}", output::summary(&r, &a.set))?;
+        }
+        if let Some(dir) = &a.out {
+            write_outputs(dir, &r)?;
+        }
+    }
+    Ok(ExitCode::from(worst as u8))
+}
+
+/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
+fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
+    let d = dir.join(&r.scenario);
+    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    std::fs::write(
+        d.join("result.json"),
+        serde_json::to_string_pretty(r)? + "\n",
+    )?;
+    let mut h = std::io::BufWriter::new(std::fs::File::create(d.join("history.jsonl"))?);
+    r.history.write_jsonl(&mut h)?;
+    h.flush()?;
+    std::fs::write(d.join("schedule.toml"), &r.schedule_toml)?;
+    Ok(())
+}
+
+fn models(json: bool) -> anyhow::Result<ExitCode> {
+    for d in registry::describe_all() {
+        let s = d.spec;
+        if json {
+            let v = serde_json::json!({
+                "kind": s.kind, "summary": s.summary, "params": d.params,
+                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs,
+            });
+            println!("{v}");
+        } else {
+            println!("{}: {}", s.kind, s.summary);
+            if let Some(p) = d.params.as_object() {
+                for (k, v) in p {
+                    println!("    {k} = {v}");
+                }
+            }
+            println!("  invariants: {}", s.invariants.join(", "));
+            println!("  metrics:    {}", s.metrics.join(", "));
+            println!(
+                "  bugs:       {}\n",
+                if s.bugs.is_empty() {
+                    "(none)".to_string()
+                } else {
+                    s.bugs.join(", ")
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_cmd(b: &BenchCommand) -> anyhow::Result<ExitCode> {
+    let BenchCommand::Pingpong {
+        nodes,
+        deliveries,
+        latency,
+        messages,
+        json,
+    } = b;
+    if *nodes < 2 {
+        return Err(BadInput("--nodes must be at least 2".into()).into());
+    }
+    let dist: sim::dist::Dist = latency
+        .parse()
+        .map_err(|e: String| BadInput(format!("--latency: {e}")))?;
+    if !dist.is_positive() {
+        return Err(BadInput("--latency must be positive".into()).into());
+    }
+    let r = bench::pingpong(*nodes, *deliveries, dist, *messages);
+    if *json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "pingpong: {} nodes, {} deliveries, latency {}: {:.2} M deliveries/s ({:.3} s wall), peak RSS {}",
+            r.nodes,
+            r.deliveries,
+            r.latency,
+            r.deliveries_per_s / 1e6,
+            r.wall_s,
+            r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.1} MiB"))
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

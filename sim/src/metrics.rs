@@ -52,14 +52,12 @@ impl Metrics {
 
     /// Records a duration sample, in nanoseconds.
     pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
-        self.series_mut(name, Unit::Nanos)
-            .hist
-            .saturating_record(ns);
+        record(&mut self.series_mut(name, Unit::Nanos).hist, ns);
     }
 
     /// Records a count sample.
     pub fn record_count(&mut self, name: &'static str, n: u64) {
-        self.series_mut(name, Unit::Count).hist.saturating_record(n);
+        record(&mut self.series_mut(name, Unit::Count).hist, n);
     }
 
     /// Adds to a counter.
@@ -136,6 +134,14 @@ impl Metrics {
             }
         };
         &mut self.counters[i].1
+    }
+}
+
+/// Records into an auto-resizing histogram (`saturating_record` would clamp instead of
+/// growing). Resizing only fails past `u64::MAX / 2`, far beyond any simulated duration.
+fn record(h: &mut Histogram<u64>, v: u64) {
+    if h.record(v).is_err() {
+        h.saturating_record(v);
     }
 }
 

@@ -1,0 +1,83 @@
+//! `consim bench pingpong`: the kernel's throughput on the ping-pong workload (see
+//! `models::pingpong`), in deliveries per second of wall time, with peak memory.
+//!
+//! Wall-clock time is read here, outside the simulation, to measure it; nothing inside the
+//! run can see it.
+
+use models::pingpong::PingPong;
+use serde::Serialize;
+use sim::clock::Clock;
+use sim::dist::Dist;
+use sim::fault::{FaultSchedule, Nemesis};
+use sim::net::{InFlight, LinkParams, Network};
+use sim::{Sim, SimConfig};
+use std::time::{Duration, Instant};
+
+/// One benchmark run's figures.
+#[derive(Debug, Serialize)]
+pub struct PingPongResult {
+    pub nodes: u32,
+    pub deliveries: u64,
+    pub latency: String,
+    pub wall_s: f64,
+    pub deliveries_per_s: f64,
+    pub peak_rss_mib: Option<f64>,
+    pub trace_hash: String,
+}
+
+/// Runs ping-pong on `nodes` nodes in one region until `deliveries` messages have arrived.
+pub fn pingpong(
+    nodes: u32,
+    deliveries: u64,
+    latency: Dist,
+    messages_per_node: u32,
+) -> PingPongResult {
+    let link = LinkParams {
+        latency: latency.clone(),
+        loss: 0.0,
+        duplicate: 0.0,
+    };
+    let config = SimConfig {
+        seed: 1,
+        node_names: (0..nodes).map(|i| format!("n{i}")).collect(),
+        network: Network::new(
+            vec![0; nodes as usize],
+            1,
+            vec![link],
+            false,
+            InFlight::Drop,
+        ),
+        clocks: vec![Clock::new(0, 0); nodes as usize],
+        schedule: FaultSchedule::default(),
+        nemesis: Nemesis::default(),
+        duration: Duration::from_secs(365 * 24 * 3600),
+        settle: Duration::ZERO,
+        // No faults and no timers: the run's events are the N starts and the deliveries.
+        max_events: deliveries + u64::from(nodes),
+    };
+    let sim = Sim::new(config, PingPong::new(nodes, messages_per_node), None);
+    let started = Instant::now();
+    let out = sim.run().expect("no trace file, so no I/O error");
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(
+        out.stats.delivered, deliveries,
+        "ping-pong delivers until the event limit"
+    );
+    PingPongResult {
+        nodes,
+        deliveries,
+        latency: latency.to_string(),
+        wall_s: wall,
+        deliveries_per_s: deliveries as f64 / wall,
+        peak_rss_mib: peak_rss_mib(),
+        trace_hash: format!("{:016x}", out.trace_hash),
+    }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

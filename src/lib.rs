@@ -1,0 +1,8 @@
+//! The `consim` command line's library: scenario loading, running, reporting. The binary in
+//! `main.rs` is a thin clap layer over it, and integration tests use it directly.
+
+pub mod bench; // `consim bench pingpong`: the kernel throughput benchmark
+pub mod output; // the human summary table
+pub mod registry; // model kinds and dispatch by name
+pub mod runner; // loaded scenarios and run reports (the --json contract)
+pub mod scenario; // TOML scenario files with located errors

@@ -1,0 +1,80 @@
+//! The human-readable summary of a run: invariants with their expectations, key metrics as
+//! p50 / p99 / max, the kernel's counts and the command that replays the run.
+
+use crate::runner::{Judgement, RunReport};
+use std::fmt::Write as _;
+
+/// Formats one run's summary.
+pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
+    let mut s = String::new();
+    let verdict = match r.judgement() {
+        Judgement::Met => "PASS",
+        Judgement::Unmet => "FAIL",
+        Judgement::Unknown => "UNKNOWN",
+    };
+    let _ = writeln!(
+        s,
+        "{verdict}  {}  (model {}, bug {}, seed {})",
+        r.scenario, r.model, r.bug, r.seed
+    );
+    let width = r
+        .invariants
+        .iter()
+        .map(|i| i.name.len())
+        .max()
+        .unwrap_or(9)
+        .max(9);
+    if !r.invariants.is_empty() {
+        let _ = writeln!(
+            s,
+            "  {:width$}  {:9} {:9} detail",
+            "invariant", "status", "expected"
+        );
+    }
+    for i in &r.invariants {
+        let mark = if i.status == i.expected { ' ' } else { '!' };
+        let _ = writeln!(
+            s,
+            "{mark} {:width$}  {:9} {:9} {}",
+            i.name,
+            i.status.as_str(),
+            i.expected.as_str(),
+            i.detail
+        );
+    }
+    if let Some(m) = r.metrics.as_object() {
+        for (name, v) in m {
+            match v.as_object() {
+                Some(d) => {
+                    let f = |k: &str| d.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
+                    let _ = writeln!(
+                        s,
+                        "  {name:28} p50 {:>10.3}  p99 {:>10.3}  max {:>10.3}  (n={})",
+                        f("p50"),
+                        f("p99"),
+                        f("max"),
+                        f("count")
+                    );
+                }
+                None => {
+                    let _ = writeln!(s, "  {name:28} {v}");
+                }
+            }
+        }
+    }
+    let k = &r.kernel;
+    let _ = writeln!(
+        s,
+        "  events {}  sim time {}  sent {}  delivered {}  dropped {}  crashes {}  stop {}",
+        r.events,
+        sim::time::format_nanos(r.sim_time_ns),
+        k.messages_sent,
+        k.messages_delivered,
+        k.dropped_loss + k.dropped_partition + k.dropped_receiver_down,
+        k.crashes,
+        r.stop
+    );
+    let _ = writeln!(s, "  trace_hash {}", r.trace_hash);
+    let _ = writeln!(s, "  replay: {}", r.replay_command(overrides));
+    s
+}

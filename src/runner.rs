@@ -1,0 +1,230 @@
+//! Loading a scenario into something runnable for any seed, and the run report of the
+//! `--json` contract.
+
+use crate::registry::{self, Visitor};
+use crate::scenario::{self, Common, ScenarioError};
+use models::Params;
+use serde::Serialize;
+use sim::history::History;
+use sim::invariant::Status;
+use sim::{Sim, Stats, Stop};
+use std::io::Write;
+use std::path::Path;
+
+/// A loaded scenario: runs any seed.
+pub trait Scenario: Send + Sync {
+    fn common(&self) -> &Common;
+    fn kind(&self) -> &'static str;
+    fn bug(&self) -> String;
+    /// Runs one seed; `trace` receives the JSON Lines trace when given.
+    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport>;
+}
+
+struct Loaded<P> {
+    common: Common,
+    params: P,
+}
+
+impl<P: Params> Scenario for Loaded<P> {
+    fn common(&self) -> &Common {
+        &self.common
+    }
+
+    fn kind(&self) -> &'static str {
+        P::SPEC.kind
+    }
+
+    fn bug(&self) -> String {
+        serde_json::to_value(&self.params)
+            .ok()
+            .and_then(|v| v.get("bug").and_then(|b| b.as_str().map(String::from)))
+            .unwrap_or_else(|| "none".into())
+    }
+
+    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport> {
+        let c = &self.common;
+        let model = self
+            .params
+            .clone()
+            .build(&c.nodes)
+            .expect("parameters were validated at load");
+        let sim = Sim::new(c.sim_config(seed), model, trace);
+        let schedule_toml = sim.schedule().to_toml(&c.node_names());
+        let out = sim.run()?;
+        let invariants = out
+            .verdicts
+            .iter()
+            .map(|v| InvariantReport {
+                name: v.name,
+                status: v.status,
+                expected: c.expect.get(v.name).copied().unwrap_or(Status::Holds),
+                detail: v.detail.clone(),
+            })
+            .collect();
+        Ok(RunReport {
+            scenario: c.name.clone(),
+            path: c.path.clone(),
+            model: P::SPEC.kind,
+            bug: self.bug(),
+            seed,
+            trace_hash: format!("{:016x}", out.trace_hash),
+            events: out.stats.events,
+            sim_time_ns: out.sim_time.as_nanos(),
+            stop: match out.stop {
+                Stop::TimeUp => "time_up",
+                Stop::Quiescent => "quiescent",
+                Stop::EventLimit => "event_limit",
+            },
+            invariants,
+            metrics: out.metrics.to_json(),
+            kernel: KernelStats::from(&out.stats),
+            params: None,
+            history: out.history,
+            schedule_toml,
+        })
+    }
+}
+
+/// Loads a scenario file, with `--set` overrides applied.
+pub fn load(
+    path: &Path,
+    overrides: &[(String, String)],
+) -> Result<Box<dyn Scenario>, ScenarioError> {
+    let file = path.display().to_string();
+    let (kind, text) = scenario::read(path, overrides)?;
+    struct Load<'a> {
+        file: &'a str,
+        text: &'a str,
+    }
+    impl Visitor for Load<'_> {
+        type Out = Result<Box<dyn Scenario>, ScenarioError>;
+        fn visit<P: Params>(self) -> Self::Out {
+            let (common, params) = scenario::parse::<P>(self.file, self.text)?;
+            // Build once now so that a bad parameter is reported at load, with its line.
+            params
+                .clone()
+                .build(&common.nodes)
+                .map_err(|e| scenario::param_error(self.file, self.text, e))?;
+            Ok(Box::new(Loaded { common, params }))
+        }
+    }
+    registry::dispatch(
+        &kind,
+        Load {
+            file: &file,
+            text: &text,
+        },
+    )
+    .unwrap_or_else(|| {
+        Err(ScenarioError {
+            line: Some(
+                text.lines()
+                    .position(|l| l.trim_start().starts_with("kind"))
+                    .map_or(1, |i| i + 1),
+            ),
+            file,
+            field: Some("model.kind".into()),
+            message: format!(
+                "unknown model kind `{kind}`; known: {}",
+                registry::kinds().join(", ")
+            ),
+        })
+    })
+}
+
+/// One invariant in a report.
+#[derive(Clone, Debug, Serialize)]
+pub struct InvariantReport {
+    pub name: &'static str,
+    pub status: Status,
+    pub expected: Status,
+    pub detail: String,
+}
+
+/// What the kernel did, for the curious (`kernel` in `--json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelStats {
+    pub messages_sent: u64,
+    pub messages_delivered: u64,
+    pub messages_duplicated: u64,
+    pub dropped_loss: u64,
+    pub dropped_partition: u64,
+    pub dropped_receiver_down: u64,
+    pub timers_fired: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub unsynced_records_lost: u64,
+}
+
+impl From<&Stats> for KernelStats {
+    fn from(s: &Stats) -> Self {
+        KernelStats {
+            messages_sent: s.sent,
+            messages_delivered: s.delivered,
+            messages_duplicated: s.duplicated,
+            dropped_loss: s.dropped_loss,
+            dropped_partition: s.dropped_partition,
+            dropped_receiver_down: s.dropped_receiver_down,
+            timers_fired: s.timers_fired,
+            crashes: s.crashes,
+            restarts: s.restarts,
+            unsynced_records_lost: s.unsynced_records_lost,
+        }
+    }
+}
+
+/// One run: the object printed per line by `--json`.
+#[derive(Serialize)]
+pub struct RunReport {
+    pub scenario: String,
+    pub path: String,
+    pub model: &'static str,
+    pub bug: String,
+    pub seed: u64,
+    pub trace_hash: String,
+    pub events: u64,
+    pub sim_time_ns: u64,
+    pub stop: &'static str,
+    pub invariants: Vec<InvariantReport>,
+    pub metrics: serde_json::Value,
+    pub kernel: KernelStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    #[serde(skip)]
+    pub history: History,
+    #[serde(skip)]
+    pub schedule_toml: String,
+}
+
+/// How a run ended against its expectations, in exit-code order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Judgement {
+    Met = 0,
+    Unmet = 1,
+    Unknown = 3,
+}
+
+impl RunReport {
+    /// Met when every invariant ended as expected; Unmet when one did not (a violation nobody
+    /// expected, or an expected violation that did not happen); Unknown when a check could
+    /// not decide and nothing was unmet.
+    pub fn judgement(&self) -> Judgement {
+        let mismatched = || self.invariants.iter().filter(|i| i.status != i.expected);
+        if mismatched().any(|i| i.status != Status::Unknown) {
+            Judgement::Unmet
+        } else if mismatched().next().is_some() {
+            Judgement::Unknown
+        } else {
+            Judgement::Met
+        }
+    }
+
+    /// The command that replays this run exactly.
+    pub fn replay_command(&self, overrides: &[(String, String)]) -> String {
+        let mut cmd = format!("consim run {} --seed {}", self.path, self.seed);
+        for (k, v) in overrides {
+            cmd.push_str(&format!(" --set {k}={v}"));
+        }
+        cmd
+    }
+}
