@@ -121,17 +121,18 @@ pub(crate) fn from_failure<S: Spec>(
     failure: &Failure,
     spec: &mut S,
 ) -> Explanation {
-    let blocked = failure.blocked as usize;
+    let blocked = (failure.blocked as usize).min(part.src.len().saturating_sub(1));
     let bop = &ops[part.src[blocked]];
     let step = part.ops[blocked].step;
-    let mut impossible: Vec<StateId> = failure
+    let impossible: Vec<StateId> = failure
         .blocked_states
         .iter()
         .copied()
         .filter(|&s| spec.apply(s, step).is_none())
         .collect();
-    impossible.sort_unstable();
-    let held: Vec<serde_json::Value> = impossible.iter().map(|&s| spec.to_json(s)).collect();
+    let mut held: Vec<serde_json::Value> = impossible.iter().map(|&s| spec.to_json(s)).collect();
+    // Numbers in numeric order, strings in lexicographic order, null first.
+    held.sort_by(|a, b| (a.as_i64(), a.as_str()).cmp(&(b.as_i64(), b.as_str())));
     let obj = object(part);
     let what = describe(bop);
     let reason = match (step, held.is_empty()) {
