@@ -17,7 +17,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn consim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consim")).args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_consim"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -31,7 +34,12 @@ fn linearizable_history_exits_0() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert!(String::from_utf8_lossy(&o.stdout).contains("linearizable"));
 }
 
@@ -46,7 +54,12 @@ fn violation_exits_1_and_writes_timeline() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let timeline = out.join("etcd_000.jsonl.timeline.svg");
     let svg = std::fs::read_to_string(&timeline).expect("timeline written");
     assert!(svg.starts_with("<svg") && svg.contains("#d62728"));
@@ -91,7 +104,10 @@ fn malformed_history_exits_2_with_line() {
     let o = consim(&["check", file.to_str().unwrap(), "--model", "register"]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("broken.jsonl") && err.contains("line 2"), "{err}");
+    assert!(
+        err.contains("broken.jsonl") && err.contains("line 2"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -55,3 +55,255 @@ fn corpus_verdicts_match() {
     );
     assert!(wrong.is_empty(), "wrong verdicts:\n{}", wrong.join("\n"));
 }
+
+/// Builds a JSON Lines history from a compact notation, one event per `|`-separated item:
+/// `PROCESS TYPE F [VALUE] [@KEY]`, e.g. `0 invoke write 3 | 0 ok write`. A missing value is
+/// `null` on invoke and, on a completion, the invocation's value (the format's echo rule).
+fn jsonl(spec: &str) -> String {
+    use std::collections::HashMap;
+    let mut invoked: HashMap<String, String> = HashMap::new();
+    let mut out = String::new();
+    for (i, item) in spec
+        .split('|')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .enumerate()
+    {
+        let mut words: Vec<&str> = item.split_whitespace().collect();
+        let key = match words.last() {
+            Some(w) if w.starts_with('@') => {
+                let k = format!(r#","key":"{}""#, &w[1..]);
+                words.pop();
+                k
+            }
+            _ => String::new(),
+        };
+        let (p, ty, f) = (words[0], words[1], words[2]);
+        let value = match words.get(3..).map(|w| w.join(" ")) {
+            Some(v) if !v.is_empty() => v,
+            _ if ty == "invoke" => "null".to_string(),
+            _ => invoked.get(p).cloned().unwrap_or_else(|| "null".into()),
+        };
+        if ty == "invoke" {
+            invoked.insert(p.to_string(), value.clone());
+        }
+        out.push_str(&format!(
+            r#"{{"index":{i},"time":{},"process":{p},"type":"{ty}","f":"{f}"{key},"value":{value}}}"#,
+            i * 1000
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+fn verdict_of(model: Model, spec: &str) -> Verdict {
+    let history = History::parse_jsonl(&jsonl(spec)).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    check(&history, model, &Budget::default()).unwrap().verdict
+}
+
+const LIN: Verdict = Verdict::Linearizable;
+const NOT: Verdict = Verdict::NotLinearizable;
+
+#[test]
+fn register_rules() {
+    use Model::Register as R;
+    #[rustfmt::skip]
+    let cases: &[(&str, Model, Verdict, &str)] = &[
+        ("empty history", R, LIN, ""),
+        // The three register examples of HISTORY_FORMAT.md, and the variant it describes.
+        ("doc: read overlapping write", R, LIN, "0 invoke write 3 | 1 invoke read | 0 ok write | 1 ok read null | 0 invoke cas [3,4] | 0 ok cas"),
+        ("doc: stale read", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke read | 1 ok read null"),
+        ("doc: info write late", R, LIN, "0 invoke write 7 | 0 info write | 1 invoke read | 1 ok read null | 2 invoke read | 2 ok read 7"),
+        ("doc: fail write never", R, NOT, "0 invoke write 7 | 0 fail write | 1 invoke read | 1 ok read null | 2 invoke read | 2 ok read 7"),
+        ("fail write discarded", R, LIN, "0 invoke write 1 | 0 fail write | 1 invoke read | 1 ok read null"),
+        ("read of unwritten value", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke read | 1 ok read 9"),
+        ("sequential read own write", R, LIN, "0 invoke write 1 | 0 ok write | 0 invoke read | 0 ok read 1"),
+        ("cas ok then read new", R, LIN, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 ok cas | 2 invoke read | 2 ok read 2"),
+        ("cas ok then read old", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 ok cas | 2 invoke read | 2 ok read 1"),
+        ("cas ok on null register", R, NOT, "0 invoke cas [1,2] | 0 ok cas"),
+        ("cas fail while holding expected", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 fail cas"),
+        ("cas fail on other value", R, LIN, "0 invoke write 1 | 0 ok write | 1 invoke cas [2,3] | 1 fail cas"),
+        ("cas fail leaves register unchanged", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke cas [2,3] | 1 fail cas | 2 invoke read | 2 ok read 3"),
+        ("cas fail concurrent with write", R, LIN, "0 invoke write 1 | 0 ok write | 2 invoke write 5 | 1 invoke cas [1,2] | 1 fail cas | 2 ok write"),
+        ("info cas may take effect", R, LIN, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 info cas | 2 invoke read | 2 ok read 2"),
+        ("info cas takes effect at most once", R, NOT, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 info cas | 2 invoke read | 2 ok read 2 | 2 invoke read | 2 ok read 1"),
+        ("info cas may not take effect", R, LIN, "0 invoke write 1 | 0 ok write | 1 invoke cas [1,2] | 1 info cas | 2 invoke read | 2 ok read 1"),
+        ("never-completed write may take effect", R, LIN, "0 invoke write 1 | 1 invoke read | 1 ok read 1"),
+        ("never-completed write may not", R, LIN, "0 invoke write 1 | 1 invoke read | 1 ok read null | 1 invoke read | 1 ok read null"),
+        ("never-completed write cannot undo", R, NOT, "0 invoke write 1 | 1 invoke read | 1 ok read 1 | 1 invoke read | 1 ok read null"),
+        ("info and fail reads constrain nothing", R, LIN, "0 invoke read | 0 info read | 1 invoke read | 1 fail read | 2 invoke write 1 | 2 ok write"),
+        ("concurrent writes, one final order", R, LIN, "0 invoke write 1 | 1 invoke write 2 | 0 ok write | 1 ok write | 2 invoke read | 2 ok read 1 | 2 invoke read | 2 ok read 1"),
+        ("concurrent writes, two final orders", R, NOT, "0 invoke write 1 | 1 invoke write 2 | 0 ok write | 1 ok write | 2 invoke read | 2 ok read 1 | 2 invoke read | 2 ok read 2"),
+        ("new-old inversion during a write", R, NOT, "0 invoke write 1 | 1 invoke read | 1 ok read 1 | 2 invoke read | 2 ok read null | 0 ok write"),
+        ("reads during a write flip once", R, LIN, "0 invoke write 1 | 1 invoke read | 1 ok read null | 2 invoke read | 2 ok read 1 | 0 ok write"),
+    ];
+    for (name, model, want, spec) in cases {
+        assert_eq!(verdict_of(*model, spec), *want, "{name}: {spec}");
+    }
+}
+
+#[test]
+fn kv_rules() {
+    use Model::Kv as K;
+    #[rustfmt::skip]
+    let cases: &[(&str, Model, Verdict, &str)] = &[
+        ("doc: kv example", K, LIN, r#"0 invoke append "a" @k1 | 1 invoke put "z" @k2 | 0 ok append @k1 | 1 ok put @k2 | 0 invoke get @k1 | 0 ok get "a" @k1"#),
+        ("unwritten key reads empty", K, LIN, r#"0 invoke get @k | 0 ok get "" @k"#),
+        ("keys are independent", K, LIN, r#"0 invoke put "v" @a | 0 ok put @a | 1 invoke get @b | 1 ok get "" @b"#),
+        ("stale get on one key", K, NOT, r#"0 invoke put "v" @a | 0 ok put @a | 1 invoke get @b | 1 ok get "" @b | 1 invoke get @a | 1 ok get "" @a"#),
+        ("appends concatenate in order", K, LIN, r#"0 invoke append "a" @k | 0 ok append @k | 0 invoke append "b" @k | 0 ok append @k | 1 invoke get @k | 1 ok get "ab" @k"#),
+        ("appends cannot reorder", K, NOT, r#"0 invoke append "a" @k | 0 ok append @k | 0 invoke append "b" @k | 0 ok append @k | 1 invoke get @k | 1 ok get "ba" @k"#),
+        ("concurrent appends either order", K, LIN, r#"0 invoke append "a" @k | 1 invoke append "b" @k | 0 ok append @k | 1 ok append @k | 2 invoke get @k | 2 ok get "ba" @k"#),
+        ("put resets, append extends", K, LIN, r#"0 invoke append "q" @k | 0 ok append @k | 0 invoke put "x" @k | 0 ok put @k | 0 invoke append "y" @k | 0 ok append @k | 1 invoke get @k | 1 ok get "xy" @k"#),
+        ("put is not append", K, NOT, r#"0 invoke append "q" @k | 0 ok append @k | 0 invoke put "x" @k | 0 ok put @k | 1 invoke get @k | 1 ok get "qx" @k"#),
+        ("fail put discarded", K, NOT, r#"0 invoke put "v" @k | 0 fail put @k | 1 invoke get @k | 1 ok get "v" @k"#),
+        ("fail append discarded", K, LIN, r#"0 invoke append "v" @k | 0 fail append @k | 1 invoke get @k | 1 ok get "" @k"#),
+        ("info append may land late", K, LIN, r#"0 invoke append "a" @k | 0 info append @k | 1 invoke get @k | 1 ok get "" @k | 2 invoke get @k | 2 ok get "a" @k"#),
+        ("info append lands once", K, NOT, r#"0 invoke append "a" @k | 0 info append @k | 1 invoke get @k | 1 ok get "a" @k | 2 invoke get @k | 2 ok get "aa" @k"#),
+        ("info get constrains nothing", K, LIN, r#"0 invoke get @k | 0 info get @k"#),
+    ];
+    for (name, model, want, spec) in cases {
+        assert_eq!(verdict_of(*model, spec), *want, "{name}: {spec}");
+    }
+}
+
+#[test]
+fn explanation_names_lines_and_values() {
+    let h = History::parse_jsonl(&jsonl("0 invoke write 1 | 0 ok write | 1 invoke write 2 | 1 ok write | 2 invoke read | 2 ok read 1")).unwrap();
+    let r = check(&h, Model::Register, &Budget::default()).unwrap();
+    let e = r.explanation.expect("explanation");
+    assert_eq!(
+        (e.blocked.invoke_line, e.blocked.complete_line),
+        (5, Some(6))
+    );
+    assert_eq!(e.blocked.process, 2);
+    assert_eq!(
+        e.prefix.iter().map(|o| o.invoke_line).collect::<Vec<_>>(),
+        vec![1, 3]
+    );
+    assert_eq!(e.state_after_prefix, serde_json::json!(2));
+    assert!(
+        e.reason.contains("returned 1") && e.reason.contains("could only hold 2"),
+        "{}",
+        e.reason
+    );
+    let json = serde_json::to_value(&e).unwrap();
+    assert_eq!(json["blocked"]["invoke_line"], 5);
+
+    // The key-value explanation names the key that fails.
+    let h = History::parse_jsonl(&jsonl(r#"0 invoke put "v" @a | 0 ok put @a | 1 invoke get @b | 1 ok get "" @b | 1 invoke get @a | 1 ok get "" @a"#)).unwrap();
+    let e = check(&h, Model::Kv, &Budget::default())
+        .unwrap()
+        .explanation
+        .unwrap();
+    assert_eq!(e.key.as_deref(), Some("a"));
+    assert_eq!(e.blocked.invoke_line, 5);
+}
+
+#[test]
+fn exhausted_budget_is_unknown() {
+    let dir = corpus();
+    let text = std::fs::read_to_string(dir.join("etcd/etcd_002.jsonl")).unwrap();
+    let h = History::parse_jsonl(&text).unwrap();
+    let tiny = Budget {
+        timeout: None,
+        max_memo_bytes: 1,
+    };
+    let r = check(&h, Model::Register, &tiny).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.unknown_reason.is_some());
+    let zero = Budget {
+        timeout: Some(std::time::Duration::ZERO),
+        ..Budget::default()
+    };
+    assert_eq!(
+        check(&h, Model::Register, &zero).unwrap().verdict,
+        Verdict::Unknown
+    );
+}
+
+#[test]
+fn wrong_model_is_an_error() {
+    let h = History::parse_jsonl(&jsonl("0 invoke read | 0 ok read null")).unwrap();
+    assert_eq!(
+        check(&h, Model::Kv, &Budget::default()).unwrap_err().line,
+        1
+    );
+}
+
+#[test]
+fn round_trip_through_write_jsonl() {
+    let text =
+        jsonl(r#"0 invoke append "a\"b" @k | 0 info append @k | 1 invoke get @k | 1 ok get "" @k"#);
+    let h = History::parse_jsonl(&text).unwrap();
+    let mut out = Vec::new();
+    h.write_jsonl(&mut out).unwrap();
+    assert_eq!(
+        History::parse_jsonl(std::str::from_utf8(&out).unwrap()).unwrap(),
+        h
+    );
+}
+
+const W0: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#;
+const OK1: &str = r#"{"index":1,"time":1,"process":0,"type":"ok","f":"write","value":1}"#;
+
+#[test]
+fn bad_input_names_the_line() {
+    #[rustfmt::skip]
+    let cases: &[(&str, usize, &str)] = &[
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1"#, 1, "malformed JSON"),
+        (&format!("{W0}\nnot json"), 2, "malformed JSON"),
+        (r#"[1,2]"#, 1, "expected a JSON object"),
+        (r#"{"index":0,"process":0,"type":"invoke","f":"write","value":1}"#, 1, "missing field `time`"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write"}"#, 1, "missing field `value`"),
+        (r#"{"index":0,"time":0,"process":"a","type":"invoke","f":"write","value":1}"#, 1, "`process` must be a non-negative integer"),
+        (r#"{"index":0,"time":0,"process":-1,"type":"invoke","f":"write","value":1}"#, 1, "`process` must be a non-negative integer"),
+        (r#"{"index":0,"time":1.5,"process":0,"type":"invoke","f":"write","value":1}"#, 1, "`time` must be"),
+        (r#"{"index":3,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#, 1, "`index` is 3"),
+        (&format!("{W0}\n{}", r#"{"index":1,"time":0,"process":0,"type":"ok","f":"write","value":1}"#).replace(r#""time":0,"process":0,"type":"invoke""#, r#""time":9,"process":0,"type":"invoke""#), 2, "time goes backwards"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"delete","value":1}"#, 1, "unknown `f`"),
+        (r#"{"index":0,"time":0,"process":0,"type":"start","f":"write","value":1}"#, 1, "unknown `type`"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":"x"}"#, 1, "write invoke value must be an integer"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"cas","value":[1]}"#, 1, "not null, a 64-bit integer"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"cas","value":5}"#, 1, "cas invoke value must be an [expected, new] array"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"read","value":5}"#, 1, "read invoke value must be null"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"put","key":"k","value":5}"#, 1, "put invoke value must be a string"),
+        (&format!("{W0}\n{}", r#"{"index":1,"time":1,"process":0,"type":"ok","f":"write","value":2}"#), 2, "differs from the invoked value"),
+        (r#"{"index":0,"time":0,"process":0,"type":"ok","f":"write","value":1}"#, 1, "no outstanding invocation"),
+        (&format!("{W0}\n{}", r#"{"index":1,"time":1,"process":0,"type":"invoke","f":"write","value":2}"#), 2, "while its operation from line 1 is outstanding"),
+        (&format!("{W0}\n{}", r#"{"index":1,"time":1,"process":0,"type":"ok","f":"cas","value":[1,2]}"#), 2, "differs from its invocation"),
+        (&format!("{}\n{}", r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"get","key":"a","value":null}"#, r#"{"index":1,"time":1,"process":0,"type":"ok","f":"get","key":"b","value":""}"#), 2, "differs from its invocation"),
+        (&format!("{W0}\n{}\n{}", r#"{"index":1,"time":1,"process":0,"type":"info","f":"write","value":1}"#, r#"{"index":2,"time":2,"process":0,"type":"invoke","f":"read","value":null}"#), 3, "process 0 reused after its info completion on line 2"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"get","value":null}"#, 1, "needs a `key`"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"read","key":"k","value":null}"#, 1, "takes no `key`"),
+        (r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"get","key":7,"value":null}"#, 1, "`key` must be a string"),
+        (&format!("{W0}\n{OK1}\n{}", r#"{"index":2,"time":2,"process":0,"type":"invoke","f":"get","key":"k","value":null}"#), 3, "one history holds one model"),
+        (&format!("{W0}\n\n{OK1}"), 2, "blank line"),
+    ];
+    for (text, line, message) in cases {
+        let err = History::parse_jsonl(text).expect_err(text);
+        assert_eq!(err.line, *line, "{text}\n{err}");
+        assert!(
+            err.message.contains(message),
+            "{text}\nwanted {message:?}, got {err}"
+        );
+        assert!(err.to_string().starts_with(&format!("line {line}: ")));
+    }
+}
+
+#[test]
+fn good_input_edge_cases_parse() {
+    // Empty file, no final newline, CRLF, unknown fields, fail/info values of any shape.
+    for text in [
+        "",
+        W0,
+        &format!("{W0}\r\n{OK1}\r\n"),
+        r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1,"extra":{"a":1}}"#,
+        &format!(
+            "{W0}\n{}",
+            r#"{"index":1,"time":1,"process":0,"type":"info","f":"write","value":{"x":true},"error":"timed-out"}"#
+        ),
+    ] {
+        History::parse_jsonl(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
