@@ -4,6 +4,9 @@
 
 pub mod pingpong; // the kernel benchmark's workload
 pub mod register; // single-leader replicated register with clients
+pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
+pub mod saga; // the same transfer as debit, credit and compensating refund
+pub mod bank; // accounts and the transfer workload shared by 2PC and saga
 
 pub mod serde_duration; // durations as "250ms" strings in parameters
 

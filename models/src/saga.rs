@@ -1,0 +1,720 @@
+//! The saga: the same cross-database transfer as a chain of local transactions with a
+//! compensating step, after Garcia-Molina & Salem, "Sagas" (SIGMOD 1987).
+//!
+//! The node with role `coordinator` is the orchestrator, a durable workflow log standing in
+//! for the message queue: every step result is logged (synced) before the next step is
+//! sent, so a restarted orchestrator resumes each saga where it stood. A transfer runs as
+//!
+//! 1. `Debit` at the participant owning the source account: a local transaction, committed
+//!    at once if the balance covers the amount, refused otherwise (the saga then ends,
+//!    aborted, with nothing to undo);
+//! 2. `Credit` at the participant owning the destination account: refused if it would push
+//!    the account above `max_balance`;
+//! 3. if the credit was refused, the compensating `Refund` of the source account, which
+//!    cannot be refused.
+//!
+//! Each step is retried every `step_retry` until its `StepDone` reply arrives; participants
+//! log every step's result (synced) keyed by (transaction, step), so a retried or duplicated
+//! step returns the first answer and never applies twice (idempotency). No locks are held
+//! across steps, so between the debit and the credit or refund the money is visibly *in
+//! flight*: a reader summing all accounts sees less than the total. That is the anomaly
+//! sagas trade for never blocking; the model measures it (`in_flight_ms` per transfer, and
+//! `in_flight_money_max`, the largest sum in flight seen at any moment).
+//!
+//! Message kinds, for fault triggers: `Transfer`, `Debit`, `Credit`, `Refund`, `StepDone`,
+//! `Outcome`.
+//!
+//! Invariants: `conservation` (at quiescence, all accounts sum to the initial total),
+//! `no_negative_balance` (online), `saga_completes` (at quiescence every saga is either
+//! fully committed — debited and credited — or fully compensated — not debited, or debited
+//! and refunded).
+//!
+//! Known bug: `no-compensation` (a refused credit ends the saga without the refund: the
+//! debited money vanishes, and `conservation` breaks).
+
+use crate::bank::{self, Bank, BankMsg, Client, Transfer, TxnId};
+use crate::two_phase_commit::single_coordinator;
+use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use serde::{Deserialize, Serialize};
+use sim::dist::Dist;
+use sim::history::History;
+use sim::invariant::{OnlineCheck, Verdict};
+use sim::metrics::{Metrics, Unit};
+use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SagaParams {
+    pub kind: String,
+    pub bug: Bug,
+    pub accounts_per_participant: u32,
+    pub initial_balance: i64,
+    /// No credit may push an account above this (refunds may).
+    pub max_balance: i64,
+    /// Transfer amounts are uniform in `1 ..= amount_max`.
+    pub amount_max: i64,
+    /// Think time between a client's transfers.
+    pub think_time: Dist,
+    /// How long a client waits for an outcome before asking again.
+    #[serde(with = "crate::serde_duration")]
+    pub client_retry: Duration,
+    /// How often the orchestrator resends a step that has not been answered.
+    #[serde(with = "crate::serde_duration")]
+    pub step_retry: Duration,
+}
+
+impl Default for SagaParams {
+    fn default() -> Self {
+        SagaParams {
+            kind: "saga".into(),
+            bug: Bug::None,
+            accounts_per_participant: 10,
+            initial_balance: 1000,
+            max_balance: 2000,
+            amount_max: 300,
+            think_time: Dist::Exponential { mean: 100_000_000 },
+            client_retry: Duration::from_secs(1),
+            step_retry: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Known-bug variants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    #[default]
+    None,
+    /// A refused credit ends the saga without refunding the debit.
+    NoCompensation,
+}
+
+/// A saga's local transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Step {
+    Debit,
+    Credit,
+    /// The compensation of `Debit`.
+    Refund,
+}
+
+impl Step {
+    /// Where the step runs and what it does there: (account, balance change).
+    fn effect(self, txn: &Transfer) -> (u32, i64) {
+        match self {
+            Step::Debit => (txn.from, -txn.amount),
+            Step::Credit => (txn.to, txn.amount),
+            Step::Refund => (txn.from, txn.amount),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Msg {
+    Transfer {
+        txn: Transfer,
+        attempt: u32,
+    },
+    /// Run `step` of `txn`; the kind is the step's name.
+    Step {
+        txn: Transfer,
+        step: Step,
+    },
+    StepDone {
+        id: TxnId,
+        step: Step,
+        ok: bool,
+    },
+    Outcome {
+        id: TxnId,
+        committed: bool,
+    },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Transfer { .. } => "Transfer",
+            Msg::Step {
+                step: Step::Debit, ..
+            } => "Debit",
+            Msg::Step {
+                step: Step::Credit, ..
+            } => "Credit",
+            Msg::Step {
+                step: Step::Refund, ..
+            } => "Refund",
+            Msg::StepDone { .. } => "StepDone",
+            Msg::Outcome { .. } => "Outcome",
+        }
+    }
+}
+
+impl BankMsg for Msg {
+    fn request(txn: Transfer, attempt: u32) -> Msg {
+        Msg::Transfer { txn, attempt }
+    }
+}
+
+/// Where a saga stands. `since` is when the debit committed: money has been in flight since.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Debiting,
+    Crediting { since: Stopwatch },
+    Refunding { since: Stopwatch },
+    Done { committed: bool },
+}
+
+/// What nodes write to their disks, always synced.
+#[derive(Clone, Debug)]
+pub enum Record {
+    /// Orchestrator: a saga started.
+    Begun { txn: Transfer },
+    /// Orchestrator: a saga moved to `stage`.
+    Advanced { id: TxnId, stage: Stage },
+    /// Participant: the result of one step, applied to the balance when `ok`.
+    Applied {
+        id: TxnId,
+        step: Step,
+        account: u32,
+        delta: i64,
+        ok: bool,
+    },
+}
+
+struct Setup {
+    params: SagaParams,
+    bank: Bank,
+    orchestrator: NodeId,
+}
+
+pub struct SagaNode {
+    setup: Rc<Setup>,
+    role: Role,
+}
+
+enum Role {
+    Orchestrator(Orchestrator),
+    Participant(Participant),
+    Client(Client),
+}
+
+#[derive(Default)]
+struct Orchestrator {
+    sagas: BTreeMap<TxnId, Saga>,
+}
+
+struct Saga {
+    txn: Transfer,
+    /// Unknown after a recovery: the client will ask again.
+    client: Option<NodeId>,
+    stage: Stage,
+    retry: Option<TimerId>,
+}
+
+impl Saga {
+    /// The step the saga waits for, if any.
+    fn pending_step(&self) -> Option<Step> {
+        match self.stage {
+            Stage::Debiting => Some(Step::Debit),
+            Stage::Crediting { .. } => Some(Step::Credit),
+            Stage::Refunding { .. } => Some(Step::Refund),
+            Stage::Done { .. } => None,
+        }
+    }
+}
+
+struct Participant {
+    me: NodeId,
+    balances: Vec<i64>,
+    /// Every step's first answer, for idempotent retries.
+    steps: BTreeMap<(TxnId, Step), bool>,
+}
+
+impl Orchestrator {
+    fn recover(disk: &[Record]) -> Orchestrator {
+        let mut o = Orchestrator::default();
+        for r in disk {
+            match *r {
+                Record::Begun { txn } => {
+                    o.sagas.insert(
+                        txn.id,
+                        Saga {
+                            txn,
+                            client: None,
+                            stage: Stage::Debiting,
+                            retry: None,
+                        },
+                    );
+                }
+                Record::Advanced { id, stage } => {
+                    o.sagas
+                        .get_mut(&id)
+                        .expect("a saga begins before it advances")
+                        .stage = stage;
+                }
+                Record::Applied { .. } => unreachable!("participant record on the orchestrator"),
+            }
+        }
+        o
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup) {
+        let ids: Vec<TxnId> = self.sagas.keys().copied().collect();
+        for id in ids {
+            self.send_step(ctx, s, id);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Transfer { txn, .. } => self.request(ctx, s, from, txn),
+            Msg::StepDone { id, step, ok } => self.step_done(ctx, s, id, step, ok),
+            _ => {}
+        }
+    }
+
+    fn request(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, client: NodeId, txn: Transfer) {
+        if let Some(saga) = self.sagas.get_mut(&txn.id) {
+            saga.client = Some(client);
+            if let Stage::Done { committed } = saga.stage {
+                send(
+                    ctx,
+                    client,
+                    Msg::Outcome {
+                        id: txn.id,
+                        committed,
+                    },
+                );
+            }
+            return;
+        }
+        // Unknown even after a crash means it never began (beginning is logged first).
+        ctx.disk().append_synced(Record::Begun { txn });
+        self.sagas.insert(
+            txn.id,
+            Saga {
+                txn,
+                client: Some(client),
+                stage: Stage::Debiting,
+                retry: None,
+            },
+        );
+        self.send_step(ctx, s, txn.id);
+    }
+
+    fn step_done(
+        &mut self,
+        ctx: &mut Ctx<'_, SagaNode>,
+        s: &Setup,
+        id: TxnId,
+        step: Step,
+        ok: bool,
+    ) {
+        let Some(saga) = self.sagas.get(&id) else {
+            return;
+        };
+        if saga.pending_step() != Some(step) {
+            return; // a duplicate answer to a step already handled
+        }
+        let next = match (saga.stage, ok) {
+            (Stage::Debiting, true) => Stage::Crediting {
+                since: ctx.stopwatch(),
+            },
+            (Stage::Debiting, false) => Stage::Done { committed: false },
+            (Stage::Crediting { since }, true) => {
+                ctx.record_elapsed("in_flight_ms", since);
+                Stage::Done { committed: true }
+            }
+            (Stage::Crediting { .. }, false) if s.params.bug == Bug::NoCompensation => {
+                Stage::Done { committed: false }
+            }
+            (Stage::Crediting { since }, false) => {
+                ctx.metrics().add("compensations", 1);
+                Stage::Refunding { since }
+            }
+            (Stage::Refunding { since }, _) => {
+                debug_assert!(ok, "a refund cannot be refused");
+                ctx.record_elapsed("in_flight_ms", since);
+                Stage::Done { committed: false }
+            }
+            (Stage::Done { .. }, _) => unreachable!("a done saga waits for no step"),
+        };
+        ctx.disk()
+            .append_synced(Record::Advanced { id, stage: next });
+        let saga = self.sagas.get_mut(&id).expect("checked above");
+        saga.stage = next;
+        if let Some(t) = saga.retry.take() {
+            ctx.cancel_timer(t);
+        }
+        match next {
+            Stage::Done { committed } => {
+                if let Some(c) = saga.client {
+                    send(ctx, c, Msg::Outcome { id, committed });
+                }
+            }
+            _ => self.send_step(ctx, s, id),
+        }
+    }
+
+    /// Sends the step the saga waits for and arms its retry.
+    fn send_step(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, id: TxnId) {
+        let saga = self.sagas.get_mut(&id).expect("a known saga");
+        let Some(step) = saga.pending_step() else {
+            return;
+        };
+        saga.retry = Some(ctx.set_timer(s.params.step_retry, id));
+        let txn = saga.txn;
+        let (account, _) = step.effect(&txn);
+        send(ctx, s.bank.owner(account), Msg::Step { txn, step });
+    }
+}
+
+impl Participant {
+    fn recover(me: NodeId, bank: &Bank, disk: &[Record]) -> Participant {
+        let mut p = Participant {
+            me,
+            balances: bank.initial_balances(),
+            steps: BTreeMap::new(),
+        };
+        for r in disk {
+            match *r {
+                Record::Applied {
+                    id,
+                    step,
+                    account,
+                    delta,
+                    ok,
+                } => p.record(bank, id, step, account, delta, ok),
+                _ => unreachable!("orchestrator record on a participant"),
+            }
+        }
+        p
+    }
+
+    fn record(&mut self, bank: &Bank, id: TxnId, step: Step, account: u32, delta: i64, ok: bool) {
+        if ok {
+            self.balances[bank.local(account)] += delta;
+        }
+        self.steps.insert((id, step), ok);
+    }
+
+    /// Runs `step` as a local transaction, or answers again if it already ran.
+    fn run(
+        &mut self,
+        ctx: &mut Ctx<'_, SagaNode>,
+        s: &Setup,
+        from: NodeId,
+        txn: Transfer,
+        step: Step,
+    ) {
+        let ok = match self.steps.get(&(txn.id, step)) {
+            Some(&ok) => ok,
+            None => {
+                let (account, delta) = step.effect(&txn);
+                debug_assert_eq!(s.bank.owner(account), self.me);
+                let ok = step == Step::Refund
+                    || s.bank.allows(self.balances[s.bank.local(account)], delta);
+                ctx.disk().append_synced(Record::Applied {
+                    id: txn.id,
+                    step,
+                    account,
+                    delta,
+                    ok,
+                });
+                self.record(&s.bank, txn.id, step, account, delta, ok);
+                ok
+            }
+        };
+        send(
+            ctx,
+            from,
+            Msg::StepDone {
+                id: txn.id,
+                step,
+                ok,
+            },
+        );
+    }
+}
+
+/// Sends and counts the message for `messages_per_txn`.
+fn send(ctx: &mut Ctx<'_, SagaNode>, to: NodeId, msg: Msg) {
+    ctx.metrics().add("messages", 1);
+    ctx.send(to, msg);
+}
+
+fn participant<'w>(world: &'w World<'_, SagaNode>, id: NodeId) -> Option<&'w Participant> {
+    match world.nodes[id.index()].as_ref().map(|n| &n.role) {
+        Some(Role::Participant(p)) => Some(p),
+        _ => None,
+    }
+}
+
+impl sim::Node for SagaNode {
+    type Msg = Msg;
+    type Record = Record;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let s = &*self.setup;
+        match &mut self.role {
+            Role::Orchestrator(o) => o.on_start(ctx, s),
+            Role::Participant(_) => {}
+            Role::Client(c) => c.start(ctx, &s.bank),
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        let s = &*self.setup;
+        match (&mut self.role, msg) {
+            (Role::Orchestrator(o), msg) => o.on_message(ctx, s, from, msg),
+            (Role::Participant(p), Msg::Step { txn, step }) => p.run(ctx, s, from, txn, step),
+            (Role::Client(c), Msg::Outcome { id, committed }) => {
+                c.on_outcome(ctx, id, committed, &s.bank)
+            }
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
+        let s = &*self.setup;
+        match &mut self.role {
+            Role::Orchestrator(o) => {
+                if o.sagas.contains_key(&tag) {
+                    o.send_step(ctx, s, tag);
+                }
+            }
+            Role::Participant(_) => unreachable!("participants set no timers"),
+            Role::Client(c) => c.on_timer(ctx, tag, &s.bank, s.orchestrator),
+        }
+    }
+}
+
+/// The saga model: builds nodes and judges the run.
+pub struct SagaModel {
+    setup: Rc<Setup>,
+    clients: Vec<NodeId>,
+    client_restarts: Vec<u64>,
+    no_negative: OnlineCheck,
+    in_flight_money_max: i64,
+    declared: bool,
+}
+
+impl sim::Model for SagaModel {
+    type Node = SagaNode;
+
+    fn build(&mut self, id: NodeId, disk: &[Record]) -> SagaNode {
+        let s = &self.setup;
+        let role = if id == s.orchestrator {
+            Role::Orchestrator(Orchestrator::recover(disk))
+        } else if s.bank.participants.contains(&id) {
+            Role::Participant(Participant::recover(id, &s.bank, disk))
+        } else {
+            let ordinal = self
+                .clients
+                .iter()
+                .position(|&c| c == id)
+                .expect("every node has a role");
+            self.client_restarts[ordinal] += 1;
+            Role::Client(Client::new(ordinal, self.client_restarts[ordinal] - 1))
+        };
+        SagaNode {
+            setup: Rc::clone(s),
+            role,
+        }
+    }
+
+    fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
+        if !self.declared {
+            declare_metrics(metrics);
+            self.declared = true;
+        }
+        let changed = match event {
+            Observed::Delivered { to, .. } => to,
+            Observed::Started(n) | Observed::TimerFired(n) => n,
+            Observed::Crashed(_) => return,
+        };
+        let s = &*self.setup;
+        let Some(p) = participant(world, changed) else {
+            return;
+        };
+        if let Some(&b) = p.balances.iter().find(|&&b| b < 0) {
+            self.no_negative.violate(|| {
+                format!(
+                    "at t={}: an account of {} holds {b}",
+                    world.now,
+                    world.name(changed)
+                )
+            });
+        }
+        // What a reader summing every account would see missing right now.
+        let mut total = 0;
+        for &q in &s.bank.participants {
+            let Some(p) = participant(world, q) else {
+                return;
+            };
+            total += p.balances.iter().sum::<i64>();
+        }
+        self.in_flight_money_max = self.in_flight_money_max.max(s.bank.total() - total);
+    }
+
+    fn finish(
+        &mut self,
+        world: &World<'_, SagaNode>,
+        _history: &History,
+        metrics: &mut Metrics,
+    ) -> Vec<Verdict> {
+        declare_metrics(metrics);
+        bank::report_messages_per_txn(metrics);
+        metrics.add(
+            "in_flight_money_max",
+            self.in_flight_money_max.max(0) as u64,
+        );
+        let s = &*self.setup;
+        vec![
+            conservation(world, s),
+            self.no_negative.verdict(
+                "no_negative_balance",
+                "no participant ever held a negative balance",
+            ),
+            saga_completes(world, s),
+        ]
+    }
+}
+
+fn declare_metrics(metrics: &mut Metrics) {
+    bank::declare_metrics(metrics);
+    metrics.declare("in_flight_ms", Unit::Nanos);
+    metrics.declare_counter("compensations");
+}
+
+fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
+    let mut total = 0;
+    for &q in &s.bank.participants {
+        let Some(p) = participant(world, q) else {
+            return Verdict::unknown(
+                "conservation",
+                format!("{} is down at the end", world.name(q)),
+            );
+        };
+        total += p.balances.iter().sum::<i64>();
+    }
+    if total == s.bank.total() {
+        Verdict::holds(
+            "conservation",
+            format!("all accounts sum to {total} at quiescence"),
+        )
+    } else {
+        Verdict::violated(
+            "conservation",
+            format!(
+                "at quiescence all accounts sum to {total}, not {}: {} lost",
+                s.bank.total(),
+                s.bank.total() - total
+            ),
+        )
+    }
+}
+
+fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
+    let Some(Role::Orchestrator(o)) = world.nodes[s.orchestrator.index()]
+        .as_ref()
+        .map(|n| &n.role)
+    else {
+        return Verdict::unknown("saga_completes", "the orchestrator is down at the end");
+    };
+    let applied = |txn: &Transfer, step: Step| {
+        let owner = s.bank.owner(step.effect(txn).0);
+        participant(world, owner).and_then(|p| p.steps.get(&(txn.id, step)).copied()) == Some(true)
+    };
+    let mut broken = Vec::new();
+    let (mut committed, mut compensated) = (0, 0);
+    for (id, saga) in &o.sagas {
+        let t = &saga.txn;
+        let (debit, credit, refund) = (
+            applied(t, Step::Debit),
+            applied(t, Step::Credit),
+            applied(t, Step::Refund),
+        );
+        match (saga.stage, debit, credit, refund) {
+            (Stage::Done { committed: true }, true, true, false) => committed += 1,
+            (Stage::Done { committed: false }, false, false, false)
+            | (Stage::Done { committed: false }, true, false, true) => compensated += 1,
+            (stage, ..) => broken.push(format!(
+                "saga {id} (move {} from account {} to {}) ended {stage:?} with debit={debit} credit={credit} refund={refund}",
+                t.amount, t.from, t.to
+            )),
+        }
+    }
+    match broken.first() {
+        None => Verdict::holds(
+            "saga_completes",
+            format!("{committed} saga(s) committed, {compensated} aborted or compensated, none left half-done"),
+        ),
+        Some(first) => Verdict::violated(
+            "saga_completes",
+            format!("{first} ({} saga(s) neither committed nor compensated)", broken.len()),
+        ),
+    }
+}
+
+impl Params for SagaParams {
+    type Model = SagaModel;
+    const SPEC: Spec = Spec {
+        kind: "saga",
+        summary: "orchestrated saga: debit, credit, refund on failure; retried idempotent steps, money visibly in flight",
+        invariants: &["conservation", "no_negative_balance", "saga_completes"],
+        metrics: &[
+            "transfer_latency_ms",
+            "in_flight_ms",
+            "in_flight_money_max",
+            "transfers",
+            "committed",
+            "aborts",
+            "compensations",
+            "messages",
+            "messages_per_txn",
+        ],
+        bugs: &["no-compensation"],
+    };
+
+    fn build(self, nodes: &[NodeInfo]) -> Result<SagaModel, ParamError> {
+        check_roles(nodes, &["coordinator", "participant", "client"])?;
+        let orchestrator = single_coordinator(nodes)?;
+        let clients = nodes_with_role(nodes, "client");
+        if clients.is_empty() {
+            return Err(ParamError::new(
+                "nodes",
+                "needs at least one node with role `client`",
+            ));
+        }
+        if self.step_retry.is_zero() {
+            return Err(ParamError::new("model.step_retry", "must be positive"));
+        }
+        let bank = Bank {
+            participants: nodes_with_role(nodes, "participant"),
+            accounts_per_participant: self.accounts_per_participant,
+            initial_balance: self.initial_balance,
+            max_balance: self.max_balance,
+            amount_max: self.amount_max,
+            think_time: self.think_time.clone(),
+            client_retry: self.client_retry,
+        };
+        bank.validate()?;
+        Ok(SagaModel {
+            client_restarts: vec![0; clients.len()],
+            clients,
+            setup: Rc::new(Setup {
+                params: self,
+                bank,
+                orchestrator,
+            }),
+            no_negative: OnlineCheck::default(),
+            in_flight_money_max: 0,
+            declared: false,
+        })
+    }
+}

@@ -1,0 +1,1030 @@
+//! Two-phase commit with presumed abort: the cross-database money transfer done atomically.
+//!
+//! A coordinator runs each client transfer (see [`crate::bank`]) as a distributed
+//! transaction over the two participant databases that own its accounts, after Gray &
+//! Lamport, "Consensus on transaction commit" (ACM TODS 2006), with the presumed-abort
+//! optimisation of Mohan, Lindsay & Obermarck, "Transaction management in the R* distributed
+//! database management system" (ACM TODS 1986):
+//!
+//! 1. **Prepare.** The coordinator sends `Prepare` to both participants. Each validates its
+//!    half (the debit is covered, the credit stays under `max_balance`), locks the account
+//!    (no-wait: a locked account votes no), durably logs a prepare record and only then
+//!    votes yes (`Vote`). A no vote is not logged.
+//! 2. **Decide.** With two yes votes the coordinator durably logs the commit decision and
+//!    only then sends `Commit` (retransmitted until each participant sends `Ack`) and tells
+//!    the client (`Outcome`). A no vote or `vote_timeout` aborts: nothing is logged — absence
+//!    of a record *is* the abort (presumed abort) — `Abort` is sent once, never acknowledged.
+//! 3. **Recovery.** A restarted coordinator resends `Commit` for every logged decision not
+//!    yet acknowledged and answers every question about a transaction it has no record of
+//!    with abort. A participant that voted yes is *in doubt*: it keeps its locks, across its
+//!    own crashes too, and asks the coordinator (`Query`) every `in_doubt_query_every` until
+//!    it learns the outcome. This is 2PC's blocking: while the coordinator is down or cut
+//!    off, in-doubt participants hold their locks, and transfers touching those accounts
+//!    abort. With `cooperative_termination = true` an in-doubt participant also asks the
+//!    other participant (`PeerQuery`); a peer that knows the outcome answers (`PeerState`),
+//!    and a peer that has not voted aborts unilaterally and says so. Two participants both
+//!    in doubt still block: only the coordinator can unblock them (Paxos Commit's point).
+//!
+//! Message kinds, for fault triggers: `Transfer`, `Prepare`, `Vote`, `Commit`, `Abort`,
+//! `Ack`, `Query`, `PeerQuery`, `PeerState`, `Outcome`.
+//!
+//! Invariants: `atomicity` (at the end, no transaction is committed at one participant and
+//! aborted or unknown at the other), `conservation` (online, after every event while every
+//! participant is up: the committed balances plus the halves of transfers that the peer has
+//! already committed and this participant still holds prepared sum to the initial total),
+//! `no_negative_balance` (online), `no_stuck_locks` (no prepared transaction left at the end).
+//!
+//! Known bugs: `commit-before-log` (the coordinator writes its decision but syncs it only at
+//! its next retransmit tick, after sending `Commit`: a crash in between loses a decision
+//! some participant has applied, and recovery presumes abort), `unsynced-prepare` (a
+//! participant votes yes before syncing its prepare record: a crash loses the vote's
+//! promise, and the restarted participant acknowledges a commit it cannot apply).
+//!
+//! Limits: exactly two participants per transaction; no lock waiting (a conflict votes no),
+//! so the lock-wait time is always zero and not reported; `in_doubt_ms` and `lock_held_ms`
+//! coincide because locks are taken when the vote is logged — both are kept because they
+//! differ in the saga and in other locking disciplines.
+
+use crate::bank::{self, Bank, BankMsg, Client, Transfer, TxnId};
+use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use serde::{Deserialize, Serialize};
+use sim::dist::Dist;
+use sim::history::History;
+use sim::invariant::{OnlineCheck, Verdict};
+use sim::metrics::{Metrics, Unit};
+use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TwoPcParams {
+    pub kind: String,
+    pub bug: Bug,
+    pub accounts_per_participant: u32,
+    pub initial_balance: i64,
+    /// No credit may push an account above this.
+    pub max_balance: i64,
+    /// Transfer amounts are uniform in `1 ..= amount_max`.
+    pub amount_max: i64,
+    /// Think time between a client's transfers.
+    pub think_time: Dist,
+    /// How long a client waits for an outcome before asking again.
+    #[serde(with = "crate::serde_duration")]
+    pub client_retry: Duration,
+    /// How long the coordinator waits for both votes before aborting.
+    #[serde(with = "crate::serde_duration")]
+    pub vote_timeout: Duration,
+    /// How often the coordinator resends an unacknowledged `Commit`.
+    #[serde(with = "crate::serde_duration")]
+    pub retransmit_every: Duration,
+    /// How often an in-doubt participant asks for the outcome.
+    #[serde(with = "crate::serde_duration")]
+    pub in_doubt_query_every: Duration,
+    /// In-doubt participants also ask each other.
+    pub cooperative_termination: bool,
+}
+
+impl Default for TwoPcParams {
+    fn default() -> Self {
+        TwoPcParams {
+            kind: "two_phase_commit".into(),
+            bug: Bug::None,
+            accounts_per_participant: 10,
+            initial_balance: 1000,
+            max_balance: 2000,
+            amount_max: 300,
+            think_time: Dist::Exponential { mean: 100_000_000 },
+            client_retry: Duration::from_secs(1),
+            vote_timeout: Duration::from_millis(500),
+            retransmit_every: Duration::from_millis(300),
+            in_doubt_query_every: Duration::from_millis(500),
+            cooperative_termination: false,
+        }
+    }
+}
+
+/// Known-bug variants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Bug {
+    #[default]
+    None,
+    /// The coordinator sends `Commit` before its decision is durable.
+    CommitBeforeLog,
+    /// A participant votes yes before its prepare record is durable.
+    UnsyncedPrepare,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Msg {
+    Transfer { txn: Transfer, attempt: u32 },
+    Prepare { txn: Transfer },
+    Vote { id: TxnId, yes: bool },
+    Commit { id: TxnId },
+    Abort { id: TxnId },
+    Ack { id: TxnId },
+    Query { id: TxnId },
+    PeerQuery { id: TxnId },
+    PeerState { id: TxnId, committed: bool },
+    Outcome { id: TxnId, committed: bool },
+}
+
+impl Message for Msg {
+    fn kind(&self) -> &'static str {
+        match self {
+            Msg::Transfer { .. } => "Transfer",
+            Msg::Prepare { .. } => "Prepare",
+            Msg::Vote { .. } => "Vote",
+            Msg::Commit { .. } => "Commit",
+            Msg::Abort { .. } => "Abort",
+            Msg::Ack { .. } => "Ack",
+            Msg::Query { .. } => "Query",
+            Msg::PeerQuery { .. } => "PeerQuery",
+            Msg::PeerState { .. } => "PeerState",
+            Msg::Outcome { .. } => "Outcome",
+        }
+    }
+}
+
+impl BankMsg for Msg {
+    fn request(txn: Transfer, attempt: u32) -> Msg {
+        Msg::Transfer { txn, attempt }
+    }
+}
+
+/// What nodes write to their disks. The coordinator writes `Decided` and `Ended`;
+/// participants write `Prepared`, `Committed` and `Aborted`.
+#[derive(Clone, Debug)]
+pub enum Record {
+    /// The commit decision (the only decision logged: abort is presumed).
+    Decided {
+        txn: Transfer,
+    },
+    /// Every participant acknowledged the commit; written lazily, never synced on its own.
+    Ended {
+        id: TxnId,
+    },
+    /// The yes vote's promise. `since` lets the in-doubt time span the participant's crashes.
+    Prepared {
+        txn: Transfer,
+        since: Stopwatch,
+    },
+    Committed {
+        id: TxnId,
+    },
+    /// Not forced (presumed abort), except for a unilateral abort under cooperative
+    /// termination, which must outlive a crash.
+    Aborted {
+        id: TxnId,
+    },
+}
+
+/// Coordinator timers are tagged with their transaction's id; participants' likewise.
+struct Setup {
+    params: TwoPcParams,
+    bank: Bank,
+    coordinator: NodeId,
+}
+
+pub struct TwoPcNode {
+    setup: Rc<Setup>,
+    role: Role,
+}
+
+enum Role {
+    Coordinator(Coordinator),
+    Participant(Participant),
+    Client(Client),
+}
+
+#[derive(Default)]
+struct Coordinator {
+    active: BTreeMap<TxnId, Active>,
+    /// Every outcome this incarnation knows, so client retries get the same answer.
+    outcomes: BTreeMap<TxnId, bool>,
+}
+
+struct Active {
+    txn: Transfer,
+    /// Unknown after a recovery: the client will ask again.
+    client: Option<NodeId>,
+    phase: Phase,
+    timer: Option<TimerId>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Yes votes received, in `Bank::pair` order.
+    Voting([bool; 2]),
+    /// Acks received, in `Bank::pair` order.
+    Committing([bool; 2]),
+}
+
+struct Participant {
+    me: NodeId,
+    balances: Vec<i64>,
+    /// The transaction holding each account's lock.
+    locks: Vec<Option<TxnId>>,
+    prepared: BTreeMap<TxnId, Prepared>,
+    decided: BTreeMap<TxnId, Decision>,
+}
+
+struct Prepared {
+    txn: Transfer,
+    since: Stopwatch,
+    query: Option<TimerId>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Committed(Transfer),
+    Aborted,
+}
+
+impl Coordinator {
+    fn recover(disk: &[Record]) -> Coordinator {
+        let mut c = Coordinator::default();
+        for r in disk {
+            match *r {
+                Record::Decided { txn } => {
+                    c.outcomes.insert(txn.id, true);
+                    c.active.insert(
+                        txn.id,
+                        Active {
+                            txn,
+                            client: None,
+                            phase: Phase::Committing([false; 2]),
+                            timer: None,
+                        },
+                    );
+                }
+                Record::Ended { id } => {
+                    c.active.remove(&id);
+                }
+                _ => unreachable!("participant record {r:?} on the coordinator's disk"),
+            }
+        }
+        c
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup) {
+        // Decisions logged before the crash but not acknowledged: finish them.
+        let ids: Vec<TxnId> = self.active.keys().copied().collect();
+        for id in ids {
+            self.retransmit(ctx, s, id);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Transfer { txn, attempt } => self.request(ctx, s, from, txn, attempt),
+            Msg::Vote { id, yes } => self.vote(ctx, s, from, id, yes),
+            Msg::Ack { id } => self.ack(ctx, s, from, id),
+            Msg::Query { id } => match self.outcome(id) {
+                Some(true) => send(ctx, from, Msg::Commit { id }),
+                Some(false) => send(ctx, from, Msg::Abort { id }),
+                None => {} // still voting: the decision will come
+            },
+            _ => {}
+        }
+    }
+
+    /// The outcome of `id` if decided; a transaction never heard of is aborted on the spot
+    /// (presumed abort), so the answer never changes afterwards.
+    fn outcome(&mut self, id: TxnId) -> Option<bool> {
+        match self.active.get(&id).map(|a| a.phase) {
+            Some(Phase::Voting(_)) => None,
+            Some(Phase::Committing(_)) => Some(true),
+            None => Some(*self.outcomes.entry(id).or_insert(false)),
+        }
+    }
+
+    fn request(
+        &mut self,
+        ctx: &mut Ctx<'_, TwoPcNode>,
+        s: &Setup,
+        client: NodeId,
+        txn: Transfer,
+        attempt: u32,
+    ) {
+        if let Some(a) = self.active.get_mut(&txn.id) {
+            a.client = Some(client);
+            if let Phase::Committing(_) = a.phase {
+                send(
+                    ctx,
+                    client,
+                    Msg::Outcome {
+                        id: txn.id,
+                        committed: true,
+                    },
+                );
+            }
+            return;
+        }
+        if attempt > 0 || self.outcomes.contains_key(&txn.id) {
+            // A retry we have no live state for: either decided, or lost in our crash before
+            // any decision was logged, which presumed abort answers with abort.
+            let committed = self.outcome(txn.id) == Some(true);
+            if !committed {
+                for p in s.bank.pair(&txn) {
+                    send(ctx, p, Msg::Abort { id: txn.id });
+                }
+            }
+            send(
+                ctx,
+                client,
+                Msg::Outcome {
+                    id: txn.id,
+                    committed,
+                },
+            );
+            return;
+        }
+        let timer = ctx.set_timer(s.params.vote_timeout, txn.id);
+        self.active.insert(
+            txn.id,
+            Active {
+                txn,
+                client: Some(client),
+                phase: Phase::Voting([false; 2]),
+                timer: Some(timer),
+            },
+        );
+        for p in s.bank.pair(&txn) {
+            send(ctx, p, Msg::Prepare { txn });
+        }
+    }
+
+    fn vote(
+        &mut self,
+        ctx: &mut Ctx<'_, TwoPcNode>,
+        s: &Setup,
+        from: NodeId,
+        id: TxnId,
+        yes: bool,
+    ) {
+        let Some(a) = self.active.get_mut(&id) else {
+            // Decided already, or forgotten in a crash: a yes voter must hear abort.
+            if yes && self.outcome(id) == Some(false) {
+                send(ctx, from, Msg::Abort { id });
+            }
+            return;
+        };
+        let Phase::Voting(mut votes) = a.phase else {
+            return; // a duplicate vote after the decision
+        };
+        if !yes {
+            self.abort(ctx, s, id);
+            return;
+        }
+        let i = position(&s.bank.pair(&a.txn), from);
+        votes[i] = true;
+        a.phase = Phase::Voting(votes);
+        if votes == [true; 2] {
+            self.commit(ctx, s, id);
+        }
+    }
+
+    fn commit(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        let a = self
+            .active
+            .get_mut(&id)
+            .expect("committing an active transaction");
+        let txn = a.txn;
+        if s.params.bug == Bug::CommitBeforeLog {
+            // The bug: the decision reaches the disk's volatile tail only; it is synced at
+            // the next retransmit tick, after the participants have been told.
+            ctx.disk().append(Record::Decided { txn });
+        } else {
+            ctx.disk().append_synced(Record::Decided { txn });
+        }
+        self.outcomes.insert(id, true);
+        a.phase = Phase::Committing([false; 2]);
+        if let Some(t) = a.timer.take() {
+            ctx.cancel_timer(t);
+        }
+        a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
+        let client = a.client;
+        for p in s.bank.pair(&txn) {
+            send(ctx, p, Msg::Commit { id });
+        }
+        if let Some(c) = client {
+            send(
+                ctx,
+                c,
+                Msg::Outcome {
+                    id,
+                    committed: true,
+                },
+            );
+        }
+    }
+
+    fn abort(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        let a = self
+            .active
+            .remove(&id)
+            .expect("aborting an active transaction");
+        if let Some(t) = a.timer {
+            ctx.cancel_timer(t);
+        }
+        self.outcomes.insert(id, false);
+        for p in s.bank.pair(&a.txn) {
+            send(ctx, p, Msg::Abort { id });
+        }
+        if let Some(c) = a.client {
+            send(
+                ctx,
+                c,
+                Msg::Outcome {
+                    id,
+                    committed: false,
+                },
+            );
+        }
+    }
+
+    fn ack(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, id: TxnId) {
+        let Some(a) = self.active.get_mut(&id) else {
+            return;
+        };
+        let Phase::Committing(mut acks) = a.phase else {
+            return;
+        };
+        acks[position(&s.bank.pair(&a.txn), from)] = true;
+        a.phase = Phase::Committing(acks);
+        if acks == [true; 2] {
+            if let Some(t) = a.timer.take() {
+                ctx.cancel_timer(t);
+            }
+            self.active.remove(&id);
+            // Lazily: losing it only means resending a commit that will be acked again.
+            ctx.disk().append(Record::Ended { id });
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        match self.active.get(&id).map(|a| a.phase) {
+            Some(Phase::Voting(_)) => {
+                ctx.metrics().add("vote_timeouts", 1);
+                self.abort(ctx, s, id);
+            }
+            Some(Phase::Committing(_)) => {
+                if s.params.bug == Bug::CommitBeforeLog {
+                    ctx.disk().sync();
+                }
+                self.retransmit(ctx, s, id);
+            }
+            None => {}
+        }
+    }
+
+    fn retransmit(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        let a = self
+            .active
+            .get_mut(&id)
+            .expect("retransmitting an active commit");
+        let Phase::Committing(acks) = a.phase else {
+            unreachable!("only commits are retransmitted");
+        };
+        a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
+        for (p, acked) in s.bank.pair(&a.txn).into_iter().zip(acks) {
+            if !acked {
+                send(ctx, p, Msg::Commit { id });
+            }
+        }
+    }
+}
+
+impl Participant {
+    fn recover(me: NodeId, bank: &Bank, disk: &[Record]) -> Participant {
+        let mut p = Participant {
+            me,
+            balances: bank.initial_balances(),
+            locks: vec![None; bank.accounts_per_participant as usize],
+            prepared: BTreeMap::new(),
+            decided: BTreeMap::new(),
+        };
+        for r in disk {
+            match *r {
+                Record::Prepared { txn, since } => p.lock(bank, txn, since),
+                Record::Committed { id } => {
+                    p.apply(bank, id);
+                }
+                Record::Aborted { id } => {
+                    p.release(bank, id);
+                    p.decided.insert(id, Decision::Aborted);
+                }
+                _ => unreachable!("coordinator record {r:?} on a participant's disk"),
+            }
+        }
+        p
+    }
+
+    fn lock(&mut self, bank: &Bank, txn: Transfer, since: Stopwatch) {
+        let (account, _) = bank.effect_at(&txn, self.me);
+        debug_assert!(self.locks[account].is_none(), "double lock on {account}");
+        self.locks[account] = Some(txn.id);
+        self.prepared.insert(
+            txn.id,
+            Prepared {
+                txn,
+                since,
+                query: None,
+            },
+        );
+    }
+
+    /// Drops the prepared state of `id`, if any, releasing its lock.
+    fn release(&mut self, bank: &Bank, id: TxnId) -> Option<Prepared> {
+        let p = self.prepared.remove(&id)?;
+        let (account, _) = bank.effect_at(&p.txn, self.me);
+        debug_assert_eq!(self.locks[account], Some(id));
+        self.locks[account] = None;
+        Some(p)
+    }
+
+    /// Applies a prepared transaction's half; returns it for metrics.
+    fn apply(&mut self, bank: &Bank, id: TxnId) -> Option<Prepared> {
+        let p = self.release(bank, id)?;
+        let (account, delta) = bank.effect_at(&p.txn, self.me);
+        self.balances[account] += delta;
+        self.decided.insert(id, Decision::Committed(p.txn));
+        Some(p)
+    }
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup) {
+        // Still in doubt after the restart: ask at once.
+        let ids: Vec<TxnId> = self.prepared.keys().copied().collect();
+        for id in ids {
+            self.ask(ctx, s, id);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Prepare { txn } => self.prepare(ctx, s, from, txn),
+            Msg::Commit { id }
+            | Msg::PeerState {
+                id,
+                committed: true,
+            } => self.learn(ctx, s, id, true),
+            Msg::Abort { id }
+            | Msg::PeerState {
+                id,
+                committed: false,
+            } => self.learn(ctx, s, id, false),
+            Msg::PeerQuery { id } => self.peer_query(ctx, from, id),
+            _ => {}
+        }
+    }
+
+    fn prepare(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, txn: Transfer) {
+        let id = txn.id;
+        let yes = match self.decided.get(&id) {
+            Some(Decision::Committed(_)) => return, // a stale duplicate
+            Some(Decision::Aborted) => false,
+            None if self.prepared.contains_key(&id) => true, // a duplicate: same vote
+            None => {
+                let (account, delta) = s.bank.effect_at(&txn, self.me);
+                let ok =
+                    self.locks[account].is_none() && s.bank.allows(self.balances[account], delta);
+                if ok {
+                    let since = ctx.stopwatch();
+                    let record = Record::Prepared { txn, since };
+                    if s.params.bug == Bug::UnsyncedPrepare {
+                        // The bug: the vote leaves before the promise is durable; the record
+                        // is synced only by the next synced write.
+                        ctx.disk().append(record);
+                    } else {
+                        ctx.disk().append_synced(record);
+                    }
+                    self.lock(&s.bank, txn, since);
+                    let t = ctx.set_timer(s.params.in_doubt_query_every, id);
+                    self.prepared.get_mut(&id).expect("just locked").query = Some(t);
+                } else {
+                    if self.locks[account].is_some() {
+                        ctx.metrics().add("lock_conflicts", 1);
+                    }
+                    // Remembered so that a late duplicate `Prepare` gets the same no.
+                    self.decided.insert(id, Decision::Aborted);
+                }
+                ok
+            }
+        };
+        send(ctx, from, Msg::Vote { id, yes });
+    }
+
+    /// The outcome of `id` arrived, from the coordinator or a peer.
+    fn learn(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId, committed: bool) {
+        let coordinator = s.coordinator;
+        if !self.prepared.contains_key(&id) {
+            match self.decided.get(&id) {
+                // Already applied: the coordinator needs the ack again.
+                Some(Decision::Committed(_)) if committed => {
+                    send(ctx, coordinator, Msg::Ack { id })
+                }
+                None if committed => {
+                    // A commit for a transaction this node never durably prepared: only
+                    // possible with `unsynced-prepare`. There is nothing to apply; the ack
+                    // lets the coordinator finish, and `atomicity` reports the damage.
+                    ctx.metrics().add("commits_without_prepare", 1);
+                    send(ctx, coordinator, Msg::Ack { id });
+                }
+                None => {
+                    self.decided.insert(id, Decision::Aborted);
+                }
+                _ => {}
+            }
+            return;
+        }
+        let p = if committed {
+            ctx.disk().append_synced(Record::Committed { id });
+            self.apply(&s.bank, id)
+        } else {
+            ctx.disk().append(Record::Aborted { id });
+            self.decided.insert(id, Decision::Aborted);
+            self.release(&s.bank, id)
+        }
+        .expect("checked prepared");
+        if let Some(t) = p.query {
+            ctx.cancel_timer(t);
+        }
+        ctx.record_elapsed("in_doubt_ms", p.since);
+        ctx.record_elapsed("lock_held_ms", p.since);
+        if committed {
+            send(ctx, coordinator, Msg::Ack { id });
+        }
+    }
+
+    fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, from: NodeId, id: TxnId) {
+        let committed = match self.decided.get(&id) {
+            Some(Decision::Committed(_)) => true,
+            Some(Decision::Aborted) => false,
+            None if self.prepared.contains_key(&id) => return, // as uncertain as the asker
+            None => {
+                // Not voted yet: abort unilaterally, and durably, since a yes vote after
+                // this answer would let the coordinator commit what the asker aborts.
+                ctx.disk().append_synced(Record::Aborted { id });
+                self.decided.insert(id, Decision::Aborted);
+                false
+            }
+        };
+        send(ctx, from, Msg::PeerState { id, committed });
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        if self.prepared.contains_key(&id) {
+            self.ask(ctx, s, id);
+        }
+    }
+
+    /// In doubt about `id`: ask the coordinator (and the peer, cooperatively), and again later.
+    fn ask(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
+        let p = self
+            .prepared
+            .get_mut(&id)
+            .expect("asking about a prepared transaction");
+        p.query = Some(ctx.set_timer(s.params.in_doubt_query_every, id));
+        let peer = s.bank.peer(&p.txn, self.me);
+        send(ctx, s.coordinator, Msg::Query { id });
+        if s.params.cooperative_termination {
+            send(ctx, peer, Msg::PeerQuery { id });
+        }
+    }
+
+    /// This participant's contribution to the conserved total, given the peers' state: its
+    /// balances plus the halves it holds prepared of transfers the peer already committed.
+    fn conserved_sum(&self, s: &Setup, world: &World<'_, TwoPcNode>) -> Option<i64> {
+        let mut sum: i64 = self.balances.iter().sum();
+        for (id, p) in &self.prepared {
+            let peer = participant(world, s.bank.peer(&p.txn, self.me))?;
+            if let Some(Decision::Committed(_)) = peer.decided.get(id) {
+                sum += s.bank.effect_at(&p.txn, self.me).1;
+            }
+        }
+        Some(sum)
+    }
+}
+
+/// Index of `node` in a transaction's participant pair.
+fn position(pair: &[NodeId; 2], node: NodeId) -> usize {
+    pair.iter()
+        .position(|&p| p == node)
+        .expect("a vote or ack from a participant of the transaction")
+}
+
+/// Sends and counts the message for `messages_per_txn`.
+fn send(ctx: &mut Ctx<'_, TwoPcNode>, to: NodeId, msg: Msg) {
+    ctx.metrics().add("messages", 1);
+    ctx.send(to, msg);
+}
+
+/// The participant state of `id`, if it is up.
+fn participant<'w>(world: &'w World<'_, TwoPcNode>, id: NodeId) -> Option<&'w Participant> {
+    match world.nodes[id.index()].as_ref().map(|n| &n.role) {
+        Some(Role::Participant(p)) => Some(p),
+        _ => None,
+    }
+}
+
+impl sim::Node for TwoPcNode {
+    type Msg = Msg;
+    type Record = Record;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let s = &*self.setup;
+        match &mut self.role {
+            Role::Coordinator(c) => c.on_start(ctx, s),
+            Role::Participant(p) => p.on_start(ctx, s),
+            Role::Client(c) => c.start(ctx, &s.bank),
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
+        let s = &*self.setup;
+        match &mut self.role {
+            Role::Coordinator(c) => c.on_message(ctx, s, from, msg),
+            Role::Participant(p) => p.on_message(ctx, s, from, msg),
+            Role::Client(c) => {
+                if let Msg::Outcome { id, committed } = msg {
+                    c.on_outcome(ctx, id, committed, &s.bank);
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
+        let s = &*self.setup;
+        match &mut self.role {
+            Role::Coordinator(c) => c.on_timer(ctx, s, tag),
+            Role::Participant(p) => p.on_timer(ctx, s, tag),
+            Role::Client(c) => c.on_timer(ctx, tag, &s.bank, s.coordinator),
+        }
+    }
+}
+
+/// The two-phase-commit model: builds nodes and judges the run.
+pub struct TwoPc {
+    setup: Rc<Setup>,
+    clients: Vec<NodeId>,
+    client_restarts: Vec<u64>,
+    conservation: OnlineCheck,
+    no_negative: OnlineCheck,
+    declared: bool,
+}
+
+impl sim::Model for TwoPc {
+    type Node = TwoPcNode;
+
+    fn build(&mut self, id: NodeId, disk: &[Record]) -> TwoPcNode {
+        let s = &self.setup;
+        let role = if id == s.coordinator {
+            Role::Coordinator(Coordinator::recover(disk))
+        } else if s.bank.participants.contains(&id) {
+            Role::Participant(Participant::recover(id, &s.bank, disk))
+        } else {
+            let ordinal = self
+                .clients
+                .iter()
+                .position(|&c| c == id)
+                .expect("every node has a role");
+            self.client_restarts[ordinal] += 1;
+            Role::Client(Client::new(ordinal, self.client_restarts[ordinal] - 1))
+        };
+        TwoPcNode {
+            setup: Rc::clone(s),
+            role,
+        }
+    }
+
+    fn observe(&mut self, world: &World<'_, TwoPcNode>, event: Observed, metrics: &mut Metrics) {
+        if !self.declared {
+            declare_metrics(metrics);
+            self.declared = true;
+        }
+        let changed = match event {
+            Observed::Delivered { to, .. } => to,
+            Observed::Started(n) | Observed::TimerFired(n) => n,
+            Observed::Crashed(_) => return,
+        };
+        let s = &*self.setup;
+        let Some(p) = participant(world, changed) else {
+            return;
+        };
+        if let Some(&b) = p.balances.iter().find(|&&b| b < 0) {
+            self.no_negative.violate(|| {
+                format!(
+                    "at t={}: an account of {} holds {b}",
+                    world.now,
+                    world.name(changed)
+                )
+            });
+        }
+        let mut total = 0;
+        for &q in &s.bank.participants {
+            // Skipped while any participant is down: its committed state is on its disk,
+            // and the check resumes, exact, once it is back.
+            let Some(sum) = participant(world, q).and_then(|p| p.conserved_sum(s, world)) else {
+                return;
+            };
+            total += sum;
+        }
+        if total != s.bank.total() {
+            self.conservation.violate(|| {
+                format!(
+                    "at t={}, after an event at {}: committed money sums to {total}, not {}",
+                    world.now,
+                    world.name(changed),
+                    s.bank.total()
+                )
+            });
+        }
+    }
+
+    fn finish(
+        &mut self,
+        world: &World<'_, TwoPcNode>,
+        _history: &History,
+        metrics: &mut Metrics,
+    ) -> Vec<Verdict> {
+        declare_metrics(metrics);
+        bank::report_messages_per_txn(metrics);
+        vec![
+            atomicity(world, &self.setup),
+            self.conservation.verdict(
+                "conservation",
+                "checked after every event while all participants were up",
+            ),
+            self.no_negative.verdict(
+                "no_negative_balance",
+                "no participant ever held a negative balance",
+            ),
+            no_stuck_locks(world, &self.setup),
+        ]
+    }
+}
+
+fn declare_metrics(metrics: &mut Metrics) {
+    bank::declare_metrics(metrics);
+    metrics.declare("in_doubt_ms", Unit::Nanos);
+    metrics.declare("lock_held_ms", Unit::Nanos);
+}
+
+fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    let mut committed = 0;
+    let mut broken = Vec::new();
+    for &q in &s.bank.participants {
+        let Some(p) = participant(world, q) else {
+            return Verdict::unknown("atomicity", format!("{} is down at the end", world.name(q)));
+        };
+        for (id, d) in &p.decided {
+            let Decision::Committed(txn) = d else {
+                continue;
+            };
+            committed += 1;
+            let peer_id = s.bank.peer(txn, q);
+            let Some(peer) = participant(world, peer_id) else {
+                return Verdict::unknown(
+                    "atomicity",
+                    format!("{} is down at the end", world.name(peer_id)),
+                );
+            };
+            let peer_state = match peer.decided.get(id) {
+                Some(Decision::Committed(_)) => continue,
+                _ if peer.prepared.contains_key(id) => continue, // in doubt: no_stuck_locks
+                Some(Decision::Aborted) => "aborted",
+                None => "no record of it",
+            };
+            broken.push(format!(
+                "txn {id} (move {} from account {} to {}) committed at {}, but {} has {peer_state}",
+                txn.amount,
+                txn.from,
+                txn.to,
+                world.name(q),
+                world.name(peer_id)
+            ));
+        }
+    }
+    match broken.first() {
+        None => Verdict::holds(
+            "atomicity",
+            format!("{committed} committed halves, each matched by its peer"),
+        ),
+        Some(first) => Verdict::violated(
+            "atomicity",
+            format!(
+                "{first} ({} such half-committed transaction(s))",
+                broken.len()
+            ),
+        ),
+    }
+}
+
+fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    let mut stuck = Vec::new();
+    for &q in &s.bank.participants {
+        if let Some(p) = participant(world, q) {
+            stuck.extend(
+                p.prepared
+                    .keys()
+                    .map(|id| format!("txn {id} at {}", world.name(q))),
+            );
+        }
+    }
+    match stuck.first() {
+        None => Verdict::holds(
+            "no_stuck_locks",
+            "no prepared transaction left after settling",
+        ),
+        Some(first) => Verdict::violated(
+            "no_stuck_locks",
+            format!(
+                "{} transaction(s) still in doubt, holding locks, after settling; first: {first}",
+                stuck.len()
+            ),
+        ),
+    }
+}
+
+impl Params for TwoPcParams {
+    type Model = TwoPc;
+    const SPEC: Spec = Spec {
+        kind: "two_phase_commit",
+        summary: "two-phase commit with presumed abort over participant databases, optional cooperative termination",
+        invariants: &["atomicity", "conservation", "no_negative_balance", "no_stuck_locks"],
+        metrics: &[
+            "transfer_latency_ms",
+            "in_doubt_ms",
+            "lock_held_ms",
+            "transfers",
+            "committed",
+            "aborts",
+            "messages",
+            "messages_per_txn",
+            "vote_timeouts",
+            "lock_conflicts",
+        ],
+        bugs: &["commit-before-log", "unsynced-prepare"],
+    };
+
+    fn build(self, nodes: &[NodeInfo]) -> Result<TwoPc, ParamError> {
+        check_roles(nodes, &["coordinator", "participant", "client"])?;
+        let coordinator = single_coordinator(nodes)?;
+        let clients = nodes_with_role(nodes, "client");
+        if clients.is_empty() {
+            return Err(ParamError::new(
+                "nodes",
+                "needs at least one node with role `client`",
+            ));
+        }
+        for (field, d) in [
+            ("model.vote_timeout", self.vote_timeout),
+            ("model.retransmit_every", self.retransmit_every),
+            ("model.in_doubt_query_every", self.in_doubt_query_every),
+        ] {
+            if d.is_zero() {
+                return Err(ParamError::new(field, "must be positive"));
+            }
+        }
+        let bank = Bank {
+            participants: nodes_with_role(nodes, "participant"),
+            accounts_per_participant: self.accounts_per_participant,
+            initial_balance: self.initial_balance,
+            max_balance: self.max_balance,
+            amount_max: self.amount_max,
+            think_time: self.think_time.clone(),
+            client_retry: self.client_retry,
+        };
+        bank.validate()?;
+        Ok(TwoPc {
+            client_restarts: vec![0; clients.len()],
+            clients,
+            setup: Rc::new(Setup {
+                params: self,
+                bank,
+                coordinator,
+            }),
+            conservation: OnlineCheck::default(),
+            no_negative: OnlineCheck::default(),
+            declared: false,
+        })
+    }
+}
+
+/// The one node with role `coordinator` (the saga's orchestrator uses the same role).
+pub(crate) fn single_coordinator(nodes: &[NodeInfo]) -> Result<NodeId, ParamError> {
+    let found = nodes_with_role(nodes, "coordinator");
+    match found[..] {
+        [c] => Ok(c),
+        _ => Err(ParamError::new(
+            "nodes",
+            format!(
+                "needs exactly one node with role `coordinator`, found {}",
+                found.len()
+            ),
+        )),
+    }
+}

@@ -1,0 +1,416 @@
+//! The cross-database transfer under two-phase commit and under a saga: the known bugs are
+//! caught by name on named seeds, the correct protocols survive random faults, and (with
+//! `--nocapture`) `compare_2pc_and_saga_on_the_same_seeds` prints the comparison table.
+
+use models::saga::{self, SagaParams};
+use models::two_phase_commit::{self, TwoPcParams};
+use models::{NodeInfo, Params};
+use sim::clock::Clock;
+use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use sim::invariant::Status;
+use sim::net::{InFlight, LinkParams, Network};
+use sim::{NodeId, Outcome, Sim, SimConfig};
+use std::time::Duration;
+
+/// coordinator and db1 in Virginia, db2 in Frankfurt, two clients in Virginia.
+const NODES: [(&str, u32, &str); 5] = [
+    ("coordinator", 0, "coordinator"),
+    ("db1", 0, "participant"),
+    ("db2", 1, "participant"),
+    ("client1", 0, "client"),
+    ("client2", 0, "client"),
+];
+const COORDINATOR: NodeId = NodeId(0);
+const DB1: NodeId = NodeId(1);
+
+/// How hard the network and the nemesis hit a run.
+#[derive(Clone, Copy)]
+enum Faults {
+    None,
+    /// Random crashes, partitions, 2% loss and 2% duplication on every link.
+    Random,
+}
+
+fn config(
+    seed: u64,
+    duration_s: u64,
+    faults: Faults,
+    scripted: Vec<ScheduledFault>,
+) -> (SimConfig, Vec<NodeInfo>) {
+    let (loss, duplicate) = match faults {
+        Faults::None => (0.0, 0.0),
+        Faults::Random => (0.02, 0.02),
+    };
+    let link = |latency: &str| LinkParams {
+        latency: latency.parse().unwrap(),
+        loss,
+        duplicate,
+    };
+    let local = link("uniform(200us, 1ms)");
+    let wan = link("lognormal(45ms, 0.1)");
+    let network = Network::new(
+        NODES.iter().map(|n| n.1).collect(),
+        2,
+        vec![local.clone(), wan.clone(), wan, local],
+        false,
+        InFlight::Drop,
+    );
+    let nemesis = match faults {
+        Faults::None => Nemesis::default(),
+        Faults::Random => Nemesis {
+            crash_every: Some("exponential(3s)".parse().unwrap()),
+            restart_after: Some("uniform(200ms, 3s)".parse().unwrap()),
+            partition_every: Some("exponential(5s)".parse().unwrap()),
+            heal_after: Some("uniform(500ms, 3s)".parse().unwrap()),
+            ..Nemesis::default()
+        },
+    };
+    let config = SimConfig {
+        seed,
+        node_names: NODES.iter().map(|n| n.0.to_string()).collect(),
+        network,
+        clocks: NODES.iter().map(|_| Clock::new(0, 0)).collect(),
+        schedule: FaultSchedule { faults: scripted },
+        nemesis,
+        duration: Duration::from_secs(duration_s),
+        settle: Duration::from_secs(10),
+        max_events: 5_000_000,
+    };
+    let infos = NODES
+        .iter()
+        .map(|&(name, region, role)| NodeInfo {
+            name: name.into(),
+            region: ["virginia", "frankfurt"][region as usize].into(),
+            role: role.into(),
+        })
+        .collect();
+    (config, infos)
+}
+
+fn run<P: Params>(params: P, config: (SimConfig, Vec<NodeInfo>)) -> Outcome {
+    let (config, infos) = config;
+    let model = params.build(&infos).expect("valid parameters");
+    Sim::new(config, model, None).run().expect("no trace file")
+}
+
+/// Crash `node` right after it sends (or right before it handles) its `count`-th `kind`.
+fn crash_on(
+    node: NodeId,
+    direction: Direction,
+    kind: &str,
+    count: u32,
+    restart_after: Duration,
+) -> ScheduledFault {
+    ScheduledFault {
+        when: When::Message {
+            node,
+            direction,
+            kind: kind.into(),
+            count,
+        },
+        fault: Fault::Crash {
+            node,
+            restart_after_ns: Some(restart_after.as_nanos() as u64),
+        },
+    }
+}
+
+fn status(o: &Outcome, name: &str) -> Status {
+    o.verdicts
+        .iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no verdict {name}"))
+        .status
+}
+
+fn violations(o: &Outcome) -> Vec<String> {
+    o.verdicts
+        .iter()
+        .filter(|v| v.status != Status::Holds)
+        .map(|v| format!("{} {}: {}", v.name, v.status, v.detail))
+        .collect()
+}
+
+fn two_pc(bug: two_phase_commit::Bug) -> TwoPcParams {
+    TwoPcParams {
+        bug,
+        ..TwoPcParams::default()
+    }
+}
+
+#[test]
+fn coordinator_crash_between_votes_leaves_participants_in_doubt_but_atomic() {
+    // The coordinator dies as its 4th vote arrives (the second transfer's second vote) and
+    // is down for 5 s: the prepared participant waits, locks held, until it recovers.
+    let crash = crash_on(
+        COORDINATOR,
+        Direction::Receives,
+        "Vote",
+        4,
+        Duration::from_secs(5),
+    );
+    let o = run(
+        two_pc(two_phase_commit::Bug::None),
+        config(42, 20, Faults::None, vec![crash]),
+    );
+    assert!(violations(&o).is_empty(), "{:?}", violations(&o));
+    let in_doubt = o.metrics.summary("in_doubt_ms").unwrap();
+    assert!(in_doubt.max > 4000.0, "{in_doubt:?}");
+    assert!(o.metrics.counter("committed").unwrap() > 50);
+}
+
+#[test]
+fn commit_before_log_breaks_atomicity_on_seed_1() {
+    // The crash lands right after the first Commit leaves, before the decision is synced:
+    // one database commits, the recovered coordinator presumes abort for the other.
+    let crash = crash_on(
+        COORDINATOR,
+        Direction::Sends,
+        "Commit",
+        1,
+        Duration::from_secs(2),
+    );
+    let o = run(
+        two_pc(two_phase_commit::Bug::CommitBeforeLog),
+        config(1, 10, Faults::None, vec![crash.clone()]),
+    );
+    assert_eq!(
+        status(&o, "atomicity"),
+        Status::Violated,
+        "{:?}",
+        o.verdicts
+    );
+    assert_eq!(status(&o, "conservation"), Status::Violated);
+    let fixed = run(
+        two_pc(two_phase_commit::Bug::None),
+        config(1, 10, Faults::None, vec![crash]),
+    );
+    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+}
+
+#[test]
+fn unsynced_prepare_breaks_atomicity_on_seed_1() {
+    // db1 dies right after its first yes vote leaves, losing the unsynced prepare record;
+    // the coordinator commits, and db1 comes back with nothing to commit.
+    let crash = crash_on(DB1, Direction::Sends, "Vote", 1, Duration::from_secs(2));
+    let o = run(
+        two_pc(two_phase_commit::Bug::UnsyncedPrepare),
+        config(1, 10, Faults::None, vec![crash.clone()]),
+    );
+    assert_eq!(
+        status(&o, "atomicity"),
+        Status::Violated,
+        "{:?}",
+        o.verdicts
+    );
+    let fixed = run(
+        two_pc(two_phase_commit::Bug::None),
+        config(1, 10, Faults::None, vec![crash]),
+    );
+    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+}
+
+/// Balances near the credit limit, so that credits get refused and sagas must compensate.
+fn tight_saga(bug: saga::Bug) -> SagaParams {
+    SagaParams {
+        bug,
+        initial_balance: 500,
+        max_balance: 600,
+        amount_max: 200,
+        ..SagaParams::default()
+    }
+}
+
+#[test]
+fn no_compensation_breaks_conservation_on_seed_1() {
+    let o = run(
+        tight_saga(saga::Bug::NoCompensation),
+        config(1, 10, Faults::None, vec![]),
+    );
+    assert_eq!(
+        status(&o, "conservation"),
+        Status::Violated,
+        "{:?}",
+        o.verdicts
+    );
+    assert_eq!(status(&o, "saga_completes"), Status::Violated);
+    let fixed = run(
+        tight_saga(saga::Bug::None),
+        config(1, 10, Faults::None, vec![]),
+    );
+    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    assert!(fixed.metrics.counter("compensations").unwrap() > 0);
+}
+
+#[test]
+fn correct_2pc_survives_random_faults_on_200_seeds() {
+    for seed in 1..=200 {
+        let params = TwoPcParams {
+            cooperative_termination: seed % 2 == 0,
+            ..TwoPcParams::default()
+        };
+        let o = run(params, config(seed, 20, Faults::Random, vec![]));
+        assert!(
+            violations(&o).is_empty(),
+            "seed {seed}: {:?}",
+            violations(&o)
+        );
+    }
+}
+
+#[test]
+fn correct_saga_survives_random_faults_on_200_seeds() {
+    for seed in 1..=200 {
+        let o = run(
+            tight_saga(saga::Bug::None),
+            config(seed, 20, Faults::Random, vec![]),
+        );
+        assert!(
+            violations(&o).is_empty(),
+            "seed {seed}: {:?}",
+            violations(&o)
+        );
+    }
+}
+
+#[test]
+fn same_seed_same_run() {
+    let a = run(
+        TwoPcParams::default(),
+        config(5, 10, Faults::Random, vec![]),
+    );
+    let b = run(
+        TwoPcParams::default(),
+        config(5, 10, Faults::Random, vec![]),
+    );
+    assert_eq!(a.trace_hash, b.trace_hash);
+}
+
+/// Per-seed summaries folded over a seed set: the mean of each run's p50 and p99, the
+/// largest max.
+#[derive(Default)]
+struct Folded {
+    runs: u32,
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Folded {
+    fn add(&mut self, o: &Outcome, metric: &str) {
+        let s = o.metrics.summary(metric).unwrap();
+        if s.count == 0 {
+            return;
+        }
+        self.runs += 1;
+        self.p50 += s.p50;
+        self.p99 += s.p99;
+        self.max = self.max.max(s.max);
+    }
+
+    fn show(&self) -> String {
+        let n = f64::from(self.runs.max(1));
+        format!(
+            "p50 {:7.1}  p99 {:7.1}  max {:7.1}",
+            self.p50 / n,
+            self.p99 / n,
+            self.max
+        )
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    latency: Folded,
+    in_doubt: Folded,
+    transfers: u64,
+    aborts: u64,
+    compensations: u64,
+    messages_per_txn: u64,
+    in_flight_money_max: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Outcome, in_doubt_metric: &str) {
+        assert!(
+            violations(o).is_empty(),
+            "seed {}: {:?}",
+            o.seed,
+            violations(o)
+        );
+        let c = |name| o.metrics.counter(name).unwrap_or(0);
+        self.latency.add(o, "transfer_latency_ms");
+        self.in_doubt.add(o, in_doubt_metric);
+        self.transfers += c("transfers");
+        self.aborts += c("aborts");
+        self.compensations += c("compensations");
+        self.messages_per_txn += c("messages_per_txn");
+        self.in_flight_money_max = self.in_flight_money_max.max(c("in_flight_money_max"));
+    }
+
+    fn show(&self, label: &str, in_doubt_label: &str, seeds: u64) {
+        let rate = |n: u64| 100.0 * n as f64 / self.transfers.max(1) as f64;
+        eprintln!(
+            "{label:<28} latency_ms {}\n{:<28} {in_doubt_label:<10} {}\n{:<28} transfers {} aborts {:.1}% compensations {:.1}% messages/txn {:.1} in_flight_money_max {}",
+            self.latency.show(),
+            "",
+            self.in_doubt.show(),
+            "",
+            self.transfers,
+            rate(self.aborts),
+            rate(self.compensations),
+            self.messages_per_txn as f64 / seeds as f64,
+            self.in_flight_money_max,
+        );
+    }
+}
+
+#[test]
+fn compare_2pc_and_saga_on_the_same_seeds() {
+    // The bundled scenarios' setting (60 s, coordinator crash at the same protocol point),
+    // then random faults; seeds 1..=50 for both models.
+    const SEEDS: u64 = 50;
+    for faults in [Faults::None, Faults::Random] {
+        let (mut tpc, mut sg) = (Tally::default(), Tally::default());
+        for seed in 1..=SEEDS {
+            let scripted = |kind, count| match faults {
+                Faults::None => vec![crash_on(
+                    COORDINATOR,
+                    Direction::Receives,
+                    kind,
+                    count,
+                    Duration::from_secs(5),
+                )],
+                Faults::Random => vec![],
+            };
+            tpc.add(
+                &run(
+                    TwoPcParams::default(),
+                    config(seed, 60, faults, scripted("Vote", 4)),
+                ),
+                "in_doubt_ms",
+            );
+            sg.add(
+                &run(
+                    SagaParams::default(),
+                    config(seed, 60, faults, scripted("StepDone", 3)),
+                ),
+                "in_flight_ms",
+            );
+        }
+        let setting = match faults {
+            Faults::None => "coordinator crash, 5 s",
+            Faults::Random => "random faults",
+        };
+        eprintln!(
+            "--- {setting}, seeds 1..={SEEDS} (ms; p50/p99 are means of per-seed values) ---"
+        );
+        tpc.show("two_phase_commit", "in_doubt", SEEDS);
+        sg.show("saga", "in_flight", SEEDS);
+        assert!(tpc.transfers > 0 && sg.transfers > 0);
+        if let Faults::None = faults {
+            // The crash leaves prepared participants in doubt for the whole outage.
+            assert!(tpc.in_doubt.max > 4000.0, "{}", tpc.in_doubt.show());
+        }
+    }
+}
