@@ -1,7 +1,7 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{pingpong, register, Params, Spec};
+use models::{pingpong, register, saga, two_phase_commit, Params, Spec};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -10,11 +10,13 @@ pub trait Visitor {
 }
 
 /// Every model kind, in the order `consim models` lists them.
-pub const KINDS: &[&str] = &["replicated_register", "pingpong"];
+pub const KINDS: &[&str] = &["two_phase_commit", "saga", "replicated_register", "pingpong"];
 
 /// Calls `v` with the parameter type of `kind`; `None` for an unknown kind.
 pub fn dispatch<V: Visitor>(kind: &str, v: V) -> Option<V::Out> {
     Some(match kind {
+        "two_phase_commit" => v.visit::<two_phase_commit::TwoPcParams>(),
+        "saga" => v.visit::<saga::SagaParams>(),
         "replicated_register" => v.visit::<register::RegisterParams>(),
         "pingpong" => v.visit::<pingpong::PingPongParams>(),
         _ => return None,
