@@ -555,9 +555,13 @@ pub fn param_error(file: &str, text: &str, e: ParamError) -> ScenarioError {
     }
 }
 
+/// Resolves a node name written at a span of the file, for a field.
+type NodeLookup<'a> =
+    &'a dyn Fn(&str, std::ops::Range<usize>, &str) -> Result<NodeId, ScenarioError>;
+
 fn resolve_fault(
     spec: &Spanned<FaultSpec>,
-    node_id: &dyn Fn(&str, std::ops::Range<usize>, &str) -> Result<NodeId, ScenarioError>,
+    node_id: NodeLookup<'_>,
     err: &dyn Fn(std::ops::Range<usize>, &str, String) -> ScenarioError,
     duration: Duration,
 ) -> Result<ScheduledFault, ScenarioError> {
