@@ -2,11 +2,11 @@
 //! messages, parameters (deserialized from the scenario's `[model]` table), its invariants
 //! and its known-bug variants. Models do no I/O and know nothing of the CLI or charts.
 
+pub mod bank; // accounts and the transfer workload shared by 2PC and saga
 pub mod pingpong; // the kernel benchmark's workload
 pub mod register; // single-leader replicated register with clients
-pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
 pub mod saga; // the same transfer as debit, credit and compensating refund
-pub mod bank; // accounts and the transfer workload shared by 2PC and saga
+pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
 
 pub mod serde_duration; // durations as "250ms" strings in parameters
 
@@ -36,7 +36,7 @@ pub struct NodeInfo {
 
 /// A model's `[model]` table: `kind`, `bug` and its own parameters, all with defaults except
 /// `kind`. Deserialization rejects unknown fields, so a typo is an error, never ignored.
-pub trait Params: DeserializeOwned + Serialize + Default {
+pub trait Params: DeserializeOwned + Serialize + Default + Clone + Send + Sync + 'static {
     type Model: sim::Model;
     const SPEC: Spec;
 
