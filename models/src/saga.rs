@@ -123,11 +123,8 @@ pub enum Msg {
         txn: Transfer,
         step: Step,
     },
-    StepDone {
-        id: TxnId,
-        step: Step,
-        ok: bool,
-    },
+    /// A step's result, the same for every retry of it.
+    StepDone(Applied),
     Outcome {
         id: TxnId,
         committed: bool,
@@ -175,14 +172,20 @@ pub enum Record {
     Begun { txn: Transfer },
     /// Orchestrator: a saga moved to `stage`.
     Advanced { id: TxnId, stage: Stage },
-    /// Participant: the result of one step, applied to the balance when `ok`.
-    Applied {
-        id: TxnId,
-        step: Step,
-        account: u32,
-        delta: i64,
-        ok: bool,
-    },
+    /// Participant: the result of one step.
+    Applied(Applied),
+}
+
+/// The result of one step: applied to the balance when `ok`, at `at`, which tells the
+/// orchestrator, even across its own crashes, since when money has been in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Applied {
+    pub id: TxnId,
+    pub step: Step,
+    pub account: u32,
+    pub delta: i64,
+    pub ok: bool,
+    pub at: Stopwatch,
 }
 
 struct Setup {
@@ -231,7 +234,7 @@ struct Participant {
     me: NodeId,
     balances: Vec<i64>,
     /// Every step's first answer, for idempotent retries.
-    steps: BTreeMap<(TxnId, Step), bool>,
+    steps: BTreeMap<(TxnId, Step), Applied>,
 }
 
 impl Orchestrator {
@@ -272,7 +275,7 @@ impl Orchestrator {
     fn on_message(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, from: NodeId, msg: Msg) {
         match msg {
             Msg::Transfer { txn, .. } => self.request(ctx, s, from, txn),
-            Msg::StepDone { id, step, ok } => self.step_done(ctx, s, id, step, ok),
+            Msg::StepDone(result) => self.step_done(ctx, s, result),
             _ => {}
         }
     }
@@ -306,14 +309,8 @@ impl Orchestrator {
         self.send_step(ctx, s, txn.id);
     }
 
-    fn step_done(
-        &mut self,
-        ctx: &mut Ctx<'_, SagaNode>,
-        s: &Setup,
-        id: TxnId,
-        step: Step,
-        ok: bool,
-    ) {
+    fn step_done(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, result: Applied) {
+        let Applied { id, step, ok, .. } = result;
         let Some(saga) = self.sagas.get(&id) else {
             return;
         };
@@ -321,9 +318,7 @@ impl Orchestrator {
             return; // a duplicate answer to a step already handled
         }
         let next = match (saga.stage, ok) {
-            (Stage::Debiting, true) => Stage::Crediting {
-                since: ctx.stopwatch(),
-            },
+            (Stage::Debiting, true) => Stage::Crediting { since: result.at },
             (Stage::Debiting, false) => Stage::Done { committed: false },
             (Stage::Crediting { since }, true) => {
                 ctx.record_elapsed("in_flight_ms", since);
@@ -382,24 +377,18 @@ impl Participant {
         };
         for r in disk {
             match *r {
-                Record::Applied {
-                    id,
-                    step,
-                    account,
-                    delta,
-                    ok,
-                } => p.record(bank, id, step, account, delta, ok),
+                Record::Applied(a) => p.record(bank, a),
                 _ => unreachable!("orchestrator record on a participant"),
             }
         }
         p
     }
 
-    fn record(&mut self, bank: &Bank, id: TxnId, step: Step, account: u32, delta: i64, ok: bool) {
-        if ok {
-            self.balances[bank.local(account)] += delta;
+    fn record(&mut self, bank: &Bank, a: Applied) {
+        if a.ok {
+            self.balances[bank.local(a.account)] += a.delta;
         }
-        self.steps.insert((id, step), ok);
+        self.steps.insert((a.id, a.step), a);
     }
 
     /// Runs `step` as a local transaction, or answers again if it already ran.
@@ -411,33 +400,27 @@ impl Participant {
         txn: Transfer,
         step: Step,
     ) {
-        let ok = match self.steps.get(&(txn.id, step)) {
-            Some(&ok) => ok,
+        let result = match self.steps.get(&(txn.id, step)) {
+            Some(&done) => done,
             None => {
                 let (account, delta) = step.effect(&txn);
                 debug_assert_eq!(s.bank.owner(account), self.me);
                 let ok = step == Step::Refund
                     || s.bank.allows(self.balances[s.bank.local(account)], delta);
-                ctx.disk().append_synced(Record::Applied {
+                let a = Applied {
                     id: txn.id,
                     step,
                     account,
                     delta,
                     ok,
-                });
-                self.record(&s.bank, txn.id, step, account, delta, ok);
-                ok
+                    at: ctx.stopwatch(),
+                };
+                ctx.disk().append_synced(Record::Applied(a));
+                self.record(&s.bank, a);
+                a
             }
         };
-        send(
-            ctx,
-            from,
-            Msg::StepDone {
-                id: txn.id,
-                step,
-                ok,
-            },
-        );
+        send(ctx, from, Msg::StepDone(result));
     }
 }
 
@@ -628,7 +611,8 @@ fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
     };
     let applied = |txn: &Transfer, step: Step| {
         let owner = s.bank.owner(step.effect(txn).0);
-        participant(world, owner).and_then(|p| p.steps.get(&(txn.id, step)).copied()) == Some(true)
+        participant(world, owner).and_then(|p| p.steps.get(&(txn.id, step)).map(|a| a.ok))
+            == Some(true)
     };
     let mut broken = Vec::new();
     let (mut committed, mut compensated) = (0, 0);
