@@ -1,0 +1,319 @@
+//! The kernel's semantics on a toy model: crashes, restarts from the synced log, message
+//! triggers that crash mid-handler, one-way partitions, the event limit, local clocks.
+
+use sim::clock::Clock;
+use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use sim::history::History;
+use sim::invariant::{Status, Verdict};
+use sim::metrics::Metrics;
+use sim::net::{InFlight, LinkParams, Network};
+use sim::{Ctx, Message, Model, Node, NodeId, Sim, SimConfig, Stop, TimerId, World};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Duration;
+
+#[derive(Clone, Debug, Hash)]
+struct Ping(u32);
+
+impl Message for Ping {
+    fn kind(&self) -> &'static str {
+        "Ping"
+    }
+}
+
+/// What the nodes did, in order, for the test to read.
+type Log = Rc<RefCell<Vec<String>>>;
+
+/// Node 0 sends `Ping(0..burst)` to node 1 at start and every 100 ms (local time); it logs
+/// "a" synced and "b" unsynced at its first start. Node 1 logs what it receives.
+struct Toy {
+    log: Log,
+    burst: u32,
+}
+
+struct ToyNode {
+    log: Log,
+    burst: u32,
+    recovered: Vec<&'static str>,
+}
+
+impl Node for ToyNode {
+    type Msg = Ping;
+    type Record = &'static str;
+
+    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
+        let me = ctx.id().0;
+        self.log.borrow_mut().push(format!(
+            "start {me} recovered {:?} clock {}",
+            self.recovered,
+            ctx.local_clock()
+        ));
+        if me == 0 {
+            if self.recovered.is_empty() {
+                ctx.disk().append_synced("a");
+                ctx.disk().append("b");
+            }
+            self.tick(ctx);
+        }
+    }
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Ping) {
+        self.log
+            .borrow_mut()
+            .push(format!("{} got {} from {}", ctx.id().0, msg.0, from.0));
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {
+        self.tick(ctx);
+    }
+}
+
+impl ToyNode {
+    fn tick(&mut self, ctx: &mut Ctx<'_, Self>) {
+        for i in 0..self.burst {
+            ctx.send(NodeId(1), Ping(i));
+        }
+        ctx.set_timer(Duration::from_millis(100), 0);
+    }
+}
+
+impl Model for Toy {
+    type Node = ToyNode;
+
+    fn build(&mut self, _id: NodeId, disk: &[&'static str]) -> ToyNode {
+        ToyNode {
+            log: Rc::clone(&self.log),
+            burst: self.burst,
+            recovered: disk.to_vec(),
+        }
+    }
+
+    fn finish(&mut self, _w: &World<'_, ToyNode>, _h: &History, _m: &mut Metrics) -> Vec<Verdict> {
+        Vec::new()
+    }
+}
+
+fn config(faults: Vec<ScheduledFault>, duration_ms: u64) -> SimConfig {
+    let link = LinkParams {
+        latency: "10ms".parse().unwrap(),
+        loss: 0.0,
+        duplicate: 0.0,
+    };
+    SimConfig {
+        seed: 1,
+        node_names: vec!["a".into(), "b".into()],
+        network: Network::new(vec![0, 0], 1, vec![link], false, InFlight::Drop),
+        clocks: vec![Clock::new(0, 0), Clock::new(5_000_000, 0)],
+        schedule: FaultSchedule { faults },
+        nemesis: Nemesis::default(),
+        duration: Duration::from_millis(duration_ms),
+        settle: Duration::ZERO,
+        max_events: 1_000_000,
+    }
+}
+
+fn run(faults: Vec<ScheduledFault>, duration_ms: u64, burst: u32) -> (Vec<String>, sim::Outcome) {
+    let log = Log::default();
+    let out = Sim::new(
+        config(faults, duration_ms),
+        Toy {
+            log: Rc::clone(&log),
+            burst,
+        },
+        None,
+    )
+    .run()
+    .unwrap();
+    let lines = log.borrow().clone();
+    (lines, out)
+}
+
+fn at(ms: u64, fault: Fault) -> ScheduledFault {
+    ScheduledFault {
+        when: When::At(ms * 1_000_000),
+        fault,
+    }
+}
+
+#[test]
+fn nodes_read_their_own_clock() {
+    let (log, _) = run(vec![], 1, 1);
+    assert_eq!(log[1], "start 1 recovered [] clock 5000000", "{log:?}");
+}
+
+#[test]
+fn restart_rebuilds_from_the_synced_log_only() {
+    let (log, out) = run(
+        vec![at(
+            50,
+            Fault::Crash {
+                node: NodeId(0),
+                restart_after_ns: Some(20_000_000),
+            },
+        )],
+        200,
+        1,
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("start 0 recovered [\"a\"]")),
+        "{log:?}"
+    );
+    assert_eq!(out.stats.unsynced_records_lost, 1);
+    assert_eq!((out.stats.crashes, out.stats.restarts), (1, 1));
+}
+
+#[test]
+fn a_crash_drops_timers_and_messages_addressed_to_the_node() {
+    // Node 1 is down from 5 ms to 150 ms: the pings sent at 0 ms (arriving at 10 ms) and at
+    // 100 ms are lost; the ones sent at 200 ms arrive.
+    let faults = vec![at(
+        5,
+        Fault::Crash {
+            node: NodeId(1),
+            restart_after_ns: Some(145_000_000),
+        },
+    )];
+    let (log, out) = run(faults, 250, 1);
+    let got: Vec<&String> = log.iter().filter(|l| l.starts_with("1 got")).collect();
+    assert_eq!(got.len(), 1, "{log:?}");
+    assert_eq!(out.stats.dropped_receiver_down, 2);
+    // Node 0's crash: its 100 ms timer never fires, so no pings after the crash.
+    let (log, _) = run(
+        vec![at(
+            50,
+            Fault::Crash {
+                node: NodeId(0),
+                restart_after_ns: None,
+            },
+        )],
+        300,
+        1,
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("1 got")).count(),
+        1,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_send_trigger_crashes_the_sender_mid_broadcast() {
+    let trigger = ScheduledFault {
+        when: When::Message {
+            node: NodeId(0),
+            direction: Direction::Sends,
+            kind: "Ping".into(),
+            count: 2,
+        },
+        fault: Fault::Crash {
+            node: NodeId(0),
+            restart_after_ns: None,
+        },
+    };
+    let (log, out) = run(vec![trigger], 300, 5);
+    let got: Vec<&String> = log.iter().filter(|l| l.starts_with("1 got")).collect();
+    // Pings 0 and 1 were sent; the crash right after the 2nd send discards 2, 3 and 4.
+    assert_eq!(got, ["1 got 0 from 0", "1 got 1 from 0"], "{log:?}");
+    assert_eq!(out.stats.sent, 2);
+}
+
+#[test]
+fn a_receive_trigger_crashes_before_the_message_is_handled() {
+    let trigger = ScheduledFault {
+        when: When::Message {
+            node: NodeId(1),
+            direction: Direction::Receives,
+            kind: "Ping".into(),
+            count: 2,
+        },
+        fault: Fault::Crash {
+            node: NodeId(1),
+            restart_after_ns: None,
+        },
+    };
+    let (log, _) = run(vec![trigger], 300, 3);
+    let got: Vec<&String> = log.iter().filter(|l| l.starts_with("1 got")).collect();
+    assert_eq!(got, ["1 got 0 from 0"], "{log:?}");
+}
+
+#[test]
+fn a_one_way_partition_cuts_one_direction() {
+    let cut = at(
+        0,
+        Fault::PartitionOneWay {
+            from: vec![NodeId(0)],
+            to: vec![NodeId(1)],
+            heal_after_ns: Some(150_000_000),
+        },
+    );
+    let (log, out) = run(vec![cut], 250, 1);
+    // Sends at 0 and 100 ms are cut; the one at 200 ms (after the heal at 150 ms) arrives.
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("1 got")).count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(out.stats.dropped_partition, 2);
+}
+
+#[test]
+fn the_event_limit_ends_the_run_as_unknown() {
+    let mut c = config(vec![], 10_000);
+    c.max_events = 50;
+    let out = Sim::new(
+        c,
+        Toy {
+            log: Log::default(),
+            burst: 3,
+        },
+        None,
+    )
+    .run()
+    .unwrap();
+    assert_eq!(out.stop, Stop::EventLimit);
+    let v = out
+        .verdicts
+        .iter()
+        .find(|v| v.name == "run_completed")
+        .expect("a liveness verdict");
+    assert_eq!(v.status, Status::Unknown);
+    assert!(v.detail.contains("event limit"), "{}", v.detail);
+}
+
+#[test]
+fn same_seed_same_hash_other_seed_other_hash() {
+    let nemesis = Nemesis {
+        crash_every: Some("exponential(300ms)".parse().unwrap()),
+        ..Nemesis::default()
+    };
+    let hash = |seed: u64| {
+        let mut c = config(vec![], 3_000);
+        c.seed = seed;
+        c.nemesis = nemesis.clone();
+        c.network = Network::new(
+            vec![0, 0],
+            1,
+            vec![LinkParams {
+                latency: "uniform(1ms, 20ms)".parse().unwrap(),
+                loss: 0.1,
+                duplicate: 0.1,
+            }],
+            false,
+            InFlight::Drop,
+        );
+        Sim::new(
+            c,
+            Toy {
+                log: Log::default(),
+                burst: 2,
+            },
+            None,
+        )
+        .run()
+        .unwrap()
+        .trace_hash
+    };
+    assert_eq!(hash(3), hash(3));
+    assert_ne!(hash(3), hash(4));
+}
