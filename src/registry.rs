@@ -10,7 +10,12 @@ pub trait Visitor {
 }
 
 /// Every model kind, in the order `consim models` lists them.
-pub const KINDS: &[&str] = &["two_phase_commit", "saga", "replicated_register", "pingpong"];
+pub const KINDS: &[&str] = &[
+    "two_phase_commit",
+    "saga",
+    "replicated_register",
+    "pingpong",
+];
 
 /// Calls `v` with the parameter type of `kind`; `None` for an unknown kind.
 pub fn dispatch<V: Visitor>(kind: &str, v: V) -> Option<V::Out> {

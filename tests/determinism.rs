@@ -9,9 +9,17 @@ use std::sync::{Arc, Mutex};
 
 fn bundled() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "toml")).collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
     files.sort();
-    assert!(!files.is_empty(), "no bundled scenarios in {}", dir.display());
+    assert!(
+        !files.is_empty(),
+        "no bundled scenarios in {}",
+        dir.display()
+    );
     files
 }
 
@@ -43,14 +51,30 @@ fn every_bundled_scenario_replays_exactly() {
         let seed = s.common().seed;
         let (hash_a, trace_a) = traced_run(s.as_ref(), seed);
         let (hash_b, trace_b) = traced_run(s.as_ref(), seed);
-        assert_eq!(hash_a, hash_b, "{}: trace hash differs between two runs", path.display());
+        assert_eq!(
+            hash_a,
+            hash_b,
+            "{}: trace hash differs between two runs",
+            path.display()
+        );
         assert!(trace_a == trace_b, "{}: trace files differ", path.display());
         assert!(!trace_a.is_empty(), "{}: empty trace", path.display());
         // The trace file is off the hot path: turning it off must not change the run.
         let untraced = s.run(seed, None).unwrap();
-        assert_eq!(untraced.trace_hash, hash_a, "{}: tracing changed the run", path.display());
+        assert_eq!(
+            untraced.trace_hash,
+            hash_a,
+            "{}: tracing changed the run",
+            path.display()
+        );
         let other = s.run(seed + 1, None).unwrap();
-        assert_ne!(other.trace_hash, hash_a, "{}: seeds {seed} and {} gave the same execution", path.display(), seed + 1);
+        assert_ne!(
+            other.trace_hash,
+            hash_a,
+            "{}: seeds {seed} and {} gave the same execution",
+            path.display(),
+            seed + 1
+        );
     }
 }
 
@@ -58,7 +82,12 @@ fn every_bundled_scenario_replays_exactly() {
 fn operations_per_client(s: &dyn Scenario, seed: u64, clients: u64) -> Vec<Vec<(OpFn, String)>> {
     let report = s.run(seed, None).unwrap();
     let mut per = vec![Vec::new(); clients as usize];
-    for e in report.history.events.iter().filter(|e| e.kind == EventType::Invoke) {
+    for e in report
+        .history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventType::Invoke)
+    {
         per[(e.process % clients) as usize].push((e.f, format!("{:?}", e.value)));
     }
     per
@@ -69,10 +98,19 @@ fn raising_loss_keeps_the_workload_draws() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/register-singapore-sync.toml");
     let calm = load(&path, &[]).unwrap();
     let lossy = load(&path, &[("network.loss".into(), "0.2".into())]).unwrap();
-    let clients = calm.common().nodes.iter().filter(|n| n.role == "client").count() as u64;
+    let clients = calm
+        .common()
+        .nodes
+        .iter()
+        .filter(|n| n.role == "client")
+        .count() as u64;
     let a = operations_per_client(calm.as_ref(), 7, clients);
     let b = operations_per_client(lossy.as_ref(), 7, clients);
-    assert_ne!(calm.run(7, None).unwrap().trace_hash, lossy.run(7, None).unwrap().trace_hash, "the loss rate must change the execution");
+    assert_ne!(
+        calm.run(7, None).unwrap().trace_hash,
+        lossy.run(7, None).unwrap().trace_hash,
+        "the loss rate must change the execution"
+    );
     for (x, y) in a.iter().zip(&b) {
         // Timing differs, so a client may get through fewer operations; the ones it issues are
         // the same draws in the same order.
