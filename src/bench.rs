@@ -60,7 +60,7 @@ pub fn pingpong(
     let out = sim.run().expect("no trace file, so no I/O error");
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(
-        out.stats.delivered, deliveries,
+        out.stats.messages_delivered, deliveries,
         "ping-pong delivers until the event limit"
     );
     PingPongResult {

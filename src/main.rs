@@ -101,6 +101,13 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
+        // The reader went away (`consim run ... | head`): nothing more to say to anyone.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             match e.downcast_ref::<BadInput>() {
                 Some(BadInput(msg)) => eprintln!("error: {msg}"),

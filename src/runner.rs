@@ -77,7 +77,7 @@ impl<P: Params> Scenario for Loaded<P> {
             },
             invariants,
             metrics: out.metrics.to_json(),
-            kernel: KernelStats::from(&out.stats),
+            kernel: out.stats,
             params: None,
             history: out.history,
             schedule_toml,
@@ -141,38 +141,6 @@ pub struct InvariantReport {
     pub detail: String,
 }
 
-/// What the kernel did, for the curious (`kernel` in `--json`).
-#[derive(Clone, Debug, Serialize)]
-pub struct KernelStats {
-    pub messages_sent: u64,
-    pub messages_delivered: u64,
-    pub messages_duplicated: u64,
-    pub dropped_loss: u64,
-    pub dropped_partition: u64,
-    pub dropped_receiver_down: u64,
-    pub timers_fired: u64,
-    pub crashes: u64,
-    pub restarts: u64,
-    pub unsynced_records_lost: u64,
-}
-
-impl From<&Stats> for KernelStats {
-    fn from(s: &Stats) -> Self {
-        KernelStats {
-            messages_sent: s.sent,
-            messages_delivered: s.delivered,
-            messages_duplicated: s.duplicated,
-            dropped_loss: s.dropped_loss,
-            dropped_partition: s.dropped_partition,
-            dropped_receiver_down: s.dropped_receiver_down,
-            timers_fired: s.timers_fired,
-            crashes: s.crashes,
-            restarts: s.restarts,
-            unsynced_records_lost: s.unsynced_records_lost,
-        }
-    }
-}
-
 /// One run: the object printed per line by `--json`.
 #[derive(Serialize)]
 pub struct RunReport {
@@ -187,7 +155,8 @@ pub struct RunReport {
     pub stop: &'static str,
     pub invariants: Vec<InvariantReport>,
     pub metrics: serde_json::Value,
-    pub kernel: KernelStats,
+    /// What the kernel did: messages, drops, timers, crashes.
+    pub kernel: Stats,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub params: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(skip)]

@@ -51,12 +51,12 @@ pub enum Stop {
 }
 
 /// Counts of what the kernel did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Stats {
     pub events: u64,
-    pub sent: u64,
-    pub delivered: u64,
-    pub duplicated: u64,
+    pub messages_sent: u64,
+    pub messages_delivered: u64,
+    pub messages_duplicated: u64,
     pub dropped_loss: u64,
     pub dropped_partition: u64,
     pub dropped_receiver_down: u64,
@@ -242,7 +242,7 @@ impl<N: Node> Kernel<N> {
         }
         assert!(to.index() < self.slots.len(), "send to unknown node {to:?}");
         let now = self.now.0;
-        self.stats.sent += 1;
+        self.stats.messages_sent += 1;
         self.hash.mix(TAG_SEND);
         self.hash.mix(u64::from(from.0) << 32 | u64::from(to.0));
         msg.hash(&mut self.hash);
@@ -272,7 +272,7 @@ impl<N: Node> Kernel<N> {
                 let incarnation = self.slots[to.index()].incarnation;
                 self.hash.mix(at);
                 if let Some(d) = duplicate_at {
-                    self.stats.duplicated += 1;
+                    self.stats.messages_duplicated += 1;
                     self.hash.mix(d);
                     self.push(
                         d,
@@ -348,6 +348,22 @@ impl<N: Node> Kernel<N> {
             }
         }
     }
+}
+
+/// Splits the kernel into the model's god's-eye view, its metrics (the one thing a model may
+/// change) and the history.
+fn split<'a, N: Node>(
+    k: &'a mut Kernel<N>,
+    nodes: &'a [Option<N>],
+) -> (World<'a, N>, &'a mut Metrics, &'a History) {
+    let world = World {
+        now: k.now,
+        nodes,
+        names: &k.names,
+        slots: &k.slots,
+        settling: k.settling,
+    };
+    (world, &mut k.metrics, &k.history)
 }
 
 /// A simulation of one model under one configuration and seed.
@@ -467,15 +483,8 @@ impl<M: Model> Sim<M> {
     /// Runs to the end and judges the run.
     pub fn run(mut self) -> std::io::Result<Outcome> {
         let stop = self.event_loop();
-        let k = &mut self.kernel;
-        let world = World {
-            now: k.now,
-            nodes: &self.nodes,
-            names: &k.names,
-            slots: &k.slots,
-            settling: k.settling,
-        };
-        let mut verdicts = self.model.finish(&world, &k.history, &mut k.metrics);
+        let (world, metrics, history) = split(&mut self.kernel, &self.nodes);
+        let mut verdicts = self.model.finish(&world, history, metrics);
         if stop == Stop::EventLimit {
             verdicts.push(Verdict::unknown(
                 "run_completed",
@@ -585,7 +594,7 @@ impl<M: Model> Sim<M> {
                 k.hash.mix(TAG_DELIVER);
                 k.hash
                     .mix(now ^ (u64::from(from.0) << 40) ^ (u64::from(to.0) << 20));
-                k.stats.delivered += 1;
+                k.stats.messages_delivered += 1;
                 if !k.triggers.is_empty() {
                     k.fire_triggers(to, Direction::Receives, kind);
                     self.apply_pending();
@@ -650,15 +659,8 @@ impl<M: Model> Sim<M> {
     }
 
     fn observe(&mut self, event: Observed) {
-        let k = &mut self.kernel;
-        let world = World {
-            now: k.now,
-            nodes: &self.nodes,
-            names: &k.names,
-            slots: &k.slots,
-            settling: k.settling,
-        };
-        self.model.observe(&world, event, &mut k.metrics);
+        let (world, metrics, _) = split(&mut self.kernel, &self.nodes);
+        self.model.observe(&world, event, metrics);
     }
 
     fn apply_pending(&mut self) {

@@ -215,7 +215,7 @@ fn a_send_trigger_crashes_the_sender_mid_broadcast() {
     let got: Vec<&String> = log.iter().filter(|l| l.starts_with("1 got")).collect();
     // Pings 0 and 1 were sent; the crash right after the 2nd send discards 2, 3 and 4.
     assert_eq!(got, ["1 got 0 from 0", "1 got 1 from 0"], "{log:?}");
-    assert_eq!(out.stats.sent, 2);
+    assert_eq!(out.stats.messages_sent, 2);
 }
 
 #[test]
