@@ -82,13 +82,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Ok(Duration::ZERO);
     }
     // humantime rejects fractions ("1.5s"); accept a single fractional number with a unit.
-    if let Some(d) = parse_fractional(t) {
-        return Ok(d);
+    let d = match parse_fractional(t) {
+        Some(d) => d,
+        None => humantime::parse_duration(t).map_err(|e| {
+            format!("invalid duration `{text}`: {e} (write e.g. \"250ms\", \"1.5s\", \"2m\")")
+        })?,
+    };
+    if d > MAX_DURATION {
+        let days = MAX_DURATION.as_secs() / 86_400;
+        return Err(format!(
+            "duration `{text}` is too large (at most {days} days)"
+        ));
     }
-    humantime::parse_duration(t).map_err(|e| {
-        format!("invalid duration `{text}`: {e} (write e.g. \"250ms\", \"1.5s\", \"2m\")")
-    })
+    Ok(d)
 }
+
+/// The longest duration a scenario may write: far beyond any useful run, far below overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(1000 * 86_400);
 
 fn parse_fractional(t: &str) -> Option<Duration> {
     let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -150,5 +160,6 @@ mod tests {
         assert_eq!(parse_signed_duration("-5ms").unwrap(), -5_000_000);
         assert_eq!(format_signed_nanos(-5_000_000), "-5ms");
         assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("100000000000h").is_err());
     }
 }
