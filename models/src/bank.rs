@@ -15,9 +15,11 @@
 //! `max_balance` (a per-account limit, the reason a *later* step can fail and a saga must
 //! compensate).
 
-use crate::ParamError;
+use crate::{check_roles, nodes_with_role, NodeInfo, ParamError};
 use sim::dist::Dist;
-use sim::{Ctx, Message, Node, NodeId, Stopwatch, TimerId};
+use sim::invariant::{OnlineCheck, Verdict};
+use sim::metrics::Metrics;
+use sim::{Ctx, Message, Node, NodeId, Observed, Stopwatch, TimerId, World};
 use std::time::Duration;
 
 /// A transaction id, unique across clients and client restarts.
@@ -215,8 +217,7 @@ impl Client {
                 if let Some(p) = &mut self.pending {
                     p.attempt += 1;
                     p.retry = ctx.set_timer(bank.client_retry, CLIENT_RETRY);
-                    ctx.metrics().add("messages", 1);
-                    ctx.send(coordinator, N::Msg::request(p.transfer, p.attempt));
+                    send(ctx, coordinator, N::Msg::request(p.transfer, p.attempt));
                 }
             }
             _ => unreachable!("clients set no timer with tag {tag}"),
@@ -240,8 +241,7 @@ impl Client {
             retry,
         });
         ctx.metrics().add("transfers", 1);
-        ctx.metrics().add("messages", 1);
-        ctx.send(coordinator, N::Msg::request(transfer, 0));
+        send(ctx, coordinator, N::Msg::request(transfer, 0));
     }
 
     /// The coordinator's answer for `id`; duplicates and answers to old requests are ignored.
@@ -263,13 +263,183 @@ impl Client {
     }
 }
 
+/// Arms the timer for the client's next transfer, after a think time.
 fn schedule_next<N: Node>(ctx: &mut Ctx<'_, N>, bank: &Bank) {
     let wait = bank.think_time.sample(ctx.workload_rng());
     ctx.set_timer(Duration::from_nanos(wait), CLIENT_NEXT);
 }
 
+/// Sends `msg` and counts it in `messages`, for `messages_per_txn`.
+pub fn send<N: Node>(ctx: &mut Ctx<'_, N>, to: NodeId, msg: N::Msg) {
+    ctx.metrics().add("messages", 1);
+    ctx.send(to, msg);
+}
+
+/// The one node with role `coordinator` (the saga's orchestrator uses the same role).
+pub(crate) fn single_coordinator(nodes: &[NodeInfo]) -> Result<NodeId, ParamError> {
+    let found = nodes_with_role(nodes, "coordinator");
+    match found[..] {
+        [c] => Ok(c),
+        _ => Err(ParamError::new(
+            "nodes",
+            format!(
+                "needs exactly one node with role `coordinator`, found {}",
+                found.len()
+            ),
+        )),
+    }
+}
+
+/// Checks the roles a bank model needs (`coordinator`, `participant`, `client`, nothing
+/// else) and returns the single coordinator and the clients.
+pub fn coordinator_and_clients(nodes: &[NodeInfo]) -> Result<(NodeId, ClientNodes), ParamError> {
+    check_roles(nodes, &["coordinator", "participant", "client"])?;
+    let coordinator = single_coordinator(nodes)?;
+    let clients = ClientNodes::from_roles(nodes)?;
+    Ok((coordinator, clients))
+}
+
+/// The client nodes of a bank model, with how many times each has been built, so that a
+/// restarted client gets a new incarnation (and fresh transaction ids).
+pub struct ClientNodes {
+    ids: Vec<NodeId>,
+    builds: Vec<u64>,
+}
+
+impl ClientNodes {
+    /// The nodes with role `client`; a bank model needs at least one.
+    pub fn from_roles(nodes: &[NodeInfo]) -> Result<ClientNodes, ParamError> {
+        let ids = nodes_with_role(nodes, "client");
+        if ids.is_empty() {
+            return Err(ParamError::new(
+                "nodes",
+                "needs at least one node with role `client`",
+            ));
+        }
+        Ok(ClientNodes {
+            builds: vec![0; ids.len()],
+            ids,
+        })
+    }
+
+    /// Builds the client on node `id`, at start or after a crash, as its next incarnation.
+    /// Panics if `id` is not a client: every node has a role.
+    pub fn build(&mut self, id: NodeId) -> Client {
+        let ordinal = self
+            .ids
+            .iter()
+            .position(|&c| c == id)
+            .expect("every node has a role");
+        self.builds[ordinal] += 1;
+        Client::new(ordinal, self.builds[ordinal] - 1)
+    }
+}
+
+/// A participant's accounts, as the shared checks see them.
+pub(crate) trait Ledger {
+    /// The balances of the accounts this participant owns, in local order.
+    fn balances(&self) -> &[i64];
+}
+
+/// A bank model's node type, as the shared checks see it: some nodes are participants.
+pub(crate) trait BankNode: Node {
+    /// The model's participant state.
+    type Participant: Ledger;
+    /// This node's participant state, if it is a participant.
+    fn participant(&self) -> Option<&Self::Participant>;
+}
+
+/// The participant state of node `id`, if it is a participant and up.
+pub(crate) fn participant<'w, N: BankNode>(
+    world: &'w World<'_, N>,
+    id: NodeId,
+) -> Option<&'w N::Participant> {
+    world.nodes[id.index()].as_ref().and_then(N::participant)
+}
+
+impl Bank {
+    /// Sums `value` over every participant, in order; `Err` names the first participant
+    /// that is down or for which `value` is `None` (the sum is then unknown).
+    pub(crate) fn sum_over_participants<N: BankNode>(
+        &self,
+        world: &World<'_, N>,
+        mut value: impl FnMut(&N::Participant) -> Option<i64>,
+    ) -> Result<i64, NodeId> {
+        let mut total = 0;
+        for &q in &self.participants {
+            match participant(world, q).and_then(&mut value) {
+                Some(v) => total += v,
+                None => return Err(q),
+            }
+        }
+        Ok(total)
+    }
+
+    /// The sum of every account's balance right now; `Err` names a participant that is down.
+    pub(crate) fn balances_now<N: BankNode>(&self, world: &World<'_, N>) -> Result<i64, NodeId> {
+        self.sum_over_participants(world, |p| Some(p.balances().iter().sum::<i64>()))
+    }
+}
+
+/// What both bank models watch the same way while a run goes on: that the metrics are
+/// declared once, early, and the online `no_negative_balance` invariant.
+#[derive(Default)]
+pub struct BankObserver {
+    declared: bool,
+    no_negative: OnlineCheck,
+}
+
+impl BankObserver {
+    /// The shared start of `Model::observe`: on the first event declares the metrics with
+    /// `declare`; then, if `event` changed a participant that is up, checks that none of its
+    /// balances is negative and returns that participant's node, for the model's own checks.
+    pub(crate) fn observe<N: BankNode>(
+        &mut self,
+        world: &World<'_, N>,
+        event: Observed,
+        metrics: &mut Metrics,
+        declare: fn(&mut Metrics),
+    ) -> Option<NodeId> {
+        if !self.declared {
+            declare(metrics);
+            self.declared = true;
+        }
+        let changed = match event {
+            Observed::Delivered { to, .. } => to,
+            Observed::Started(n) | Observed::TimerFired(n) => n,
+            Observed::Crashed(_) => return None,
+        };
+        let p = participant(world, changed)?;
+        if let Some(&b) = p.balances().iter().find(|&&b| b < 0) {
+            self.no_negative.violate(|| {
+                format!(
+                    "at t={}: an account of {} holds {b}",
+                    world.now,
+                    world.name(changed)
+                )
+            });
+        }
+        Some(changed)
+    }
+
+    /// The shared start of `Model::finish`: declares the metrics with `declare` (in case no
+    /// event was observed) and reports `messages_per_txn`.
+    pub fn finish_metrics(&self, metrics: &mut Metrics, declare: fn(&mut Metrics)) {
+        declare(metrics);
+        report_messages_per_txn(metrics);
+    }
+
+    /// The `no_negative_balance` verdict.
+    pub fn no_negative_verdict(&self) -> Verdict {
+        self.no_negative.verdict(
+            "no_negative_balance",
+            "no participant ever held a negative balance",
+        )
+    }
+}
+
 /// Declares the metrics every bank model reports, so they show up even when empty.
-pub fn declare_metrics(metrics: &mut sim::metrics::Metrics) {
+pub fn declare_metrics(metrics: &mut Metrics) {
     use sim::metrics::Unit;
     metrics.declare("transfer_latency_ms", Unit::Nanos);
     for counter in ["transfers", "committed", "aborts", "messages"] {
@@ -280,7 +450,7 @@ pub fn declare_metrics(metrics: &mut sim::metrics::Metrics) {
 /// `messages_per_txn`: every message sent (client requests and retries included) divided
 /// by the transfers issued, rounded; a counter because the kernel does not attribute
 /// messages to transactions.
-pub fn report_messages_per_txn(metrics: &mut sim::metrics::Metrics) {
+pub fn report_messages_per_txn(metrics: &mut Metrics) {
     let transfers = metrics.counter("transfers").unwrap_or(0);
     let messages = metrics.counter("messages").unwrap_or(0);
     let per_txn = (messages + transfers / 2)

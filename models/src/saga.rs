@@ -32,13 +32,15 @@
 //! Known bug: `no-compensation` (a refused credit ends the saga without the refund: the
 //! debited money vanishes, and `conservation` breaks).
 
-use crate::bank::{self, Bank, BankMsg, Client, Transfer, TxnId};
-use crate::two_phase_commit::single_coordinator;
-use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use crate::bank::{
+    self, participant, send, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes, Ledger,
+    Transfer, TxnId,
+};
+use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
 use sim::dist::Dist;
 use sim::history::History;
-use sim::invariant::{OnlineCheck, Verdict};
+use sim::invariant::Verdict;
 use sim::metrics::{Metrics, Unit};
 use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
 use std::collections::BTreeMap;
@@ -230,7 +232,7 @@ impl Saga {
     }
 }
 
-struct Participant {
+pub(crate) struct Participant {
     me: NodeId,
     balances: Vec<i64>,
     /// Every step's first answer, for idempotent retries.
@@ -424,16 +426,19 @@ impl Participant {
     }
 }
 
-/// Sends and counts the message for `messages_per_txn`.
-fn send(ctx: &mut Ctx<'_, SagaNode>, to: NodeId, msg: Msg) {
-    ctx.metrics().add("messages", 1);
-    ctx.send(to, msg);
+impl Ledger for Participant {
+    fn balances(&self) -> &[i64] {
+        &self.balances
+    }
 }
 
-fn participant<'w>(world: &'w World<'_, SagaNode>, id: NodeId) -> Option<&'w Participant> {
-    match world.nodes[id.index()].as_ref().map(|n| &n.role) {
-        Some(Role::Participant(p)) => Some(p),
-        _ => None,
+impl BankNode for SagaNode {
+    type Participant = Participant;
+    fn participant(&self) -> Option<&Participant> {
+        match &self.role {
+            Role::Participant(p) => Some(p),
+            _ => None,
+        }
     }
 }
 
@@ -479,11 +484,9 @@ impl sim::Node for SagaNode {
 /// The saga model: builds nodes and judges the run.
 pub struct SagaModel {
     setup: Rc<Setup>,
-    clients: Vec<NodeId>,
-    client_restarts: Vec<u64>,
-    no_negative: OnlineCheck,
+    clients: ClientNodes,
+    observer: BankObserver,
     in_flight_money_max: i64,
-    declared: bool,
 }
 
 impl sim::Model for SagaModel {
@@ -496,13 +499,7 @@ impl sim::Model for SagaModel {
         } else if s.bank.participants.contains(&id) {
             Role::Participant(Participant::recover(id, &s.bank, disk))
         } else {
-            let ordinal = self
-                .clients
-                .iter()
-                .position(|&c| c == id)
-                .expect("every node has a role");
-            self.client_restarts[ordinal] += 1;
-            Role::Client(Client::new(ordinal, self.client_restarts[ordinal] - 1))
+            Role::Client(self.clients.build(id))
         };
         SagaNode {
             setup: Rc::clone(s),
@@ -511,36 +508,18 @@ impl sim::Model for SagaModel {
     }
 
     fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
-        if !self.declared {
-            declare_metrics(metrics);
-            self.declared = true;
+        if self
+            .observer
+            .observe(world, event, metrics, declare_metrics)
+            .is_none()
+        {
+            return;
         }
-        let changed = match event {
-            Observed::Delivered { to, .. } => to,
-            Observed::Started(n) | Observed::TimerFired(n) => n,
-            Observed::Crashed(_) => return,
-        };
         let s = &*self.setup;
-        let Some(p) = participant(world, changed) else {
+        // What a reader summing every account would see missing right now.
+        let Ok(total) = s.bank.balances_now(world) else {
             return;
         };
-        if let Some(&b) = p.balances.iter().find(|&&b| b < 0) {
-            self.no_negative.violate(|| {
-                format!(
-                    "at t={}: an account of {} holds {b}",
-                    world.now,
-                    world.name(changed)
-                )
-            });
-        }
-        // What a reader summing every account would see missing right now.
-        let mut total = 0;
-        for &q in &s.bank.participants {
-            let Some(p) = participant(world, q) else {
-                return;
-            };
-            total += p.balances.iter().sum::<i64>();
-        }
         self.in_flight_money_max = self.in_flight_money_max.max(s.bank.total() - total);
     }
 
@@ -550,8 +529,7 @@ impl sim::Model for SagaModel {
         _history: &History,
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
-        declare_metrics(metrics);
-        bank::report_messages_per_txn(metrics);
+        self.observer.finish_metrics(metrics, declare_metrics);
         metrics.add(
             "in_flight_money_max",
             self.in_flight_money_max.max(0) as u64,
@@ -559,10 +537,7 @@ impl sim::Model for SagaModel {
         let s = &*self.setup;
         vec![
             conservation(world, s),
-            self.no_negative.verdict(
-                "no_negative_balance",
-                "no participant ever held a negative balance",
-            ),
+            self.observer.no_negative_verdict(),
             saga_completes(world, s),
         ]
     }
@@ -575,16 +550,15 @@ fn declare_metrics(metrics: &mut Metrics) {
 }
 
 fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
-    let mut total = 0;
-    for &q in &s.bank.participants {
-        let Some(p) = participant(world, q) else {
+    let total = match s.bank.balances_now(world) {
+        Ok(total) => total,
+        Err(q) => {
             return Verdict::unknown(
                 "conservation",
                 format!("{} is down at the end", world.name(q)),
-            );
-        };
-        total += p.balances.iter().sum::<i64>();
-    }
+            )
+        }
+    };
     if total == s.bank.total() {
         Verdict::holds(
             "conservation",
@@ -666,15 +640,7 @@ impl Params for SagaParams {
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<SagaModel, ParamError> {
-        check_roles(nodes, &["coordinator", "participant", "client"])?;
-        let orchestrator = single_coordinator(nodes)?;
-        let clients = nodes_with_role(nodes, "client");
-        if clients.is_empty() {
-            return Err(ParamError::new(
-                "nodes",
-                "needs at least one node with role `client`",
-            ));
-        }
+        let (orchestrator, clients) = bank::coordinator_and_clients(nodes)?;
         if self.step_retry.is_zero() {
             return Err(ParamError::new("model.step_retry", "must be positive"));
         }
@@ -689,16 +655,14 @@ impl Params for SagaParams {
         };
         bank.validate()?;
         Ok(SagaModel {
-            client_restarts: vec![0; clients.len()],
             clients,
             setup: Rc::new(Setup {
                 params: self,
                 bank,
                 orchestrator,
             }),
-            no_negative: OnlineCheck::default(),
+            observer: BankObserver::default(),
             in_flight_money_max: 0,
-            declared: false,
         })
     }
 }

@@ -45,8 +45,11 @@
 //! coincide because locks are taken when the vote is logged — both are kept because they
 //! differ in the saga and in other locking disciplines.
 
-use crate::bank::{self, Bank, BankMsg, Client, Transfer, TxnId};
-use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use crate::bank::{
+    self, participant, send, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes, Ledger,
+    Transfer, TxnId,
+};
+use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
 use sim::dist::Dist;
 use sim::history::History;
@@ -222,7 +225,7 @@ enum Phase {
     Committing([bool; 2]),
 }
 
-struct Participant {
+pub(crate) struct Participant {
     me: NodeId,
     balances: Vec<i64>,
     /// The transaction holding each account's lock.
@@ -716,17 +719,19 @@ fn position(pair: &[NodeId; 2], node: NodeId) -> usize {
         .expect("a vote or ack from a participant of the transaction")
 }
 
-/// Sends and counts the message for `messages_per_txn`.
-fn send(ctx: &mut Ctx<'_, TwoPcNode>, to: NodeId, msg: Msg) {
-    ctx.metrics().add("messages", 1);
-    ctx.send(to, msg);
+impl Ledger for Participant {
+    fn balances(&self) -> &[i64] {
+        &self.balances
+    }
 }
 
-/// The participant state of `id`, if it is up.
-fn participant<'w>(world: &'w World<'_, TwoPcNode>, id: NodeId) -> Option<&'w Participant> {
-    match world.nodes[id.index()].as_ref().map(|n| &n.role) {
-        Some(Role::Participant(p)) => Some(p),
-        _ => None,
+impl BankNode for TwoPcNode {
+    type Participant = Participant;
+    fn participant(&self) -> Option<&Participant> {
+        match &self.role {
+            Role::Participant(p) => Some(p),
+            _ => None,
+        }
     }
 }
 
@@ -769,11 +774,9 @@ impl sim::Node for TwoPcNode {
 /// The two-phase-commit model: builds nodes and judges the run.
 pub struct TwoPc {
     setup: Rc<Setup>,
-    clients: Vec<NodeId>,
-    client_restarts: Vec<u64>,
+    clients: ClientNodes,
+    observer: BankObserver,
     conservation: OnlineCheck,
-    no_negative: OnlineCheck,
-    declared: bool,
 }
 
 impl sim::Model for TwoPc {
@@ -786,13 +789,7 @@ impl sim::Model for TwoPc {
         } else if s.bank.participants.contains(&id) {
             Role::Participant(Participant::recover(id, &s.bank, disk))
         } else {
-            let ordinal = self
-                .clients
-                .iter()
-                .position(|&c| c == id)
-                .expect("every node has a role");
-            self.client_restarts[ordinal] += 1;
-            Role::Client(Client::new(ordinal, self.client_restarts[ordinal] - 1))
+            Role::Client(self.clients.build(id))
         };
         TwoPcNode {
             setup: Rc::clone(s),
@@ -801,37 +798,21 @@ impl sim::Model for TwoPc {
     }
 
     fn observe(&mut self, world: &World<'_, TwoPcNode>, event: Observed, metrics: &mut Metrics) {
-        if !self.declared {
-            declare_metrics(metrics);
-            self.declared = true;
-        }
-        let changed = match event {
-            Observed::Delivered { to, .. } => to,
-            Observed::Started(n) | Observed::TimerFired(n) => n,
-            Observed::Crashed(_) => return,
-        };
-        let s = &*self.setup;
-        let Some(p) = participant(world, changed) else {
+        let Some(changed) = self
+            .observer
+            .observe(world, event, metrics, declare_metrics)
+        else {
             return;
         };
-        if let Some(&b) = p.balances.iter().find(|&&b| b < 0) {
-            self.no_negative.violate(|| {
-                format!(
-                    "at t={}: an account of {} holds {b}",
-                    world.now,
-                    world.name(changed)
-                )
-            });
-        }
-        let mut total = 0;
-        for &q in &s.bank.participants {
-            // Skipped while any participant is down: its committed state is on its disk,
-            // and the check resumes, exact, once it is back.
-            let Some(sum) = participant(world, q).and_then(|p| p.conserved_sum(s, world)) else {
-                return;
-            };
-            total += sum;
-        }
+        let s = &*self.setup;
+        // Skipped while any participant is down: its committed state is on its disk, and the
+        // check resumes, exact, once it is back.
+        let Ok(total) = s
+            .bank
+            .sum_over_participants(world, |p| p.conserved_sum(s, world))
+        else {
+            return;
+        };
         if total != s.bank.total() {
             self.conservation.violate(|| {
                 format!(
@@ -850,18 +831,14 @@ impl sim::Model for TwoPc {
         _history: &History,
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
-        declare_metrics(metrics);
-        bank::report_messages_per_txn(metrics);
+        self.observer.finish_metrics(metrics, declare_metrics);
         vec![
             atomicity(world, &self.setup),
             self.conservation.verdict(
                 "conservation",
                 "checked after every event while all participants were up",
             ),
-            self.no_negative.verdict(
-                "no_negative_balance",
-                "no participant ever held a negative balance",
-            ),
+            self.observer.no_negative_verdict(),
             no_stuck_locks(world, &self.setup),
         ]
     }
@@ -971,15 +948,7 @@ impl Params for TwoPcParams {
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<TwoPc, ParamError> {
-        check_roles(nodes, &["coordinator", "participant", "client"])?;
-        let coordinator = single_coordinator(nodes)?;
-        let clients = nodes_with_role(nodes, "client");
-        if clients.is_empty() {
-            return Err(ParamError::new(
-                "nodes",
-                "needs at least one node with role `client`",
-            ));
-        }
+        let (coordinator, clients) = bank::coordinator_and_clients(nodes)?;
         for (field, d) in [
             ("model.vote_timeout", self.vote_timeout),
             ("model.retransmit_every", self.retransmit_every),
@@ -1000,31 +969,14 @@ impl Params for TwoPcParams {
         };
         bank.validate()?;
         Ok(TwoPc {
-            client_restarts: vec![0; clients.len()],
             clients,
             setup: Rc::new(Setup {
                 params: self,
                 bank,
                 coordinator,
             }),
+            observer: BankObserver::default(),
             conservation: OnlineCheck::default(),
-            no_negative: OnlineCheck::default(),
-            declared: false,
         })
-    }
-}
-
-/// The one node with role `coordinator` (the saga's orchestrator uses the same role).
-pub(crate) fn single_coordinator(nodes: &[NodeInfo]) -> Result<NodeId, ParamError> {
-    let found = nodes_with_role(nodes, "coordinator");
-    match found[..] {
-        [c] => Ok(c),
-        _ => Err(ParamError::new(
-            "nodes",
-            format!(
-                "needs exactly one node with role `coordinator`, found {}",
-                found.len()
-            ),
-        )),
     }
 }
