@@ -291,6 +291,9 @@ fn acked_writes_durable(
 }
 
 fn replicas_converge(world: &World<'_, RegisterNode>, s: &Setup) -> Verdict {
+    if let Some(unknown) = world.unsettled("replicas_converge") {
+        return unknown;
+    }
     let value_of = |id: NodeId| match world.nodes[id.index()].as_ref().map(|n| &n.role) {
         Some(Role::Leader(l)) => Some(l.value),
         Some(Role::Replica { value, .. }) => Some(*value),

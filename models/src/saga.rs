@@ -550,6 +550,9 @@ fn declare_metrics(metrics: &mut Metrics) {
 }
 
 fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
+    if let Some(unknown) = world.unsettled("conservation") {
+        return unknown;
+    }
     let total = match s.bank.balances_now(world) {
         Ok(total) => total,
         Err(q) => {
@@ -577,6 +580,9 @@ fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
 }
 
 fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
+    if let Some(unknown) = world.unsettled("saga_completes") {
+        return unknown;
+    }
     let Some(Role::Orchestrator(o)) = world.nodes[s.orchestrator.index()]
         .as_ref()
         .map(|n| &n.role)

@@ -82,6 +82,7 @@ pub struct World<'a, N: Node> {
     pub(crate) names: &'a [String],
     pub(crate) slots: &'a [Slot<N::Record>],
     pub(crate) settling: bool,
+    pub(crate) stopped_early: bool,
 }
 
 impl<N: Node> World<'_, N> {
@@ -96,6 +97,18 @@ impl<N: Node> World<'_, N> {
     /// True once the run is in its settle phase: faults stopped, every node restarted.
     pub fn is_settling(&self) -> bool {
         self.settling
+    }
+
+    /// For checks that need a quiescent system (convergence, no stuck locks, every saga
+    /// finished): an `unknown` verdict when the run stopped at its event limit, before it could
+    /// settle, so that an interrupted run is not mistaken for a broken protocol.
+    pub fn unsettled(&self, name: &'static str) -> Option<Verdict> {
+        self.stopped_early.then(|| {
+            Verdict::unknown(
+                name,
+                "the run stopped at its event limit before it could settle",
+            )
+        })
     }
 }
 

@@ -210,6 +210,8 @@ pub struct Kernel<N: Node> {
     /// The node crashed by a trigger during the current handler, whose effects are discarded.
     pub(crate) halted: Option<NodeId>,
     pub(crate) settling: bool,
+    /// Set when the event limit ended the run before its end time.
+    stopped_early: bool,
     pub(crate) metrics: Metrics,
     pub(crate) history: History,
     stats: Stats,
@@ -362,6 +364,7 @@ fn split<'a, N: Node>(
         names: &k.names,
         slots: &k.slots,
         settling: k.settling,
+        stopped_early: k.stopped_early,
     };
     (world, &mut k.metrics, &k.history)
 }
@@ -420,6 +423,7 @@ impl<M: Model> Sim<M> {
             pending: Vec::new(),
             halted: None,
             settling: false,
+            stopped_early: false,
             metrics: Metrics::default(),
             history: History::default(),
             stats: Stats::default(),
@@ -483,6 +487,7 @@ impl<M: Model> Sim<M> {
     /// Runs to the end and judges the run.
     pub fn run(mut self) -> std::io::Result<Outcome> {
         let stop = self.event_loop();
+        self.kernel.stopped_early = stop == Stop::EventLimit;
         let (world, metrics, history) = split(&mut self.kernel, &self.nodes);
         let mut verdicts = self.model.finish(&world, history, metrics);
         if stop == Stop::EventLimit {

@@ -1,0 +1,244 @@
+//! `consim run`, `consim models` and `consim bench` as a user calls them: exit codes, the
+//! `--json` contract, `--out` files, `--trace` files, and a run's history checked on its own.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn consim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("consim runs")
+}
+
+fn scenario(name: &str) -> String {
+    format!("scenarios/{name}.toml")
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("consim-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON object"))
+        .collect()
+}
+
+#[test]
+fn json_output_follows_the_contract() {
+    let out = consim(&["run", "scenarios/", "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = json_lines(&out);
+    let bundled = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "toml")
+        })
+        .count();
+    assert_eq!(runs.len(), bundled);
+    for r in &runs {
+        for field in [
+            "scenario",
+            "model",
+            "bug",
+            "seed",
+            "trace_hash",
+            "events",
+            "sim_time_ns",
+            "invariants",
+            "metrics",
+        ] {
+            assert!(r.get(field).is_some(), "missing {field} in {r}");
+        }
+        for i in r["invariants"].as_array().unwrap() {
+            for field in ["name", "status", "expected", "detail"] {
+                assert!(
+                    i.get(field).is_some(),
+                    "missing invariants[].{field} in {i}"
+                );
+            }
+            assert_eq!(i["status"], i["expected"], "{}", r["scenario"]);
+        }
+        for (name, m) in r["metrics"].as_object().unwrap() {
+            assert!(
+                m.is_u64() || ["p50", "p99", "max"].iter().all(|k| m[k].is_number()),
+                "{name}: {m}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_unexpected_violation_exits_1_and_prints_the_replay_command() {
+    let out = consim(&[
+        "run",
+        &scenario("register-singapore-sync"),
+        "--set",
+        "model.bug=ack-before-sync",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("FAIL") && text.contains("acked_writes_durable  violated"),
+        "{text}"
+    );
+    assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=ack-before-sync"), "{text}");
+}
+
+#[test]
+fn the_event_limit_exits_3() {
+    let out = consim(&[
+        "run",
+        &scenario("register-singapore-sync"),
+        "--set",
+        "limits.max_events=500",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["stop"], "event_limit");
+    let v = r["invariants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "run_completed")
+        .expect("a liveness verdict");
+    assert_eq!(v["status"], "unknown");
+}
+
+#[test]
+fn out_dir_holds_a_history_that_check_agrees_with() {
+    for (name, verdict_exit) in [
+        ("register-singapore-sync", 0),
+        ("register-singapore-async", 1),
+    ] {
+        let dir = temp_dir(name);
+        let out = consim(&["run", &scenario(name), "--out", dir.to_str().unwrap()]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let run_dir = dir.join(name);
+        for f in ["result.json", "history.jsonl", "schedule.toml"] {
+            assert!(run_dir.join(f).is_file(), "{name}: no {f}");
+        }
+        let schedule = std::fs::read_to_string(run_dir.join("schedule.toml")).unwrap();
+        assert!(schedule.contains("crash = \"primary\""), "{schedule}");
+        let history = run_dir.join("history.jsonl");
+        let check = consim(&[
+            "check",
+            history.to_str().unwrap(),
+            "--model",
+            "register",
+            "--out",
+            dir.join("t.svg").to_str().unwrap(),
+        ]);
+        assert_eq!(
+            check.status.code(),
+            Some(verdict_exit),
+            "{name}: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+}
+
+#[test]
+fn trace_files_of_the_same_seed_are_identical() {
+    let dir = temp_dir("trace");
+    let (a, b) = (dir.join("a.jsonl"), dir.join("b.jsonl"));
+    for t in [&a, &b] {
+        let out = consim(&[
+            "run",
+            &scenario("bank-transfer-2pc"),
+            "--trace",
+            t.to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let (ta, tb) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert!(
+        ta.len() > 1000 && ta == tb,
+        "trace files differ or are empty"
+    );
+    let first: serde_json::Value =
+        serde_json::from_slice(ta.split(|&c| c == b'\n').next().unwrap()).unwrap();
+    assert_eq!(first["ev"], "start");
+    assert_eq!(
+        consim(&["run", "scenarios/", "--trace", a.to_str().unwrap()])
+            .status
+            .code(),
+        Some(2),
+        "one trace file, one scenario"
+    );
+}
+
+#[test]
+fn models_lists_every_kind_with_its_contract() {
+    let out = consim(&["models", "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let models = json_lines(&out);
+    let kinds: Vec<&str> = models.iter().map(|m| m["kind"].as_str().unwrap()).collect();
+    for k in [
+        "two_phase_commit",
+        "saga",
+        "replicated_register",
+        "pingpong",
+    ] {
+        assert!(kinds.contains(&k), "{kinds:?}");
+    }
+    let tpc = models
+        .iter()
+        .find(|m| m["kind"] == "two_phase_commit")
+        .unwrap();
+    for (field, name) in [
+        ("invariants", "atomicity"),
+        ("metrics", "in_doubt_ms"),
+        ("bugs", "commit-before-log"),
+    ] {
+        assert!(
+            tpc[field].as_array().unwrap().iter().any(|x| x == name),
+            "{field}: {}",
+            tpc[field]
+        );
+    }
+    assert!(tpc["params"].is_object());
+}
+
+#[test]
+fn bench_reports_deliveries_per_second() {
+    let out = consim(&[
+        "bench",
+        "pingpong",
+        "--nodes",
+        "5",
+        "--deliveries",
+        "20000",
+        "--json",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let r = &json_lines(&out)[0];
+    assert_eq!(r["deliveries"], 20000);
+    assert!(r["deliveries_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        consim(&["bench", "pingpong", "--nodes", "1"]).status.code(),
+        Some(2)
+    );
+}
