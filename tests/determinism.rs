@@ -119,3 +119,45 @@ fn raising_loss_keeps_the_workload_draws() {
         assert_eq!(x[..n], y[..n]);
     }
 }
+
+/// A random fault schedule is plain data: printed as TOML and pasted into the scenario in
+/// place of the nemesis, it replays the very same execution.
+#[test]
+fn a_printed_random_schedule_replays_the_same_run() {
+    let original =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/register-singapore-sync.toml");
+    let text = std::fs::read_to_string(&original).unwrap();
+    // The story without its scripted faults: everything before the first [[faults]].
+    let base = &text[..text
+        .find("[[faults]]")
+        .expect("the story has scripted faults")];
+    let dir = std::env::temp_dir().join(format!("consim-replay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let random = dir.join("random.toml");
+    std::fs::write(&random, base).unwrap();
+    let nemesis: Vec<(String, String)> = [
+        ("nemesis.crash_every", "exponential(3s)"),
+        ("nemesis.restart_after", "uniform(10ms, 2s)"),
+        ("nemesis.partition_every", "exponential(4s)"),
+        ("nemesis.heal_after", "uniform(10ms, 3s)"),
+        ("nemesis.clock_jump_every", "exponential(5s)"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let with_nemesis = load(&random, &nemesis).unwrap().run(11, None).unwrap();
+    assert!(
+        with_nemesis.schedule_toml.matches("[[faults]]").count() > 10,
+        "{}",
+        with_nemesis.schedule_toml
+    );
+
+    let replay = dir.join("replay.toml");
+    std::fs::write(&replay, format!("{base}\n{}", with_nemesis.schedule_toml)).unwrap();
+    let replayed = load(&replay, &[]).unwrap().run(11, None).unwrap();
+    assert_eq!(
+        replayed.trace_hash, with_nemesis.trace_hash,
+        "the printed schedule did not replay the run"
+    );
+    assert_eq!(replayed.schedule_toml, with_nemesis.schedule_toml);
+}

@@ -52,7 +52,9 @@ pub fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// Formats nanoseconds the way a person reads them: `1.5s`, `250ms`, `40us`, `7ns`.
+/// Formats nanoseconds the way a person reads them — `1.5s`, `250ms`, `40us`, `7ns` — and
+/// exactly: the text parses back to the same nanoseconds (a printed fault schedule must replay
+/// the same run), so a value that needs more than three decimals drops to a smaller unit.
 pub fn format_nanos(ns: u64) -> String {
     const UNITS: [(u64, &str); 4] = [
         (1_000_000_000, "s"),
@@ -61,18 +63,17 @@ pub fn format_nanos(ns: u64) -> String {
         (1, "ns"),
     ];
     for (scale, unit) in UNITS {
-        if ns >= scale || scale == 1 {
-            let whole = ns / scale;
-            let frac = ns % scale;
-            if frac == 0 {
+        let thousandth = (scale / 1000).max(1);
+        if (ns >= scale || scale == 1) && ns % thousandth == 0 {
+            let (whole, frac) = (ns / scale, ns % scale / thousandth);
+            if frac == 0 || scale == 1 {
                 return format!("{whole}{unit}");
             }
-            let text = format!("{:.3}", ns as f64 / scale as f64);
-            let text = text.trim_end_matches('0').trim_end_matches('.');
-            return format!("{text}{unit}");
+            let decimals = format!("{frac:03}");
+            return format!("{whole}.{}{unit}", decimals.trim_end_matches('0'));
         }
     }
-    unreachable!("the last unit has scale 1")
+    unreachable!("the last unit has scale 1 and divides everything")
 }
 
 /// Parses a duration written like `250ms`, `1.5s`, `2m 30s` or `0`.
@@ -157,6 +158,23 @@ mod tests {
         }
         assert_eq!(format_nanos(1_500_000_000), "1.5s");
         assert_eq!(format_nanos(250_000_000), "250ms");
+        for ns in [
+            1,
+            999,
+            1_000,
+            1_500,
+            1_234_567,
+            1_234_567_891,
+            60_000_000_000,
+            5_000_000_001,
+        ] {
+            let text = format_nanos(ns);
+            assert_eq!(
+                nanos(parse_duration(&text).unwrap()),
+                ns,
+                "{ns} printed as {text}"
+            );
+        }
         assert_eq!(parse_signed_duration("-5ms").unwrap(), -5_000_000);
         assert_eq!(format_signed_nanos(-5_000_000), "-5ms");
         assert!(parse_duration("fast").is_err());
