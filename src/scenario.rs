@@ -267,6 +267,8 @@ struct NemesisSpec {
     heal_after: Option<Dist>,
     clock_jump_every: Option<Latency>,
     clock_jump: Option<Dist>,
+    #[serde(default)]
+    swarm: bool,
 }
 
 #[derive(Deserialize)]
@@ -489,6 +491,7 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
                 heal_after: n.heal_after.clone(),
                 clock_jump_every: n.clock_jump_every.as_ref().map(|l| l.0.clone()),
                 clock_jump: n.clock_jump.clone(),
+                swarm: n.swarm,
             }
         }
     };

@@ -91,6 +91,38 @@ pub struct Nemesis {
     pub heal_after: Option<Dist>,
     pub clock_jump_every: Option<Dist>,
     pub clock_jump: Option<Dist>,
+    /// Swarm testing (Groce et al., "Swarm testing", ISSTA 2012): each seed also switches
+    /// every configured fault kind on or off and scales its rate by 1/4 to 4, so that rare
+    /// combinations (crashes without partitions, a storm of clock jumps) get explored.
+    pub swarm: bool,
+}
+
+/// What swarm testing chose for one seed: which kinds are on, and each one's interval scale.
+struct SwarmChoice {
+    on: [bool; 3],
+    scale: [f64; 3],
+}
+
+impl SwarmChoice {
+    const CRASH: usize = 0;
+    const PARTITION: usize = 1;
+    const CLOCK_JUMP: usize = 2;
+
+    fn all_on() -> SwarmChoice {
+        SwarmChoice {
+            on: [true; 3],
+            scale: [1.0; 3],
+        }
+    }
+
+    fn draw(rng: &mut Rng) -> SwarmChoice {
+        let mut on: [bool; 3] = std::array::from_fn(|_| rng.chance(0.5));
+        if !on.contains(&true) {
+            on[rng.below(3) as usize] = true;
+        }
+        let scale = std::array::from_fn(|_| 2f64.powf(rng.unit() * 4.0 - 2.0));
+        SwarmChoice { on, scale }
+    }
 }
 
 impl Nemesis {
@@ -111,11 +143,26 @@ impl Nemesis {
         if targets.is_empty() {
             return out;
         }
-        let times = |every: &Dist, rng: &mut Rng| {
+        let swarm = if self.swarm {
+            SwarmChoice::draw(rng)
+        } else {
+            SwarmChoice::all_on()
+        };
+        let times = |kind: usize, every: &Dist, rng: &mut Rng| {
             let mut t = 0u64;
             let mut at = Vec::new();
+            if !swarm.on[kind] {
+                return at;
+            }
             loop {
-                t = t.saturating_add(every.sample(rng).max(1));
+                let gap = every.sample(rng);
+                // Scaled only under swarm testing, so plain schedules stay exact integers.
+                let gap = if self.swarm {
+                    (gap as f64 * swarm.scale[kind]) as u64
+                } else {
+                    gap
+                };
+                t = t.saturating_add(gap.max(1));
                 if t >= until_ns {
                     return at;
                 }
@@ -123,7 +170,7 @@ impl Nemesis {
             }
         };
         if let Some(every) = &self.crash_every {
-            for t in times(every, rng) {
+            for t in times(SwarmChoice::CRASH, every, rng) {
                 let node = targets[rng.below(targets.len() as u64) as usize];
                 let restart_after_ns = Some(
                     self.restart_after
@@ -139,8 +186,9 @@ impl Nemesis {
                 });
             }
         }
-        if let Some(every) = &self.partition_every {
-            for t in times(every, rng) {
+        // A partition needs two sides.
+        if let Some(every) = self.partition_every.as_ref().filter(|_| targets.len() >= 2) {
+            for t in times(SwarmChoice::PARTITION, every, rng) {
                 // Split the targets into two random non-empty sides.
                 let mut sides = [Vec::new(), Vec::new()];
                 for &n in &targets {
@@ -175,7 +223,7 @@ impl Nemesis {
                 mean: 0,
                 sd: 100_000_000,
             });
-            for t in times(every, rng) {
+            for t in times(SwarmChoice::CLOCK_JUMP, every, rng) {
                 let node = targets[rng.below(targets.len() as u64) as usize];
                 let magnitude = jump.sample(rng) as i64;
                 let by_ns = if rng.below(2) == 0 {
@@ -299,6 +347,35 @@ impl FaultSchedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swarm_testing_varies_the_fault_kinds_across_seeds() {
+        let nemesis = Nemesis {
+            crash_every: Some("exponential(2s)".parse().unwrap()),
+            partition_every: Some("exponential(2s)".parse().unwrap()),
+            clock_jump_every: Some("exponential(2s)".parse().unwrap()),
+            swarm: true,
+            ..Nemesis::default()
+        };
+        let kinds = |seed: u64| {
+            let faults = nemesis.generate(3, 60_000_000_000, &mut Rng::stream(seed, "faults"));
+            let has = |f: fn(&Fault) -> bool| faults.iter().any(|s| f(&s.fault));
+            [
+                has(|f| matches!(f, Fault::Crash { .. })),
+                has(|f| matches!(f, Fault::Partition { .. })),
+                has(|f| matches!(f, Fault::ClockJump { .. })),
+            ]
+        };
+        let seen: std::collections::BTreeSet<[bool; 3]> = (0..40).map(kinds).collect();
+        assert!(
+            seen.len() >= 4,
+            "swarm should mix kinds across seeds: {seen:?}"
+        );
+        assert!(
+            seen.iter().all(|k| k.contains(&true)),
+            "every seed keeps at least one kind"
+        );
+    }
 
     #[test]
     fn random_faults_are_seeded_plain_data() {
