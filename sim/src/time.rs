@@ -64,7 +64,7 @@ pub fn format_nanos(ns: u64) -> String {
     ];
     for (scale, unit) in UNITS {
         let thousandth = (scale / 1000).max(1);
-        if (ns >= scale || scale == 1) && ns % thousandth == 0 {
+        if (ns >= scale || scale == 1) && ns.is_multiple_of(thousandth) {
             let (whole, frac) = (ns / scale, ns % scale / thousandth);
             if frac == 0 || scale == 1 {
                 return format!("{whole}{unit}");
