@@ -42,8 +42,22 @@ impl Sub<Time> for Time {
 }
 
 impl fmt::Display for Time {
+    /// For people: rounded to three decimals of the largest fitting unit (`5.031s`).
+    /// [`format_nanos`] is the exact form, for files that must parse back.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", format_nanos(self.0))
+        const UNITS: [(u64, &str); 3] = [(1_000_000_000, "s"), (1_000_000, "ms"), (1_000, "us")];
+        let ns = self.0;
+        match UNITS.iter().find(|(scale, _)| ns >= *scale) {
+            Some((scale, unit)) => {
+                let text = format!("{:.3}", ns as f64 / *scale as f64);
+                write!(
+                    f,
+                    "{}{unit}",
+                    text.trim_end_matches('0').trim_end_matches('.')
+                )
+            }
+            None => write!(f, "{ns}ns"),
+        }
     }
 }
 
@@ -177,6 +191,8 @@ mod tests {
         }
         assert_eq!(parse_signed_duration("-5ms").unwrap(), -5_000_000);
         assert_eq!(format_signed_nanos(-5_000_000), "-5ms");
+        assert_eq!(Time(5_031_481_122).to_string(), "5.031s");
+        assert_eq!(Time(7).to_string(), "7ns");
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("100000000000h").is_err());
     }
