@@ -218,7 +218,19 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
 fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
-    let d = dir.join(&r.scenario);
+    // The name comes from a file: keep it to one plain path component inside DIR.
+    let safe: String = r
+        .scenario
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let d = dir.join(safe.trim_start_matches('.'));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     std::fs::write(
         d.join("result.json"),
@@ -237,7 +249,7 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
         if json {
             let v = serde_json::json!({
                 "kind": s.kind, "summary": s.summary, "params": d.params,
-                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs,
+                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "messages": s.messages,
             });
             println!("{v}");
         } else {
@@ -249,6 +261,7 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
             }
             println!("  invariants: {}", s.invariants.join(", "));
             println!("  metrics:    {}", s.metrics.join(", "));
+            println!("  messages:   {}", s.messages.join(", "));
             println!(
                 "  bugs:       {}\n",
                 if s.bugs.is_empty() {

@@ -74,6 +74,9 @@ pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
         k.crashes,
         r.stop
     );
+    for w in &r.warnings {
+        let _ = writeln!(s, "  warning: {w}");
+    }
     let _ = writeln!(s, "  trace_hash {}", r.trace_hash);
     let _ = writeln!(s, "  replay: {}", r.replay_command(overrides));
     s

@@ -49,8 +49,26 @@ impl<P: Params> Scenario for Loaded<P> {
             .build(&c.nodes)
             .expect("parameters were validated at load");
         let sim = Sim::new(c.sim_config(seed), model, trace);
-        let schedule_toml = sim.schedule().to_toml(&c.node_names());
+        let names = c.node_names();
+        let schedule_toml = sim.schedule().to_toml(&names);
         let out = sim.run()?;
+        let warnings = out
+            .unfired
+            .faults
+            .iter()
+            .map(|f| {
+                let entry = sim::fault::FaultSchedule {
+                    faults: vec![f.clone()],
+                }
+                .to_toml(&names);
+                let when = entry
+                    .lines()
+                    .find(|l| l.starts_with("when"))
+                    .unwrap_or_default()
+                    .to_string();
+                format!("a triggered fault never fired ({when}): this run did not test it")
+            })
+            .collect();
         let invariants = out
             .verdicts
             .iter()
@@ -81,6 +99,7 @@ impl<P: Params> Scenario for Loaded<P> {
             params: None,
             history: out.history,
             schedule_toml,
+            warnings,
         })
     }
 }
@@ -163,6 +182,9 @@ pub struct RunReport {
     pub history: History,
     #[serde(skip)]
     pub schedule_toml: String,
+    /// Things the reader should know that are not verdicts (a trigger that never fired).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// How a run ended against its expectations, in exit-code order.
@@ -190,10 +212,39 @@ impl RunReport {
 
     /// The command that replays this run exactly.
     pub fn replay_command(&self, overrides: &[(String, String)]) -> String {
-        let mut cmd = format!("consim run {} --seed {}", self.path, self.seed);
+        let mut cmd = format!(
+            "consim run {} --seed {}",
+            shell_quote(&self.path),
+            self.seed
+        );
         for (k, v) in overrides {
-            cmd.push_str(&format!(" --set {k}={v}"));
+            cmd.push_str(&format!(" --set {}", shell_quote(&format!("{k}={v}"))));
         }
         cmd
+    }
+}
+
+/// Quotes `text` for a POSIX shell when it holds anything beyond plain word characters.
+fn shell_quote(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn replay_arguments_survive_the_shell() {
+        assert_eq!(shell_quote("network.loss=0.05"), "network.loss=0.05");
+        assert_eq!(
+            shell_quote("network.latency=uniform(1ms, 5ms)"),
+            "'network.latency=uniform(1ms, 5ms)'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
     }
 }

@@ -125,6 +125,24 @@ impl<'de> Deserialize<'de> for Prob {
     }
 }
 
+/// A clock drift in parts per million, within the kernel's bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Ppm(i64);
+
+impl<'de> Deserialize<'de> for Ppm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ppm, D::Error> {
+        let ppm = i64::deserialize(d)?;
+        if ppm.abs() <= Clock::MAX_DRIFT_PPM {
+            Ok(Ppm(ppm))
+        } else {
+            Err(de::Error::custom(format!(
+                "a clock drift must be within ±{} ppm, got {ppm}",
+                Clock::MAX_DRIFT_PPM
+            )))
+        }
+    }
+}
+
 /// A latency distribution that can never draw zero or less.
 #[derive(Clone, Debug, PartialEq)]
 struct Latency(Dist);
@@ -167,7 +185,7 @@ struct ClockSpec {
     #[serde(default)]
     offset: SignedDur,
     #[serde(default)]
-    drift_ppm: i64,
+    drift_ppm: Ppm,
 }
 
 #[derive(Deserialize)]
@@ -253,7 +271,7 @@ struct ClockJumpSpec {
 #[serde(deny_unknown_fields)]
 struct ClockDriftSpec {
     node: String,
-    ppm: i64,
+    ppm: Ppm,
 }
 
 #[derive(Deserialize, Default)]
@@ -389,7 +407,7 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
                 region: n.region.clone(),
                 role: n.role.clone(),
             });
-            clocks.push(Clock::new(n.clock.offset.0, n.clock.drift_ppm));
+            clocks.push(Clock::new(n.clock.offset.0, n.clock.drift_ppm.0));
         }
     }
     if nodes.is_empty() {
@@ -672,7 +690,7 @@ fn resolve_fault(
     if let Some(d) = &s.clock_drift {
         actions.push(Fault::ClockDrift {
             node: id(&d.node, "faults.clock_drift.node")?,
-            ppm: d.ppm,
+            ppm: d.ppm.0,
         });
     }
     if let Some(p) = s.loss {

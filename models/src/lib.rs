@@ -24,6 +24,8 @@ pub struct Spec {
     pub metrics: &'static [&'static str],
     /// Its known-bug variants, `"none"` excluded.
     pub bugs: &'static [&'static str],
+    /// The kinds of its messages (`Message::kind`), which fault triggers may name.
+    pub messages: &'static [&'static str],
 }
 
 /// A node of the scenario as the model sees it: its name, region and role.

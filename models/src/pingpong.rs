@@ -125,6 +125,7 @@ impl Params for PingPongParams {
         invariants: &[],
         metrics: &[],
         bugs: &[],
+        messages: &["Ping"],
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<PingPong, ParamError> {

@@ -239,7 +239,7 @@ fn linearizable(history: &History) -> Verdict {
         Ok(r) => match r.verdict {
             lin::Verdict::Linearizable => Verdict::holds(
                 "linearizable",
-                format!("{} client operations", history.events.len() / 2),
+                format!("{} client operations", r.stats.operations),
             ),
             lin::Verdict::NotLinearizable => Verdict::violated(
                 "linearizable",
@@ -299,7 +299,9 @@ fn replicas_converge(world: &World<'_, RegisterNode>, s: &Setup) -> Verdict {
         Some(Role::Replica { value, .. }) => Some(*value),
         _ => None,
     };
-    let leader_value = value_of(s.leader).flatten();
+    let Some(leader_value) = value_of(s.leader) else {
+        return Verdict::unknown("replicas_converge", "the leader is down at the end");
+    };
     let diverged: Vec<String> = s
         .replicas
         .iter()
@@ -570,6 +572,7 @@ impl Params for RegisterParams {
         invariants: &["linearizable", "acked_writes_durable", "replicas_converge"],
         metrics: &["write_latency_ms", "read_latency_ms", "timeouts", "acked_writes_lost"],
         bugs: &["ack-before-sync"],
+        messages: &["Write", "WriteOk", "Read", "ReadOk", "Replicate", "ReplicateAck"],
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<Register, ParamError> {

@@ -643,6 +643,7 @@ impl Params for SagaParams {
             "messages_per_txn",
         ],
         bugs: &["no-compensation"],
+        messages: &["Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome"],
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<SagaModel, ParamError> {

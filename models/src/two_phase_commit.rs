@@ -948,6 +948,7 @@ impl Params for TwoPcParams {
             "lock_conflicts",
         ],
         bugs: &["commit-before-log", "unsynced-prepare"],
+        messages: &["Transfer", "Prepare", "Vote", "Commit", "Abort", "Ack", "Query", "PeerQuery", "PeerState", "Outcome"],
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<TwoPc, ParamError> {

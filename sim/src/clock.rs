@@ -16,7 +16,15 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The largest drift a clock may have, in ppm (10%: far beyond real quartz, which drifts
+    /// by tens of ppm, and far from the nonsense of a clock standing still or running backwards).
+    pub const MAX_DRIFT_PPM: i64 = 100_000;
+
     pub fn new(offset_ns: i64, drift_ppm: i64) -> Clock {
+        assert!(
+            drift_ppm.abs() <= Self::MAX_DRIFT_PPM,
+            "drift {drift_ppm} ppm is out of range"
+        );
         Clock {
             anchor_true: 0,
             anchor_local: offset_ns,
@@ -27,7 +35,7 @@ impl Clock {
     /// The local reading at true time `now`.
     pub fn local(&self, now: Time) -> i64 {
         let elapsed = i128::from(now.0 - self.anchor_true);
-        let scaled = elapsed * i128::from(1_000_000 + self.drift_ppm) / 1_000_000;
+        let scaled = elapsed * (1_000_000 + i128::from(self.drift_ppm)) / 1_000_000;
         self.anchor_local.saturating_add(scaled as i64)
     }
 
@@ -39,6 +47,10 @@ impl Clock {
 
     /// Changes the drift rate from true time `now` on.
     pub fn set_drift(&mut self, now: Time, drift_ppm: i64) {
+        assert!(
+            drift_ppm.abs() <= Self::MAX_DRIFT_PPM,
+            "drift {drift_ppm} ppm is out of range"
+        );
         self.anchor_local = self.local(now);
         self.anchor_true = now.0;
         self.drift_ppm = drift_ppm;
@@ -51,7 +63,9 @@ impl Clock {
     /// The true duration a timer set for `local_ns` of this clock's time takes to fire: a
     /// fast clock fires its timers early in true time.
     pub fn true_delay(&self, local_ns: u64) -> u64 {
-        let scaled = u128::from(local_ns) * 1_000_000 / (1_000_000 + self.drift_ppm).max(1) as u128;
+        // Positive: |drift| <= MAX_DRIFT_PPM < 10^6.
+        let rate = (1_000_000 + self.drift_ppm) as u128;
+        let scaled = u128::from(local_ns) * 1_000_000 / rate;
         u64::try_from(scaled).unwrap_or(u64::MAX)
     }
 }
@@ -73,6 +87,6 @@ mod tests {
         c.set_drift(Time(2_000_000_000), 0);
         let at2 = c.local(Time(2_000_000_000));
         assert_eq!(c.local(Time(3_000_000_000)), at2 + 1_000_000_000);
-        assert_eq!(Clock::new(0, 1_000_000).true_delay(100), 50);
+        assert_eq!(Clock::new(0, 100_000).true_delay(110), 100);
     }
 }

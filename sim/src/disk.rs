@@ -58,6 +58,15 @@ impl<R> Disk<R> {
         self.syncs
     }
 
+    /// Puts the log back as it was when it had `len` records of which `synced_len` were
+    /// synced: the node crashed at that instant, so nothing it did afterwards — a write, a
+    /// sync — ever happened.
+    pub(crate) fn rewind(&mut self, len: usize, synced_len: usize) {
+        debug_assert!(synced_len <= len && len <= self.records.len());
+        self.records.truncate(len);
+        self.synced_len = synced_len;
+    }
+
     /// Loses the unsynced tail, as a power cut does. Returns how many records were lost.
     pub(crate) fn crash(&mut self) -> usize {
         let lost = self.unsynced_len();

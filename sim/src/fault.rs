@@ -90,6 +90,7 @@ pub struct Nemesis {
     pub partition_every: Option<Dist>,
     pub heal_after: Option<Dist>,
     pub clock_jump_every: Option<Dist>,
+    /// The size of a step (drawn positive, then given a random sign).
     pub clock_jump: Option<Dist>,
     /// Swarm testing (Groce et al., "Swarm testing", ISSTA 2012): each seed also switches
     /// every configured fault kind on or off and scales its rate by 1/4 to 4, so that rare
@@ -219,9 +220,10 @@ impl Nemesis {
             }
         }
         if let Some(every) = &self.clock_jump_every {
-            let jump = self.clock_jump.clone().unwrap_or(Dist::Normal {
-                mean: 0,
-                sd: 100_000_000,
+            // Steps of 1 ms to 200 ms, either way: a clamped normal would make half of them zero.
+            let jump = self.clock_jump.clone().unwrap_or(Dist::Uniform {
+                lo: 1_000_000,
+                hi: 200_000_000,
             });
             for t in times(SwarmChoice::CLOCK_JUMP, every, rng) {
                 let node = targets[rng.below(targets.len() as u64) as usize];

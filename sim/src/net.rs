@@ -64,8 +64,9 @@ pub struct Network {
     /// Set by loss / duplication faults: overrides every link's own probability.
     loss_override: Option<f64>,
     duplicate_override: Option<f64>,
-    /// `nodes × nodes` bits, `from * nodes + to`; allocated at the first partition.
-    blocked: Vec<u64>,
+    /// `nodes × nodes` counts of the partitions cutting `from → to` (`from * nodes + to`), so
+    /// that overlapping partitions each heal only their own cut; allocated at the first one.
+    blocked: Vec<u16>,
     blocked_pairs: usize,
     in_flight: InFlight,
     /// `nodes × nodes` last arrival times when FIFO; empty otherwise.
@@ -159,33 +160,46 @@ impl Network {
     }
 
     pub fn is_blocked(&self, from: NodeId, to: NodeId) -> bool {
-        if self.blocked_pairs == 0 {
-            return false;
-        }
-        let bit = from.index() * self.nodes + to.index();
-        self.blocked[bit / 64] & (1 << (bit % 64)) != 0
+        self.blocked_pairs != 0 && self.blocked[from.index() * self.nodes + to.index()] > 0
     }
 
-    /// Cuts `from → to` (one direction).
+    /// Cuts `from → to` (one direction), once more.
     pub fn block(&mut self, from: NodeId, to: NodeId) {
         if from == to {
             return;
         }
         if self.blocked.is_empty() {
-            self.blocked = vec![0; (self.nodes * self.nodes).div_ceil(64)];
+            self.blocked = vec![0; self.nodes * self.nodes];
         }
-        let bit = from.index() * self.nodes + to.index();
-        let word = &mut self.blocked[bit / 64];
-        if *word & (1 << (bit % 64)) == 0 {
-            *word |= 1 << (bit % 64);
+        let cuts = &mut self.blocked[from.index() * self.nodes + to.index()];
+        if *cuts == 0 {
             self.blocked_pairs += 1;
         }
+        *cuts = cuts.saturating_add(1);
     }
 
-    /// Restores every link.
+    /// Removes one cut of `from → to`; the link works again when no partition cuts it.
+    pub fn unblock(&mut self, from: NodeId, to: NodeId) {
+        if from == to || self.blocked.is_empty() {
+            return;
+        }
+        let cuts = &mut self.blocked[from.index() * self.nodes + to.index()];
+        if *cuts == 1 {
+            self.blocked_pairs -= 1;
+        }
+        *cuts = cuts.saturating_sub(1);
+    }
+
+    /// Restores every link, whatever cut it.
     pub fn heal(&mut self) {
-        self.blocked.iter_mut().for_each(|w| *w = 0);
+        self.blocked.iter_mut().for_each(|c| *c = 0);
         self.blocked_pairs = 0;
+    }
+
+    /// Forgets loss and duplication faults: every link has its configured rates again.
+    pub fn reset_overrides(&mut self) {
+        self.loss_override = None;
+        self.duplicate_override = None;
     }
 
     pub fn set_loss(&mut self, p: f64) {

@@ -100,15 +100,20 @@ impl<N: Node> World<'_, N> {
     }
 
     /// For checks that need a quiescent system (convergence, no stuck locks, every saga
-    /// finished): an `unknown` verdict when the run stopped at its event limit, before it could
-    /// settle, so that an interrupted run is not mistaken for a broken protocol.
+    /// finished): an `unknown` verdict when the run never settled — it has no `settle` phase,
+    /// or the event limit stopped it first — so that a run cut short is not mistaken for a
+    /// broken protocol.
     pub fn unsettled(&self, name: &'static str) -> Option<Verdict> {
-        self.stopped_early.then(|| {
-            Verdict::unknown(
+        if self.stopped_early {
+            Some(Verdict::unknown(
                 name,
                 "the run stopped at its event limit before it could settle",
-            )
-        })
+            ))
+        } else if !self.settling {
+            Some(Verdict::unknown(name, "the run has no settle phase (`settle` in the scenario), so nothing is quiescent to check"))
+        } else {
+            None
+        }
     }
 }
 
@@ -151,7 +156,9 @@ impl<N: Node> Ctx<'_, N> {
         self.kernel.send(self.id, to, msg);
     }
 
-    /// Sets a timer firing after `after` of this node's *local* clock; `tag` comes back with it.
+    /// Sets a timer firing after `after` as this node's clock measures it at the drift rate in
+    /// force now (a later drift change or clock jump does not move a pending timer); `tag`
+    /// comes back with it.
     pub fn set_timer(&mut self, after: Duration, tag: u64) -> TimerId {
         self.kernel.set_timer(self.id, after, tag)
     }
@@ -172,14 +179,10 @@ impl<N: Node> Ctx<'_, N> {
         &mut self.kernel.slots[self.id.index()].workload_rng
     }
 
+    /// The node's disk. After a triggered crash mid-handler, writes still land here but are
+    /// forgotten when the handler returns, synced or not: the node died before making them.
     pub fn disk(&mut self) -> &mut Disk<N::Record> {
-        let k = &mut *self.kernel;
-        // A node that crashed mid-handler (a triggered fault) must not write any more.
-        debug_assert!(
-            k.halted != Some(self.id),
-            "disk write after a triggered crash"
-        );
-        &mut k.slots[self.id.index()].disk
+        &mut self.kernel.slots[self.id.index()].disk
     }
 
     /// True once the run settles: clients should stop issuing new operations.
@@ -199,11 +202,18 @@ impl<N: Node> Ctx<'_, N> {
 
     /// Records the true time elapsed since `since` into the duration metric `name`.
     pub fn record_elapsed(&mut self, name: &'static str, since: Stopwatch) {
+        if self.is_halted() {
+            return;
+        }
         let ns = self.kernel.now.0 - since.0 .0;
         self.kernel.metrics.record_nanos(name, ns);
     }
 
+    /// The run's metrics; a node halted by a triggered crash writes to a sink instead.
     pub fn metrics(&mut self) -> &mut Metrics {
+        if self.is_halted() {
+            return &mut self.kernel.discarded_metrics;
+        }
         &mut self.kernel.metrics
     }
 
@@ -217,6 +227,9 @@ impl<N: Node> Ctx<'_, N> {
         value: Value,
         error: Option<String>,
     ) {
+        if self.is_halted() {
+            return; // the client crashed before it could observe this
+        }
         let now = self.kernel.now.0;
         self.kernel
             .history

@@ -78,6 +78,9 @@ pub struct Outcome {
     pub history: History,
     /// The schedule that ran, random faults included: printable as TOML, replayable.
     pub schedule: FaultSchedule,
+    /// Message-triggered faults whose trigger never fired (a misspelt message kind, or a
+    /// count the run never reached): the run did not test what they describe.
+    pub unfired: FaultSchedule,
 }
 
 enum Ev<M> {
@@ -98,6 +101,8 @@ enum Ev<M> {
         tag: u64,
     },
     Fault(u32),
+    /// The end of the partition `faults[i]` (its `heal_after`): unblock exactly its links.
+    Unblock(u32),
     Settle,
 }
 
@@ -188,7 +193,8 @@ struct Trigger {
     kind: String,
     count: u32,
     seen: u32,
-    fault: Fault,
+    /// The schedule entry it came from, to report it if it never fires.
+    source: ScheduledFault,
 }
 
 /// The kernel's state, apart from the nodes themselves (so a node and its context can be
@@ -207,8 +213,13 @@ pub struct Kernel<N: Node> {
     triggers: Vec<Trigger>,
     /// Faults fired by a trigger inside a handler, applied right after it returns.
     pending: Vec<Fault>,
-    /// The node crashed by a trigger during the current handler, whose effects are discarded.
+    /// The node crashed by a trigger during the current handler, whose effects from then on
+    /// are discarded, and the length of its disk log at that instant.
     pub(crate) halted: Option<NodeId>,
+    /// The halted node's disk at that instant: (records, synced records).
+    halted_disk: (usize, usize),
+    /// Where a halted node's metrics go: nowhere.
+    pub(crate) discarded_metrics: Metrics,
     pub(crate) settling: bool,
     /// Set when the event limit ended the run before its end time.
     stopped_early: bool,
@@ -336,16 +347,21 @@ impl<N: Node> Kernel<N> {
 
     /// Counts a message against the triggers watching `node`; fired faults go to `pending`.
     fn fire_triggers(&mut self, node: NodeId, direction: Direction, kind: &str) {
+        if self.settling {
+            return; // no fault fires while the run settles
+        }
         for t in &mut self.triggers {
             if t.node == node && t.direction == direction && t.kind == kind {
                 t.seen += 1;
                 if t.seen == t.count {
-                    if let Fault::Crash { node: crashed, .. } = t.fault {
+                    if let Fault::Crash { node: crashed, .. } = t.source.fault {
                         if crashed == node && direction == Direction::Sends {
                             self.halted = Some(node);
+                            let disk = &self.slots[node.index()].disk;
+                            self.halted_disk = (disk.records().len(), disk.synced().len());
                         }
                     }
-                    self.pending.push(t.fault.clone());
+                    self.pending.push(t.source.fault.clone());
                 }
             }
         }
@@ -422,6 +438,8 @@ impl<M: Model> Sim<M> {
             triggers: Vec::new(),
             pending: Vec::new(),
             halted: None,
+            halted_disk: (0, 0),
+            discarded_metrics: Metrics::default(),
             settling: false,
             stopped_early: false,
             metrics: Metrics::default(),
@@ -460,7 +478,10 @@ impl<M: Model> Sim<M> {
                     kind: kind.clone(),
                     count: *count,
                     seen: 0,
-                    fault: fault.clone(),
+                    source: ScheduledFault {
+                        when: when.clone(),
+                        fault: fault.clone(),
+                    },
                 }),
             }
         }
@@ -516,6 +537,14 @@ impl<M: Model> Sim<M> {
             metrics: k.metrics,
             history: k.history,
             schedule: self.schedule,
+            unfired: FaultSchedule {
+                faults: k
+                    .triggers
+                    .into_iter()
+                    .filter(|t| t.seen < t.count)
+                    .map(|t| t.source)
+                    .collect(),
+            },
         })
     }
 
@@ -548,7 +577,8 @@ impl<M: Model> Sim<M> {
                     return;
                 }
                 k.hash.mix(TAG_START);
-                k.hash.mix(now ^ u64::from(node.0) << 40);
+                k.hash.mix(now);
+                k.hash.mix(u64::from(node.0));
                 if let Some(t) = &mut k.trace {
                     let name = &k.names[node.index()];
                     t.event(now, "start", |l| field_str(l, "node", name));
@@ -568,15 +598,25 @@ impl<M: Model> Sim<M> {
                 incarnation,
                 msg,
             } => {
+                let kind = msg.kind();
                 let slot = &k.slots[to.index()];
-                let reason = if !slot.up || slot.incarnation != incarnation {
+                let mut reason = if !slot.up || slot.incarnation != incarnation {
                     Some(DropReason::ReceiverDown)
                 } else if k.net.drops_in_flight(from, to) {
                     Some(DropReason::Partition)
                 } else {
                     None
                 };
-                let kind = msg.kind();
+                // A receive trigger fires before the message is handled: if it crashes the
+                // receiver, the message is lost with it.
+                if reason.is_none() && !k.triggers.is_empty() {
+                    k.fire_triggers(to, Direction::Receives, kind);
+                    self.apply_pending();
+                    if !self.kernel.slots[to.index()].up {
+                        reason = Some(DropReason::ReceiverDown);
+                    }
+                }
+                let k = &mut self.kernel;
                 if let Some(t) = &mut k.trace {
                     let names = &k.names;
                     t.event(
@@ -597,17 +637,10 @@ impl<M: Model> Sim<M> {
                     return;
                 }
                 k.hash.mix(TAG_DELIVER);
-                k.hash
-                    .mix(now ^ (u64::from(from.0) << 40) ^ (u64::from(to.0) << 20));
+                k.hash.mix(now);
+                k.hash.mix(u64::from(from.0));
+                k.hash.mix(u64::from(to.0));
                 k.stats.messages_delivered += 1;
-                if !k.triggers.is_empty() {
-                    k.fire_triggers(to, Direction::Receives, kind);
-                    self.apply_pending();
-                    if !self.kernel.slots[to.index()].up {
-                        return; // crashed by the trigger: the message dies with it
-                    }
-                }
-                let k = &mut self.kernel;
                 let n = self.nodes[to.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -625,7 +658,9 @@ impl<M: Model> Sim<M> {
                     return;
                 }
                 k.hash.mix(TAG_TIMER);
-                k.hash.mix(now ^ u64::from(node.0) << 40 ^ tag);
+                k.hash.mix(now);
+                k.hash.mix(u64::from(node.0));
+                k.hash.mix(tag);
                 k.stats.timers_fired += 1;
                 if let Some(t) = &mut k.trace {
                     let name = &k.names[node.index()];
@@ -649,14 +684,27 @@ impl<M: Model> Sim<M> {
             }
             Ev::Fault(i) => {
                 let fault = self.kernel.faults[i as usize].clone();
-                self.apply_fault(fault);
+                self.apply_fault(fault, Some(i));
+            }
+            Ev::Unblock(i) => {
+                let k = &mut self.kernel;
+                k.hash.mix(TAG_FAULT);
+                if let Some(t) = &mut k.trace {
+                    t.event(now, "heal", |l| field_num(l, "partition", i));
+                }
+                let fault = &k.faults[i as usize];
+                for_each_cut_link(fault, |x, y| k.net.unblock(x, y));
             }
             Ev::Settle => self.settle(),
         }
     }
 
     fn after_handler(&mut self, event: Observed) {
-        self.kernel.halted = None;
+        if let Some(node) = self.kernel.halted.take() {
+            // The node crashed mid-handler: whatever it wrote after that instant never was.
+            let (len, synced) = self.kernel.halted_disk;
+            self.kernel.slots[node.index()].disk.rewind(len, synced);
+        }
         if !self.kernel.pending.is_empty() {
             self.apply_pending();
         }
@@ -671,11 +719,13 @@ impl<M: Model> Sim<M> {
     fn apply_pending(&mut self) {
         let pending = std::mem::take(&mut self.kernel.pending);
         for f in pending {
-            self.apply_fault(f);
+            self.apply_fault(f, None);
         }
     }
 
-    fn apply_fault(&mut self, fault: Fault) {
+    /// Applies a fault; `index` is its place in `faults` when it came from there (a partition
+    /// needs it to schedule its own end).
+    fn apply_fault(&mut self, fault: Fault, index: Option<u32>) {
         let now = self.kernel.now.0;
         if self.kernel.settling && !matches!(fault, Fault::Restart { .. } | Fault::Heal) {
             return; // the settle phase is fault-free by definition
@@ -691,43 +741,21 @@ impl<M: Model> Sim<M> {
                 node,
                 restart_after_ns,
             } => {
-                self.crash(node);
-                if let Some(after) = restart_after_ns {
+                // Crashing a node that is already down changes nothing, its restart included.
+                if let (true, Some(after)) = (self.crash(node), restart_after_ns) {
                     self.schedule_fault(now.saturating_add(after), Fault::Restart { node });
                 }
             }
             Fault::Restart { node } => self.restart(node),
-            Fault::Partition {
-                groups,
-                heal_after_ns,
-            } => {
-                for (gi, a) in groups.iter().enumerate() {
-                    for (gj, b) in groups.iter().enumerate() {
-                        if gi != gj {
-                            for &x in a {
-                                for &y in b {
-                                    k.net.block(x, y);
-                                }
-                            }
-                        }
-                    }
-                }
+            Fault::Partition { heal_after_ns, .. }
+            | Fault::PartitionOneWay { heal_after_ns, .. } => {
+                for_each_cut_link(&fault, |x, y| k.net.block(x, y));
                 if let Some(after) = heal_after_ns {
-                    self.schedule_fault(now.saturating_add(after), Fault::Heal);
-                }
-            }
-            Fault::PartitionOneWay {
-                from,
-                to,
-                heal_after_ns,
-            } => {
-                for &x in &from {
-                    for &y in &to {
-                        k.net.block(x, y);
-                    }
-                }
-                if let Some(after) = heal_after_ns {
-                    self.schedule_fault(now.saturating_add(after), Fault::Heal);
+                    let i = index.unwrap_or_else(|| {
+                        k.faults.push(fault.clone());
+                        (k.faults.len() - 1) as u32
+                    });
+                    k.push(now.saturating_add(after), Ev::Unblock(i));
                 }
             }
             Fault::Heal => k.net.heal(),
@@ -745,23 +773,26 @@ impl<M: Model> Sim<M> {
         k.push(at, Ev::Fault(i));
     }
 
-    fn crash(&mut self, node: NodeId) {
+    /// Crashes `node`; false if it was already down.
+    fn crash(&mut self, node: NodeId) -> bool {
         let k = &mut self.kernel;
         let slot = &mut k.slots[node.index()];
         if !slot.up {
-            return;
+            return false;
         }
         slot.up = false;
         slot.incarnation += 1;
         k.stats.unsynced_records_lost += slot.disk.crash() as u64;
         k.stats.crashes += 1;
-        k.hash.mix(TAG_CRASH ^ u64::from(node.0) << 8);
+        k.hash.mix(TAG_CRASH);
+        k.hash.mix(u64::from(node.0));
         if let Some(t) = &mut k.trace {
             let name = &k.names[node.index()];
             t.event(k.now.0, "crash", |l| field_str(l, "node", name));
         }
         self.nodes[node.index()] = None;
         self.observe(Observed::Crashed(node));
+        true
     }
 
     fn restart(&mut self, node: NodeId) {
@@ -774,7 +805,8 @@ impl<M: Model> Sim<M> {
         slot.incarnation += 1;
         let incarnation = slot.incarnation;
         k.stats.restarts += 1;
-        k.hash.mix(TAG_RESTART ^ u64::from(node.0) << 8);
+        k.hash.mix(TAG_RESTART);
+        k.hash.mix(u64::from(node.0));
         if let Some(t) = &mut k.trace {
             let name = &k.names[node.index()];
             t.event(k.now.0, "restart", |l| field_str(l, "node", name));
@@ -787,14 +819,46 @@ impl<M: Model> Sim<M> {
         self.kernel.push(now, Ev::Start { node, incarnation });
     }
 
-    /// Enters the settle phase: heal every link, restart every crashed node, stop faults.
+    /// Enters the settle phase: every link heals and loses or duplicates nothing beyond its
+    /// own configuration again, every crashed node restarts, and no fault fires any more.
+    /// (Clock offsets and drifts stay: they are the hardware's.)
     fn settle(&mut self) {
         debug_assert_eq!(self.kernel.now.0, self.settle_at);
-        self.apply_fault(Fault::Heal);
+        self.apply_fault(Fault::Heal, None);
+        self.kernel.net.reset_overrides();
         self.kernel.settling = true;
-        self.kernel.triggers.clear();
         for i in 0..self.nodes.len() as u32 {
             self.restart(NodeId(i));
         }
+    }
+}
+
+/// Calls `f` for every directed link a partition fault cuts.
+fn for_each_cut_link(fault: &Fault, mut f: impl FnMut(NodeId, NodeId)) {
+    match fault {
+        Fault::Partition { groups, .. } => {
+            for (gi, a) in groups.iter().enumerate() {
+                for b in groups
+                    .iter()
+                    .enumerate()
+                    .filter(|(gj, _)| *gj != gi)
+                    .map(|(_, b)| b)
+                {
+                    for &x in a {
+                        for &y in b {
+                            f(x, y);
+                        }
+                    }
+                }
+            }
+        }
+        Fault::PartitionOneWay { from, to, .. } => {
+            for &x in from {
+                for &y in to {
+                    f(x, y);
+                }
+            }
+        }
+        _ => unreachable!("only partitions cut links"),
     }
 }

@@ -29,11 +29,14 @@ type Log = Rc<RefCell<Vec<String>>>;
 struct Toy {
     log: Log,
     burst: u32,
+    /// Node 0 durably logs "sent" after each burst.
+    log_sends: bool,
 }
 
 struct ToyNode {
     log: Log,
     burst: u32,
+    log_sends: bool,
     recovered: Vec<&'static str>,
 }
 
@@ -73,6 +76,9 @@ impl ToyNode {
         for i in 0..self.burst {
             ctx.send(NodeId(1), Ping(i));
         }
+        if self.log_sends {
+            ctx.disk().append_synced("sent");
+        }
         ctx.set_timer(Duration::from_millis(100), 0);
     }
 }
@@ -84,6 +90,7 @@ impl Model for Toy {
         ToyNode {
             log: Rc::clone(&self.log),
             burst: self.burst,
+            log_sends: self.log_sends,
             recovered: disk.to_vec(),
         }
     }
@@ -113,12 +120,17 @@ fn config(faults: Vec<ScheduledFault>, duration_ms: u64) -> SimConfig {
 }
 
 fn run(faults: Vec<ScheduledFault>, duration_ms: u64, burst: u32) -> (Vec<String>, sim::Outcome) {
+    run_with(config(faults, duration_ms), burst, false)
+}
+
+fn run_with(config: SimConfig, burst: u32, log_sends: bool) -> (Vec<String>, sim::Outcome) {
     let log = Log::default();
     let out = Sim::new(
-        config(faults, duration_ms),
+        config,
         Toy {
             log: Rc::clone(&log),
             burst,
+            log_sends,
         },
         None,
     )
@@ -266,6 +278,7 @@ fn the_event_limit_ends_the_run_as_unknown() {
         Toy {
             log: Log::default(),
             burst: 3,
+            log_sends: false,
         },
         None,
     )
@@ -307,6 +320,7 @@ fn same_seed_same_hash_other_seed_other_hash() {
             Toy {
                 log: Log::default(),
                 burst: 2,
+                log_sends: false,
             },
             None,
         )
@@ -316,4 +330,124 @@ fn same_seed_same_hash_other_seed_other_hash() {
     };
     assert_eq!(hash(3), hash(3));
     assert_ne!(hash(3), hash(4));
+}
+
+fn crash_on_send(count: u32, restart_after_ns: Option<u64>) -> ScheduledFault {
+    ScheduledFault {
+        when: When::Message {
+            node: NodeId(0),
+            direction: Direction::Sends,
+            kind: "Ping".into(),
+            count,
+        },
+        fault: Fault::Crash {
+            node: NodeId(0),
+            restart_after_ns,
+        },
+    }
+}
+
+#[test]
+fn a_node_crashed_mid_handler_writes_nothing_afterwards() {
+    // Node 0 crashes right after its first Ping; the "sent" record it would have synced after
+    // the burst must not survive, although the handler ran on and synced it.
+    let (log, _) = run_with(
+        config(vec![crash_on_send(1, Some(10_000_000))], 50),
+        2,
+        true,
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("start 0 recovered [\"a\"]")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn overlapping_partitions_heal_separately() {
+    let cut = |from_ms: u64, heal_ms: u64| {
+        at(
+            from_ms,
+            Fault::PartitionOneWay {
+                from: vec![NodeId(0)],
+                to: vec![NodeId(1)],
+                heal_after_ns: Some(heal_ms * 1_000_000),
+            },
+        )
+    };
+    // Cut from 0 to 150 ms and from 50 to 250 ms: the pings at 0, 100 and 200 ms are all lost;
+    // the one at 300 ms arrives.
+    let (log, out) = run(vec![cut(0, 150), cut(50, 200)], 350, 1);
+    assert_eq!(out.stats.dropped_partition, 3);
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("1 got")).count(),
+        1,
+        "{log:?}"
+    );
+}
+
+#[test]
+fn crashing_a_down_node_does_not_cut_its_downtime_short() {
+    // Down for good at 5 ms; a second crash at 20 ms with a restart must not bring it back.
+    let faults = vec![
+        at(
+            5,
+            Fault::Crash {
+                node: NodeId(1),
+                restart_after_ns: None,
+            },
+        ),
+        at(
+            20,
+            Fault::Crash {
+                node: NodeId(1),
+                restart_after_ns: Some(1_000_000),
+            },
+        ),
+    ];
+    let (_, out) = run(faults, 300, 1);
+    assert_eq!((out.stats.crashes, out.stats.restarts), (1, 0));
+}
+
+#[test]
+fn a_message_lost_to_a_receive_trigger_counts_as_dropped() {
+    let trigger = ScheduledFault {
+        when: When::Message {
+            node: NodeId(1),
+            direction: Direction::Receives,
+            kind: "Ping".into(),
+            count: 1,
+        },
+        fault: Fault::Crash {
+            node: NodeId(1),
+            restart_after_ns: None,
+        },
+    };
+    let (_, out) = run(vec![trigger], 50, 1);
+    assert_eq!(
+        (
+            out.stats.messages_delivered,
+            out.stats.dropped_receiver_down
+        ),
+        (0, 1)
+    );
+}
+
+#[test]
+fn settling_undoes_loss_faults_and_unfired_triggers_are_reported() {
+    let mut c = config(
+        vec![at(0, Fault::Loss { p: 1.0 }), crash_on_send(1000, None)],
+        250,
+    );
+    c.settle = Duration::from_millis(250);
+    let (log, out) = run_with(c, 1, false);
+    // The ping sent at start goes out before the loss fault (same instant, earlier event);
+    // then everything is lost until the settle phase at 250 ms; the pings at 300 and 400 ms
+    // arrive.
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("1 got")).count(),
+        3,
+        "{log:?}"
+    );
+    assert_eq!(out.unfired.faults.len(), 1, "the 1000th Ping never happens");
 }

@@ -146,7 +146,8 @@ pub fn check(history: &History, model: Model, budget: &Budget) -> Result<Report,
 /// Checks operations already paired by [`History::operations`] (which also validated them).
 /// Operations of the wrong model are ignored.
 pub fn check_operations(ops: &[Operation], model: Model, budget: &Budget) -> Report {
-    let deadline = budget.timeout.map(|t| Instant::now() + t);
+    // A timeout too large to add to now is no deadline at all.
+    let deadline = budget.timeout.and_then(|t| Instant::now().checked_add(t));
     let limits = search::Limits {
         deadline,
         max_bytes: budget.max_memo_bytes,
