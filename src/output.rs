@@ -67,7 +67,7 @@ pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
         s,
         "  events {}  sim time {}  sent {}  delivered {}  dropped {}  crashes {}  stop {}",
         r.events,
-        sim::time::format_nanos(r.sim_time_ns),
+        sim::Time(r.sim_time_ns),
         k.messages_sent,
         k.messages_delivered,
         k.dropped_loss + k.dropped_partition + k.dropped_receiver_down,
