@@ -2,6 +2,7 @@
 //! `main.rs` is a thin clap layer over it, and integration tests use it directly.
 
 pub mod bench; // `consim bench pingpong`: the kernel throughput benchmark
+pub mod chart; // SVG charts of a run (plotters)
 pub mod output; // the human summary table
 pub mod registry; // model kinds and dispatch by name
 pub mod runner; // loaded scenarios and run reports (the --json contract)

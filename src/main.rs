@@ -4,8 +4,8 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use consim::runner::{self, Judgement, RunReport};
-use consim::{bench, output, registry};
+use consim::runner::{self, Judgement, RunReport, Samples};
+use consim::{bench, chart, output, registry};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ struct RunArgs {
     /// Write the JSON Lines trace of every kernel event to FILE (one scenario only).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
-    /// Write each run's result.json, history.jsonl and schedule.toml under DIR/<scenario>/.
+    /// Write each run's result.json, history.jsonl, schedule.toml and timeline.svg (latency
+    /// against time, faults shaded) under DIR/<scenario>/.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
 }
@@ -175,19 +176,25 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         bar
     });
     let seed_of = |s: &dyn runner::Scenario| a.seed.unwrap_or(s.common().seed);
+    // Charts need every sample; without --out nobody would see them.
+    let samples = if a.out.is_some() {
+        Samples::Keep
+    } else {
+        Samples::Drop
+    };
     let reports: Vec<std::io::Result<RunReport>> = match &a.trace {
         // One scenario (checked above), run with its trace file.
         Some(path) => {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let s = scenarios[0].as_ref();
-            vec![s.run(seed_of(s), Some(Box::new(file)))]
+            vec![s.run_with(seed_of(s), Some(Box::new(file)), samples)]
         }
         // Scenarios are independent simulations: run them in parallel, report in file order.
         None => scenarios
             .par_iter()
             .map(|s| {
-                let report = s.run(seed_of(s.as_ref()), None);
+                let report = s.run_with(seed_of(s.as_ref()), None, samples);
                 if let Some(b) = &progress {
                     b.inc(1);
                 }
@@ -240,6 +247,9 @@ fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
     r.history.write_jsonl(&mut h)?;
     h.flush()?;
     std::fs::write(d.join("schedule.toml"), &r.schedule_toml)?;
+    if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
+        std::fs::write(d.join("timeline.svg"), svg)?;
+    }
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use models::Params;
 use serde::Serialize;
 use sim::history::History;
 use sim::invariant::Status;
-use sim::{Sim, Stats, Stop};
+use sim::{EpisodeKind, Sim, Stats, Stop};
 use std::io::Write;
 use std::path::Path;
 
@@ -17,7 +17,24 @@ pub trait Scenario: Send + Sync {
     fn kind(&self) -> &'static str;
     fn bug(&self) -> String;
     /// Runs one seed; `trace` receives the JSON Lines trace when given.
-    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport>;
+    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport> {
+        self.run_with(seed, trace, Samples::Drop)
+    }
+
+    /// [`Scenario::run`], keeping every latency sample with its time when asked (for charts).
+    fn run_with(
+        &self,
+        seed: u64,
+        trace: Option<Box<dyn Write>>,
+        samples: Samples,
+    ) -> std::io::Result<RunReport>;
+}
+
+/// Whether a run keeps every latency sample with its time (memory grows with the run).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Samples {
+    Keep,
+    Drop,
 }
 
 struct Loaded<P> {
@@ -41,14 +58,22 @@ impl<P: Params> Scenario for Loaded<P> {
             .unwrap_or_else(|| "none".into())
     }
 
-    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport> {
+    fn run_with(
+        &self,
+        seed: u64,
+        trace: Option<Box<dyn Write>>,
+        samples: Samples,
+    ) -> std::io::Result<RunReport> {
         let c = &self.common;
         let model = self
             .params
             .clone()
             .build(&c.nodes)
             .expect("parameters were validated at load");
-        let sim = Sim::new(c.sim_config(seed), model, trace);
+        let mut sim = Sim::new(c.sim_config(seed), model, trace);
+        if samples == Samples::Keep {
+            sim = sim.keep_samples();
+        }
         let names = c.node_names();
         let schedule_toml = sim.schedule().to_toml(&names);
         let out = sim.run()?;
@@ -95,6 +120,24 @@ impl<P: Params> Scenario for Loaded<P> {
             },
             invariants,
             metrics: out.metrics.to_json(),
+            samples: out
+                .metrics
+                .duration_names()
+                .map(|n| (n, out.metrics.samples(n).to_vec()))
+                .filter(|(_, v)| !v.is_empty())
+                .collect(),
+            episodes: out
+                .episodes
+                .iter()
+                .map(|e| EpisodeReport {
+                    what: match e.what {
+                        EpisodeKind::Down(n) => format!("{} down", names[n.index()]),
+                        EpisodeKind::Partitioned => "partition".into(),
+                    },
+                    from_ns: e.from.as_nanos(),
+                    to_ns: e.to.as_nanos(),
+                })
+                .collect(),
             kernel: out.stats,
             params: None,
             history: out.history,
@@ -182,9 +225,22 @@ pub struct RunReport {
     pub history: History,
     #[serde(skip)]
     pub schedule_toml: String,
+    /// Every sample of each duration metric as (true time ns, value ns), when kept.
+    #[serde(skip)]
+    pub samples: Vec<(&'static str, Vec<(u64, u64)>)>,
+    /// When nodes were down and the network partitioned.
+    pub episodes: Vec<EpisodeReport>,
     /// Things the reader should know that are not verdicts (a trigger that never fired).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// A stretch of time during which something was wrong: `"db1 down"`, `"partition"`.
+#[derive(Clone, Debug, Serialize)]
+pub struct EpisodeReport {
+    pub what: String,
+    pub from_ns: u64,
+    pub to_ns: u64,
 }
 
 /// How a run ended against its expectations, in exit-code order.

@@ -21,6 +21,8 @@ struct Series {
     name: &'static str,
     unit: Unit,
     hist: Histogram<u64>,
+    /// (true time, value) of every sample, when samples are kept (for charts).
+    samples: Vec<(u64, u64)>,
 }
 
 /// All metrics of one run.
@@ -28,6 +30,11 @@ struct Series {
 pub struct Metrics {
     series: Vec<Series>,
     counters: Vec<(&'static str, u64)>,
+    /// True time of the event being handled, kept current by the kernel; stamps samples.
+    pub(crate) now: u64,
+    /// Keep every distribution sample with its time, not only the histogram. Off by default:
+    /// it grows with the run, which a sweep of thousands of seeds does not need.
+    keep_samples: bool,
 }
 
 /// p50 / p99 / max of one distribution, in its reported unit.
@@ -40,6 +47,31 @@ pub struct Summary {
 }
 
 impl Metrics {
+    /// Metrics that also keep every sample with its time (see [`Metrics::samples`]).
+    pub fn keeping_samples() -> Metrics {
+        Metrics {
+            keep_samples: true,
+            ..Metrics::default()
+        }
+    }
+
+    /// Every sample of a distribution as (true time in ns, value in ns or count), oldest
+    /// first; empty unless samples are kept.
+    pub fn samples(&self, name: &str) -> &[(u64, u64)] {
+        self.series
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(&[], |s| &s.samples)
+    }
+
+    /// Names of the duration distributions, in declaration order.
+    pub fn duration_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.series
+            .iter()
+            .filter(|s| s.unit == Unit::Nanos)
+            .map(|s| s.name)
+    }
+
     /// Makes a distribution exist (so it is reported, empty, even with no samples).
     pub fn declare(&mut self, name: &'static str, unit: Unit) {
         self.series_mut(name, unit);
@@ -52,12 +84,24 @@ impl Metrics {
 
     /// Records a duration sample, in nanoseconds.
     pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
-        record(&mut self.series_mut(name, Unit::Nanos).hist, ns);
+        self.record(name, Unit::Nanos, ns);
     }
 
     /// Records a count sample.
     pub fn record_count(&mut self, name: &'static str, n: u64) {
-        record(&mut self.series_mut(name, Unit::Count).hist, n);
+        self.record(name, Unit::Count, n);
+    }
+
+    fn record(&mut self, name: &'static str, unit: Unit, v: u64) {
+        let (now, keep) = (self.now, self.keep_samples);
+        let s = self.series_mut(name, unit);
+        // Recording past u64::MAX / 2 fails; far beyond any duration or count simulated here.
+        if s.hist.record(v).is_err() {
+            s.hist.saturating_record(v);
+        }
+        if keep {
+            s.samples.push((now, v));
+        }
     }
 
     /// Adds to a counter.
@@ -116,7 +160,12 @@ impl Metrics {
             None => {
                 // Auto-resizing: memory grows with the largest value seen, not a fixed range.
                 let hist = Histogram::new(3).expect("3 significant figures is valid");
-                self.series.push(Series { name, unit, hist });
+                self.series.push(Series {
+                    name,
+                    unit,
+                    hist,
+                    samples: Vec::new(),
+                });
                 self.series.len() - 1
             }
         };
@@ -134,14 +183,6 @@ impl Metrics {
             }
         };
         &mut self.counters[i].1
-    }
-}
-
-/// Records into an auto-resizing histogram (`saturating_record` would clamp instead of
-/// growing). Resizing only fails past `u64::MAX / 2`, far beyond any simulated duration.
-fn record(h: &mut Histogram<u64>, v: u64) {
-    if h.record(v).is_err() {
-        h.saturating_record(v);
     }
 }
 

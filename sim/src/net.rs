@@ -190,6 +190,11 @@ impl Network {
         *cuts = cuts.saturating_sub(1);
     }
 
+    /// True while a partition cuts at least one link.
+    pub fn has_cuts(&self) -> bool {
+        self.blocked_pairs != 0
+    }
+
     /// Restores every link, whatever cut it.
     pub fn heal(&mut self) {
         self.blocked.iter_mut().for_each(|c| *c = 0);

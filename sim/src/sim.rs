@@ -66,6 +66,22 @@ pub struct Stats {
     pub unsynced_records_lost: u64,
 }
 
+/// A stretch of time during which something was wrong, for charts and reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Episode {
+    pub what: EpisodeKind,
+    pub from: Time,
+    pub to: Time,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpisodeKind {
+    /// The node was crashed.
+    Down(NodeId),
+    /// At least one link was cut by a partition.
+    Partitioned,
+}
+
 /// The result of one run.
 pub struct Outcome {
     pub seed: u64,
@@ -81,6 +97,8 @@ pub struct Outcome {
     /// Message-triggered faults whose trigger never fired (a misspelt message kind, or a
     /// count the run never reached): the run did not test what they describe.
     pub unfired: FaultSchedule,
+    /// When nodes were down and the network partitioned, in time order of their start.
+    pub episodes: Vec<Episode>,
 }
 
 enum Ev<M> {
@@ -223,6 +241,9 @@ pub struct Kernel<N: Node> {
     pub(crate) settling: bool,
     /// Set when the event limit ended the run before its end time.
     stopped_early: bool,
+    episodes: Vec<Episode>,
+    /// Start of the current partition episode, if the network has a cut link.
+    partitioned_since: Option<Time>,
     pub(crate) metrics: Metrics,
     pub(crate) history: History,
     stats: Stats,
@@ -310,6 +331,23 @@ impl<N: Node> Kernel<N> {
         }
         if !self.triggers.is_empty() {
             self.fire_triggers(from, Direction::Sends, kind);
+        }
+    }
+
+    /// Opens or closes the partition episode when the network gains its first cut link or
+    /// loses its last.
+    fn note_partition_change(&mut self) {
+        match (self.net.has_cuts(), self.partitioned_since) {
+            (true, None) => self.partitioned_since = Some(self.now),
+            (false, Some(from)) => {
+                self.episodes.push(Episode {
+                    what: EpisodeKind::Partitioned,
+                    from,
+                    to: self.now,
+                });
+                self.partitioned_since = None;
+            }
+            _ => {}
         }
     }
 
@@ -442,6 +480,8 @@ impl<M: Model> Sim<M> {
             discarded_metrics: Metrics::default(),
             settling: false,
             stopped_early: false,
+            episodes: Vec::new(),
+            partitioned_since: None,
             metrics: Metrics::default(),
             history: History::default(),
             stats: Stats::default(),
@@ -500,6 +540,12 @@ impl<M: Model> Sim<M> {
         }
     }
 
+    /// Keeps every metric sample with its true time (for charts): memory grows with the run.
+    pub fn keep_samples(mut self) -> Self {
+        self.kernel.metrics = Metrics::keeping_samples();
+        self
+    }
+
     /// The schedule this run will execute (random faults included).
     pub fn schedule(&self) -> &FaultSchedule {
         &self.schedule
@@ -526,7 +572,19 @@ impl<M: Model> Sim<M> {
         if let Some(t) = self.kernel.trace.take() {
             t.finish()?;
         }
-        let k = self.kernel;
+        let mut k = self.kernel;
+        // Whatever is still wrong at the end lasts until the end.
+        if let Some(from) = k.partitioned_since.take() {
+            k.episodes.push(Episode {
+                what: EpisodeKind::Partitioned,
+                from,
+                to: k.now,
+            });
+        }
+        for e in k.episodes.iter_mut().filter(|e| e.to == Time::MAX) {
+            e.to = k.now;
+        }
+        k.episodes.sort_by_key(|e| e.from);
         Ok(Outcome {
             seed: self.seed,
             trace_hash: k.hash.value(),
@@ -537,6 +595,7 @@ impl<M: Model> Sim<M> {
             metrics: k.metrics,
             history: k.history,
             schedule: self.schedule,
+            episodes: k.episodes,
             unfired: FaultSchedule {
                 faults: k
                     .triggers
@@ -563,6 +622,7 @@ impl<M: Model> Sim<M> {
             let Entry { time, ev, .. } = self.kernel.queue.pop().expect("peeked");
             debug_assert!(time >= self.kernel.now.0, "time never goes backwards");
             self.kernel.now = Time(time);
+            self.kernel.metrics.now = time;
             self.kernel.stats.events += 1;
             self.dispatch(ev);
         }
@@ -694,6 +754,7 @@ impl<M: Model> Sim<M> {
                 }
                 let fault = &k.faults[i as usize];
                 for_each_cut_link(fault, |x, y| k.net.unblock(x, y));
+                k.note_partition_change();
             }
             Ev::Settle => self.settle(),
         }
@@ -750,6 +811,7 @@ impl<M: Model> Sim<M> {
             Fault::Partition { heal_after_ns, .. }
             | Fault::PartitionOneWay { heal_after_ns, .. } => {
                 for_each_cut_link(&fault, |x, y| k.net.block(x, y));
+                k.note_partition_change();
                 if let Some(after) = heal_after_ns {
                     let i = index.unwrap_or_else(|| {
                         k.faults.push(fault.clone());
@@ -758,7 +820,10 @@ impl<M: Model> Sim<M> {
                     k.push(now.saturating_add(after), Ev::Unblock(i));
                 }
             }
-            Fault::Heal => k.net.heal(),
+            Fault::Heal => {
+                k.net.heal();
+                k.note_partition_change();
+            }
             Fault::ClockJump { node, by_ns } => k.slots[node.index()].clock.jump(k.now, by_ns),
             Fault::ClockDrift { node, ppm } => k.slots[node.index()].clock.set_drift(k.now, ppm),
             Fault::Loss { p } => k.net.set_loss(p),
@@ -784,6 +849,11 @@ impl<M: Model> Sim<M> {
         slot.incarnation += 1;
         k.stats.unsynced_records_lost += slot.disk.crash() as u64;
         k.stats.crashes += 1;
+        k.episodes.push(Episode {
+            what: EpisodeKind::Down(node),
+            from: k.now,
+            to: Time::MAX,
+        });
         k.hash.mix(TAG_CRASH);
         k.hash.mix(u64::from(node.0));
         if let Some(t) = &mut k.trace {
@@ -805,6 +875,15 @@ impl<M: Model> Sim<M> {
         slot.incarnation += 1;
         let incarnation = slot.incarnation;
         k.stats.restarts += 1;
+        let down = EpisodeKind::Down(node);
+        if let Some(e) = k
+            .episodes
+            .iter_mut()
+            .rev()
+            .find(|e| e.what == down && e.to == Time::MAX)
+        {
+            e.to = k.now;
+        }
         k.hash.mix(TAG_RESTART);
         k.hash.mix(u64::from(node.0));
         if let Some(t) = &mut k.trace {
