@@ -20,6 +20,7 @@ use sim::dist::Dist;
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
 use sim::{Ctx, Message, Node, NodeId, Observed, Stopwatch, TimerId, World};
+use std::cell::Cell;
 use std::time::Duration;
 
 /// A transaction id, unique across clients and client restarts.
@@ -47,6 +48,41 @@ pub struct Bank {
     pub think_time: Dist,
     /// How long a client waits for an outcome before resending its request.
     pub client_retry: Duration,
+    /// Bookkeeping the model and its nodes share during a run; `RunState::default()`.
+    pub run: RunState,
+}
+
+/// Run-wide bookkeeping shared, through the model's `Rc` setup, by the model and every node
+/// it builds, and kept across node crashes: the message count and the allocator of spare
+/// transaction-id blocks. Neither is protocol state — no node decides anything from it — and
+/// the simulation is single-threaded and deterministic, so both evolve the same on every
+/// replay.
+#[derive(Clone, Debug, Default)]
+pub struct RunState {
+    /// Messages sent by nodes that were not halted, for `messages` (added once, at finish).
+    messages: Cell<u64>,
+    /// Spare id blocks handed out so far (see [`Client`]).
+    spare_blocks: Cell<u64>,
+}
+
+impl RunState {
+    /// Messages sent so far.
+    pub fn messages(&self) -> u64 {
+        self.messages.get()
+    }
+
+    /// A fresh block of `ID_BLOCK` transaction ids from the spare region, which starts at
+    /// `SPARE_IDS` and which no client's own block reaches. The region holds 2^35 blocks;
+    /// every block taken costs at least one simulated event (a client restart or 2^28
+    /// transfers), so a run exhausts it only after some 34 billion events, and then this
+    /// panics rather than reuse an id.
+    fn spare_block(&self) -> TxnId {
+        let n = self.spare_blocks.get();
+        self.spare_blocks.set(n + 1);
+        n.checked_mul(ID_BLOCK)
+            .and_then(|offset| SPARE_IDS.checked_add(offset))
+            .expect("transaction id space exhausted after 2^35 id blocks")
+    }
 }
 
 impl Bank {
@@ -67,12 +103,51 @@ impl Bank {
                 "must be at least 1",
             ));
         }
+        // Accounts are numbered with `u32`s: all of them must fit.
+        let accounts = self.participants.len() as u64 * u64::from(self.accounts_per_participant);
+        if accounts > 1 << 32 {
+            return Err(ParamError::new(
+                "model.accounts_per_participant",
+                format!(
+                    "{} participants × {} accounts is {accounts} accounts, more than the 2^32 account numbers",
+                    self.participants.len(),
+                    self.accounts_per_participant
+                ),
+            ));
+        }
         if self.initial_balance < 0 || self.max_balance < self.initial_balance {
             return Err(ParamError::new(
                 "model.max_balance",
                 format!(
                     "needs 0 <= initial_balance <= max_balance, got {} and {}",
                     self.initial_balance, self.max_balance
+                ),
+            ));
+        }
+        // Sums of balances are `i64`s. Under 2PC every balance stays in 0 ..= max_balance;
+        // a saga never creates money, so every balance and sum stays within the initial
+        // total. Bounding every account at `max_balance` therefore bounds every sum the
+        // models and their checks compute (and `total()` with it, as initial <= max).
+        let fits = |per_account: i64| {
+            i128::from(per_account) * i128::from(accounts) <= i128::from(i64::MAX)
+        };
+        if !fits(self.initial_balance) {
+            return Err(ParamError::new(
+                "model.initial_balance",
+                format!(
+                    "{accounts} accounts of {} each hold more than {} in total",
+                    self.initial_balance,
+                    i64::MAX
+                ),
+            ));
+        }
+        if !fits(self.max_balance) {
+            return Err(ParamError::new(
+                "model.max_balance",
+                format!(
+                    "{accounts} accounts of up to {} each could hold more than {} in total",
+                    self.max_balance,
+                    i64::MAX
                 ),
             ));
         }
@@ -120,9 +195,12 @@ impl Bank {
         }
     }
 
-    /// Whether the business rules allow `balance` to change by `delta`.
+    /// Whether the business rules allow `balance` to change by `delta`. A change past the
+    /// `i64` range is refused (it would leave `0 ..= max_balance` anyway).
     pub fn allows(&self, balance: i64, delta: i64) -> bool {
-        let after = balance + delta;
+        let Some(after) = balance.checked_add(delta) else {
+            return false;
+        };
         if delta < 0 {
             after >= 0
         } else {
@@ -130,7 +208,8 @@ impl Bank {
         }
     }
 
-    /// The sum of every account's balance at the start (and, conserved, at any quiet moment).
+    /// The sum of every account's balance at the start (and, conserved, at any quiet moment);
+    /// `validate` makes sure it fits.
     pub fn total(&self) -> i64 {
         self.participants.len() as i64
             * i64::from(self.accounts_per_participant)
@@ -148,8 +227,10 @@ impl Bank {
         let k = u64::from(self.accounts_per_participant);
         let a = ctx_rng.below(p);
         let b = (a + 1 + ctx_rng.below(p - 1)) % p;
-        let from = (a * k + ctx_rng.below(k)) as u32;
-        let to = (b * k + ctx_rng.below(k)) as u32;
+        // Below participants × k, which `validate` keeps within the `u32` account numbers.
+        let account = |n: u64| u32::try_from(n).expect("validated: accounts fit in u32");
+        let from = account(a * k + ctx_rng.below(k));
+        let to = account(b * k + ctx_rng.below(k));
         let amount = 1 + ctx_rng.below(self.amount_max as u64) as i64;
         Transfer {
             id,
@@ -170,9 +251,29 @@ pub trait BankMsg: Message {
 pub const CLIENT_NEXT: u64 = 1;
 pub const CLIENT_RETRY: u64 = 2;
 
+/// Transaction ids per block: a client numbers its transfers consecutively within a block.
+const ID_BLOCK: TxnId = 1 << 28;
+/// Client incarnations that get their own block (below); later ones take spare blocks.
+const OWN_INCARNATIONS: u64 = 1 << 12;
+/// Client ordinals that get their own blocks: `(ordinal + 1) << 40` stays below `SPARE_IDS`.
+const OWN_ORDINALS: u64 = (1 << 23) - 1;
+/// Where the spare blocks start, above every client's own blocks.
+const SPARE_IDS: TxnId = 1 << 63;
+
 /// A closed-loop client: one transfer at a time, think time between transfers.
+///
+/// Transaction ids must never repeat across clients and client restarts. Incarnation `i`
+/// of client `ordinal` owns the block `(ordinal + 1) << 40 | i << 28`, of `ID_BLOCK` ids,
+/// while `ordinal < OWN_ORDINALS` and `i < OWN_INCARNATIONS`: these blocks are disjoint
+/// and all lie below `SPARE_IDS`. A client past those bounds (restarted 4096 times by the
+/// nemesis, say), or one that used up its block, takes a fresh block from the run-wide
+/// spare region at and above `SPARE_IDS` instead ([`RunState`]); spare blocks are handed
+/// out once each. So ids stay unique for any number of clients, restarts and transfers,
+/// and the ids of every ordinary run are what they always were.
 pub struct Client {
     next_id: TxnId,
+    /// End (exclusive) of the block `next_id` is drawn from; at `next_id`, take a new one.
+    block_end: TxnId,
     pending: Option<Pending>,
 }
 
@@ -185,14 +286,18 @@ struct Pending {
 
 impl Client {
     /// `ordinal` numbers the clients, `incarnation` counts this client's restarts: both go
-    /// into the transaction ids, which therefore never repeat.
+    /// into the transaction ids, which therefore never repeat (see [`Client`]).
     pub fn new(ordinal: usize, incarnation: u64) -> Client {
-        assert!(
-            incarnation < 1 << 12,
-            "too many client restarts for the id space"
-        );
+        let ordinal = ordinal as u64;
+        let (next_id, block_end) = if ordinal < OWN_ORDINALS && incarnation < OWN_INCARNATIONS {
+            let start = ((ordinal + 1) << 40) | (incarnation << 28);
+            (start, start + ID_BLOCK)
+        } else {
+            (0, 0) // an empty block: the first transfer takes a spare one
+        };
         Client {
-            next_id: ((ordinal as u64 + 1) << 40) | (incarnation << 28),
+            next_id,
+            block_end,
             pending: None,
         }
     }
@@ -217,7 +322,12 @@ impl Client {
                 if let Some(p) = &mut self.pending {
                     p.attempt += 1;
                     p.retry = ctx.set_timer(bank.client_retry, CLIENT_RETRY);
-                    send(ctx, coordinator, N::Msg::request(p.transfer, p.attempt));
+                    send(
+                        ctx,
+                        bank,
+                        coordinator,
+                        N::Msg::request(p.transfer, p.attempt),
+                    );
                 }
             }
             _ => unreachable!("clients set no timer with tag {tag}"),
@@ -231,6 +341,10 @@ impl Client {
         if ctx.is_settling() || self.pending.is_some() {
             return;
         }
+        if self.next_id == self.block_end {
+            self.next_id = bank.run.spare_block();
+            self.block_end = self.next_id + ID_BLOCK;
+        }
         let transfer = bank.draw(ctx.workload_rng(), self.next_id);
         self.next_id += 1;
         let retry = ctx.set_timer(bank.client_retry, CLIENT_RETRY);
@@ -241,7 +355,7 @@ impl Client {
             retry,
         });
         ctx.metrics().add("transfers", 1);
-        send(ctx, coordinator, N::Msg::request(transfer, 0));
+        send(ctx, bank, coordinator, N::Msg::request(transfer, 0));
     }
 
     /// The coordinator's answer for `id`; duplicates and answers to old requests are ignored.
@@ -269,9 +383,14 @@ fn schedule_next<N: Node>(ctx: &mut Ctx<'_, N>, bank: &Bank) {
     ctx.set_timer(Duration::from_nanos(wait), CLIENT_NEXT);
 }
 
-/// Sends `msg` and counts it in `messages`, for `messages_per_txn`.
-pub fn send<N: Node>(ctx: &mut Ctx<'_, N>, to: NodeId, msg: N::Msg) {
-    ctx.metrics().add("messages", 1);
+/// Sends `msg` and counts it for `messages` (and `messages_per_txn`), which
+/// [`BankObserver::finish_metrics`] reports: a plain counter here, not a metrics lookup on
+/// every send. Like the metrics, a node halted by a triggered crash counts nothing.
+pub fn send<N: Node>(ctx: &mut Ctx<'_, N>, bank: &Bank, to: NodeId, msg: N::Msg) {
+    if !ctx.is_halted() {
+        let sent = &bank.run.messages;
+        sent.set(sent.get() + 1);
+    }
     ctx.send(to, msg);
 }
 
@@ -335,10 +454,59 @@ impl ClientNodes {
     }
 }
 
+/// The balances of the accounts one participant owns, in local order, with their running
+/// sum and a count of negative ones kept up to date on every change, so that the online
+/// checks cost O(1) per participant instead of O(accounts).
+#[derive(Clone, Debug)]
+pub(crate) struct Accounts {
+    balances: Vec<i64>,
+    sum: i64,
+    negative: usize,
+}
+
+impl Accounts {
+    /// A participant's accounts at the start.
+    pub(crate) fn new(bank: &Bank) -> Accounts {
+        let balances = bank.initial_balances();
+        Accounts {
+            sum: balances.iter().sum(),
+            negative: balances.iter().filter(|&&b| b < 0).count(),
+            balances,
+        }
+    }
+
+    /// The balance of local account `i`.
+    pub(crate) fn get(&self, i: usize) -> i64 {
+        self.balances[i]
+    }
+
+    /// Changes local account `i` by `delta`.
+    pub(crate) fn add(&mut self, i: usize, delta: i64) {
+        let b = &mut self.balances[i];
+        self.negative -= usize::from(*b < 0);
+        *b += delta;
+        self.negative += usize::from(*b < 0);
+        self.sum += delta;
+    }
+
+    /// The sum of the balances.
+    pub(crate) fn sum(&self) -> i64 {
+        self.sum
+    }
+
+    /// The first negative balance in local order, if any (scans only when there is one).
+    pub(crate) fn first_negative(&self) -> Option<i64> {
+        if self.negative == 0 {
+            return None;
+        }
+        self.balances.iter().copied().find(|&b| b < 0)
+    }
+}
+
 /// A participant's accounts, as the shared checks see them.
 pub(crate) trait Ledger {
-    /// The balances of the accounts this participant owns, in local order.
-    fn balances(&self) -> &[i64];
+    /// The accounts this participant owns.
+    fn accounts(&self) -> &Accounts;
 }
 
 /// A bank model's node type, as the shared checks see it: some nodes are participants.
@@ -376,8 +544,9 @@ impl Bank {
     }
 
     /// The sum of every account's balance right now; `Err` names a participant that is down.
+    /// O(participants): each keeps its running sum.
     pub(crate) fn balances_now<N: BankNode>(&self, world: &World<'_, N>) -> Result<i64, NodeId> {
-        self.sum_over_participants(world, |p| Some(p.balances().iter().sum::<i64>()))
+        self.sum_over_participants(world, |p| Some(p.accounts().sum()))
     }
 }
 
@@ -410,7 +579,7 @@ impl BankObserver {
             Observed::Crashed(_) => return None,
         };
         let p = participant(world, changed)?;
-        if let Some(&b) = p.balances().iter().find(|&&b| b < 0) {
+        if let Some(b) = p.accounts().first_negative() {
             self.no_negative.violate(|| {
                 format!(
                     "at t={}: an account of {} holds {b}",
@@ -423,9 +592,11 @@ impl BankObserver {
     }
 
     /// The shared start of `Model::finish`: declares the metrics with `declare` (in case no
-    /// event was observed) and reports `messages_per_txn`.
-    pub fn finish_metrics(&self, metrics: &mut Metrics, declare: fn(&mut Metrics)) {
+    /// event was observed), reports the `messages` the nodes counted in `bank` and then
+    /// `messages_per_txn`.
+    pub fn finish_metrics(&self, metrics: &mut Metrics, declare: fn(&mut Metrics), bank: &Bank) {
         declare(metrics);
+        metrics.add("messages", bank.run.messages());
         report_messages_per_txn(metrics);
     }
 
@@ -472,6 +643,7 @@ mod tests {
             amount_max: 60,
             think_time: Dist::Constant(1),
             client_retry: Duration::from_secs(1),
+            run: RunState::default(),
         }
     }
 
@@ -498,5 +670,73 @@ mod tests {
         assert!(b.allows(100, -100) && !b.allows(99, -100));
         assert!(b.allows(100, 50) && !b.allows(101, 50));
         assert_eq!(b.total(), 1200);
+        assert!(
+            !b.allows(i64::MAX, 1),
+            "an overflowing credit is refused, not a panic"
+        );
+    }
+
+    #[test]
+    fn validation_bounds_accounts_and_money() {
+        let field = |b: Bank| b.validate().unwrap_err().field;
+        // 3 × 2^31 accounts do not fit the u32 account numbers; 2 × 2^31 do.
+        let mut b = bank();
+        b.accounts_per_participant = 1 << 31;
+        assert_eq!(field(b.clone()), "model.accounts_per_participant");
+        b.participants.pop();
+        b.initial_balance = 0;
+        b.max_balance = 0;
+        assert!(b.validate().is_ok());
+        let last = b.draw(&mut sim::rng::Rng::stream(1, "w"), 0);
+        assert!(b.owner(last.from) != b.owner(last.to));
+        // 12 accounts: their sum must fit in an i64.
+        let mut b = bank();
+        b.initial_balance = i64::MAX / 11;
+        b.max_balance = i64::MAX;
+        assert_eq!(field(b.clone()), "model.initial_balance");
+        b.initial_balance = i64::MAX / 12;
+        assert_eq!(field(b.clone()), "model.max_balance");
+        b.max_balance = i64::MAX / 12;
+        assert!(b.validate().is_ok());
+        assert_eq!(b.total(), i64::MAX / 12 * 12);
+    }
+
+    #[test]
+    fn client_ids_stay_unique_past_their_own_blocks() {
+        let b = bank();
+        // Ordinary clients keep the layout (ordinal + 1) << 40 | incarnation << 28 | n.
+        let c = Client::new(1, 3);
+        assert_eq!(c.next_id, (2 << 40) | (3 << 28));
+        assert_eq!(c.block_end - c.next_id, ID_BLOCK);
+        // Past 4096 incarnations, or past its block, a client takes spare blocks, each once.
+        let mut late = Client::new(0, OWN_INCARNATIONS);
+        let mut huge = Client::new(usize::MAX, 0);
+        let mut full = Client::new(0, OWN_INCARNATIONS - 1);
+        full.next_id = full.block_end;
+        let mut starts = Vec::new();
+        for c in [&mut late, &mut huge, &mut full] {
+            assert_eq!(c.next_id, c.block_end);
+            c.next_id = b.run.spare_block();
+            starts.push(c.next_id);
+        }
+        assert_eq!(
+            starts,
+            [SPARE_IDS, SPARE_IDS + ID_BLOCK, SPARE_IDS + 2 * ID_BLOCK]
+        );
+        // Every own block lies below the spare region.
+        let top = Client::new(OWN_ORDINALS as usize - 1, OWN_INCARNATIONS - 1);
+        assert!(top.block_end <= SPARE_IDS);
+    }
+
+    #[test]
+    fn accounts_keep_their_sum_and_negatives() {
+        let mut a = Accounts::new(&bank());
+        assert_eq!((a.sum(), a.first_negative()), (400, None));
+        a.add(2, -130);
+        a.add(1, -20);
+        assert_eq!((a.sum(), a.first_negative()), (250, Some(-30)));
+        a.add(2, 40);
+        assert_eq!((a.sum(), a.first_negative()), (290, None));
+        assert_eq!(a.get(2), 10);
     }
 }

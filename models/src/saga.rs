@@ -24,7 +24,9 @@
 //! Message kinds, for fault triggers: `Transfer`, `Debit`, `Credit`, `Refund`, `StepDone`,
 //! `Outcome`.
 //!
-//! Invariants: `conservation` (at quiescence, all accounts sum to the initial total),
+//! Invariants: `conservation` (at quiescence, all accounts plus the money held by sagas not
+//! yet finished — debited, neither credited nor refunded — sum to the initial total: money
+//! still in flight is not lost, money a finished saga left nowhere is),
 //! `no_negative_balance` (online), `saga_completes` (at quiescence every saga is either
 //! fully committed — debited and credited — or fully compensated — not debited, or debited
 //! and refunded).
@@ -33,8 +35,8 @@
 //! debited money vanishes, and `conservation` breaks).
 
 use crate::bank::{
-    self, participant, send, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes, Ledger,
-    Transfer, TxnId,
+    self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
+    Ledger, RunState, Transfer, TxnId,
 };
 use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
@@ -234,7 +236,7 @@ impl Saga {
 
 pub(crate) struct Participant {
     me: NodeId,
-    balances: Vec<i64>,
+    balances: Accounts,
     /// Every step's first answer, for idempotent retries.
     steps: BTreeMap<(TxnId, Step), Applied>,
 }
@@ -288,6 +290,7 @@ impl Orchestrator {
             if let Stage::Done { committed } = saga.stage {
                 send(
                     ctx,
+                    &s.bank,
                     client,
                     Msg::Outcome {
                         id: txn.id,
@@ -350,7 +353,7 @@ impl Orchestrator {
         match next {
             Stage::Done { committed } => {
                 if let Some(c) = saga.client {
-                    send(ctx, c, Msg::Outcome { id, committed });
+                    send(ctx, &s.bank, c, Msg::Outcome { id, committed });
                 }
             }
             _ => self.send_step(ctx, s, id),
@@ -366,7 +369,7 @@ impl Orchestrator {
         saga.retry = Some(ctx.set_timer(s.params.step_retry, id));
         let txn = saga.txn;
         let (account, _) = step.effect(&txn);
-        send(ctx, s.bank.owner(account), Msg::Step { txn, step });
+        send(ctx, &s.bank, s.bank.owner(account), Msg::Step { txn, step });
     }
 }
 
@@ -374,7 +377,7 @@ impl Participant {
     fn recover(me: NodeId, bank: &Bank, disk: &[Record]) -> Participant {
         let mut p = Participant {
             me,
-            balances: bank.initial_balances(),
+            balances: Accounts::new(bank),
             steps: BTreeMap::new(),
         };
         for r in disk {
@@ -388,7 +391,7 @@ impl Participant {
 
     fn record(&mut self, bank: &Bank, a: Applied) {
         if a.ok {
-            self.balances[bank.local(a.account)] += a.delta;
+            self.balances.add(bank.local(a.account), a.delta);
         }
         self.steps.insert((a.id, a.step), a);
     }
@@ -408,7 +411,8 @@ impl Participant {
                 let (account, delta) = step.effect(&txn);
                 debug_assert_eq!(s.bank.owner(account), self.me);
                 let ok = step == Step::Refund
-                    || s.bank.allows(self.balances[s.bank.local(account)], delta);
+                    || s.bank
+                        .allows(self.balances.get(s.bank.local(account)), delta);
                 let a = Applied {
                     id: txn.id,
                     step,
@@ -422,12 +426,12 @@ impl Participant {
                 a
             }
         };
-        send(ctx, from, Msg::StepDone(result));
+        send(ctx, &s.bank, from, Msg::StepDone(result));
     }
 }
 
 impl Ledger for Participant {
-    fn balances(&self) -> &[i64] {
+    fn accounts(&self) -> &Accounts {
         &self.balances
     }
 }
@@ -529,7 +533,8 @@ impl sim::Model for SagaModel {
         _history: &History,
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
-        self.observer.finish_metrics(metrics, declare_metrics);
+        self.observer
+            .finish_metrics(metrics, declare_metrics, &self.setup.bank);
         metrics.add(
             "in_flight_money_max",
             self.in_flight_money_max.max(0) as u64,
@@ -549,6 +554,29 @@ fn declare_metrics(metrics: &mut Metrics) {
     metrics.declare_counter("compensations");
 }
 
+/// The orchestrator's state, if it is up.
+fn orchestrator<'w>(world: &'w World<'_, SagaNode>, s: &Setup) -> Option<&'w Orchestrator> {
+    match world.nodes[s.orchestrator.index()]
+        .as_ref()
+        .map(|n| &n.role)
+    {
+        Some(Role::Orchestrator(o)) => Some(o),
+        _ => None,
+    }
+}
+
+/// Whether `step` of `txn` was applied (and not refused) at its participant; false while
+/// that participant is down.
+fn applied(world: &World<'_, SagaNode>, s: &Setup, txn: &Transfer, step: Step) -> bool {
+    let owner = s.bank.owner(step.effect(txn).0);
+    participant(world, owner).and_then(|p| p.steps.get(&(txn.id, step)).map(|a| a.ok)) == Some(true)
+}
+
+/// At quiescence, the accounts plus the money that unfinished sagas hold — their debit
+/// applied, neither the credit nor the refund yet — sum to the initial total. A saga still
+/// running at the end has its money in flight, not lost (`saga_completes` reports it); a
+/// saga that finished without crediting or refunding its debit (`no-compensation`) left
+/// that money nowhere, and this fails.
 fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
     if let Some(unknown) = world.unsettled("conservation") {
         return unknown;
@@ -562,18 +590,43 @@ fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
             )
         }
     };
-    if total == s.bank.total() {
+    let Some(o) = orchestrator(world, s) else {
+        return Verdict::unknown("conservation", "the orchestrator is down at the end");
+    };
+    let (mut held, mut holding) = (0i128, 0usize);
+    for saga in o.sagas.values() {
+        let t = &saga.txn;
+        if !matches!(saga.stage, Stage::Done { .. })
+            && applied(world, s, t, Step::Debit)
+            && !applied(world, s, t, Step::Credit)
+            && !applied(world, s, t, Step::Refund)
+        {
+            held += i128::from(t.amount);
+            holding += 1;
+        }
+    }
+    let expected = s.bank.total();
+    let missing = i128::from(expected) - i128::from(total) - held;
+    let in_flight = if holding == 0 {
+        String::new()
+    } else {
+        format!(", and {holding} unfinished saga(s) hold {held} in flight")
+    };
+    if missing == 0 {
         Verdict::holds(
             "conservation",
-            format!("all accounts sum to {total} at quiescence"),
+            format!("all accounts sum to {total} at quiescence{in_flight}"),
         )
     } else {
+        let damage = if missing > 0 {
+            format!("{missing} lost")
+        } else {
+            format!("{} created", -missing)
+        };
         Verdict::violated(
             "conservation",
             format!(
-                "at quiescence all accounts sum to {total}, not {}: {} lost",
-                s.bank.total(),
-                s.bank.total() - total
+                "at quiescence all accounts sum to {total}{in_flight}, not {expected}: {damage}"
             ),
         )
     }
@@ -583,17 +636,10 @@ fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
     if let Some(unknown) = world.unsettled("saga_completes") {
         return unknown;
     }
-    let Some(Role::Orchestrator(o)) = world.nodes[s.orchestrator.index()]
-        .as_ref()
-        .map(|n| &n.role)
-    else {
+    let Some(o) = orchestrator(world, s) else {
         return Verdict::unknown("saga_completes", "the orchestrator is down at the end");
     };
-    let applied = |txn: &Transfer, step: Step| {
-        let owner = s.bank.owner(step.effect(txn).0);
-        participant(world, owner).and_then(|p| p.steps.get(&(txn.id, step)).map(|a| a.ok))
-            == Some(true)
-    };
+    let applied = |txn: &Transfer, step: Step| applied(world, s, txn, step);
     let mut broken = Vec::new();
     let (mut committed, mut compensated) = (0, 0);
     for (id, saga) in &o.sagas {
@@ -659,6 +705,7 @@ impl Params for SagaParams {
             amount_max: self.amount_max,
             think_time: self.think_time.clone(),
             client_retry: self.client_retry,
+            run: RunState::default(),
         };
         bank.validate()?;
         Ok(SagaModel {

@@ -46,8 +46,8 @@
 //! differ in the saga and in other locking disciplines.
 
 use crate::bank::{
-    self, participant, send, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes, Ledger,
-    Transfer, TxnId,
+    self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
+    Ledger, RunState, Transfer, TxnId,
 };
 use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
@@ -227,7 +227,7 @@ enum Phase {
 
 pub(crate) struct Participant {
     me: NodeId,
-    balances: Vec<i64>,
+    balances: Accounts,
     /// The transaction holding each account's lock.
     locks: Vec<Option<TxnId>>,
     prepared: BTreeMap<TxnId, Prepared>,
@@ -286,8 +286,8 @@ impl Coordinator {
             Msg::Vote { id, yes } => self.vote(ctx, s, from, id, yes),
             Msg::Ack { id } => self.ack(ctx, s, from, id),
             Msg::Query { id } => match self.outcome(id) {
-                Some(true) => send(ctx, from, Msg::Commit { id }),
-                Some(false) => send(ctx, from, Msg::Abort { id }),
+                Some(true) => send(ctx, &s.bank, from, Msg::Commit { id }),
+                Some(false) => send(ctx, &s.bank, from, Msg::Abort { id }),
                 None => {} // still voting: the decision will come
             },
             _ => {}
@@ -317,6 +317,7 @@ impl Coordinator {
             if let Phase::Committing(_) = a.phase {
                 send(
                     ctx,
+                    &s.bank,
                     client,
                     Msg::Outcome {
                         id: txn.id,
@@ -332,11 +333,12 @@ impl Coordinator {
             let committed = self.outcome(txn.id) == Some(true);
             if !committed {
                 for p in s.bank.pair(&txn) {
-                    send(ctx, p, Msg::Abort { id: txn.id });
+                    send(ctx, &s.bank, p, Msg::Abort { id: txn.id });
                 }
             }
             send(
                 ctx,
+                &s.bank,
                 client,
                 Msg::Outcome {
                     id: txn.id,
@@ -356,7 +358,7 @@ impl Coordinator {
             },
         );
         for p in s.bank.pair(&txn) {
-            send(ctx, p, Msg::Prepare { txn });
+            send(ctx, &s.bank, p, Msg::Prepare { txn });
         }
     }
 
@@ -371,7 +373,7 @@ impl Coordinator {
         let Some(a) = self.active.get_mut(&id) else {
             // Decided already, or forgotten in a crash: a yes voter must hear abort.
             if yes && self.outcome(id) == Some(false) {
-                send(ctx, from, Msg::Abort { id });
+                send(ctx, &s.bank, from, Msg::Abort { id });
             }
             return;
         };
@@ -411,11 +413,12 @@ impl Coordinator {
         a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
         let client = a.client;
         for p in s.bank.pair(&txn) {
-            send(ctx, p, Msg::Commit { id });
+            send(ctx, &s.bank, p, Msg::Commit { id });
         }
         if let Some(c) = client {
             send(
                 ctx,
+                &s.bank,
                 c,
                 Msg::Outcome {
                     id,
@@ -435,11 +438,12 @@ impl Coordinator {
         }
         self.outcomes.insert(id, false);
         for p in s.bank.pair(&a.txn) {
-            send(ctx, p, Msg::Abort { id });
+            send(ctx, &s.bank, p, Msg::Abort { id });
         }
         if let Some(c) = a.client {
             send(
                 ctx,
+                &s.bank,
                 c,
                 Msg::Outcome {
                     id,
@@ -495,7 +499,7 @@ impl Coordinator {
         a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
         for (p, acked) in s.bank.pair(&a.txn).into_iter().zip(acks) {
             if !acked {
-                send(ctx, p, Msg::Commit { id });
+                send(ctx, &s.bank, p, Msg::Commit { id });
             }
         }
     }
@@ -505,7 +509,7 @@ impl Participant {
     fn recover(me: NodeId, bank: &Bank, disk: &[Record]) -> Participant {
         let mut p = Participant {
             me,
-            balances: bank.initial_balances(),
+            balances: Accounts::new(bank),
             locks: vec![None; bank.accounts_per_participant as usize],
             prepared: BTreeMap::new(),
             decided: BTreeMap::new(),
@@ -553,7 +557,7 @@ impl Participant {
     fn apply(&mut self, bank: &Bank, id: TxnId) -> Option<Prepared> {
         let p = self.release(bank, id)?;
         let (account, delta) = bank.effect_at(&p.txn, self.me);
-        self.balances[account] += delta;
+        self.balances.add(account, delta);
         self.decided.insert(id, Decision::Committed(p.txn));
         Some(p)
     }
@@ -579,7 +583,7 @@ impl Participant {
                 id,
                 committed: false,
             } => self.learn(ctx, s, id, false),
-            Msg::PeerQuery { id } => self.peer_query(ctx, from, id),
+            Msg::PeerQuery { id } => self.peer_query(ctx, s, from, id),
             _ => {}
         }
     }
@@ -592,8 +596,8 @@ impl Participant {
             None if self.prepared.contains_key(&id) => true, // a duplicate: same vote
             None => {
                 let (account, delta) = s.bank.effect_at(&txn, self.me);
-                let ok =
-                    self.locks[account].is_none() && s.bank.allows(self.balances[account], delta);
+                let ok = self.locks[account].is_none()
+                    && s.bank.allows(self.balances.get(account), delta);
                 if ok {
                     let since = ctx.stopwatch();
                     let record = Record::Prepared { txn, since };
@@ -617,7 +621,7 @@ impl Participant {
                 ok
             }
         };
-        send(ctx, from, Msg::Vote { id, yes });
+        send(ctx, &s.bank, from, Msg::Vote { id, yes });
     }
 
     /// The outcome of `id` arrived, from the coordinator or a peer.
@@ -627,14 +631,14 @@ impl Participant {
             match self.decided.get(&id) {
                 // Already applied: the coordinator needs the ack again.
                 Some(Decision::Committed(_)) if committed => {
-                    send(ctx, coordinator, Msg::Ack { id })
+                    send(ctx, &s.bank, coordinator, Msg::Ack { id })
                 }
                 None if committed => {
                     // A commit for a transaction this node never durably prepared: only
                     // possible with `unsynced-prepare`. There is nothing to apply; the ack
                     // lets the coordinator finish, and `atomicity` reports the damage.
                     ctx.metrics().add("commits_without_prepare", 1);
-                    send(ctx, coordinator, Msg::Ack { id });
+                    send(ctx, &s.bank, coordinator, Msg::Ack { id });
                 }
                 None => {
                     self.decided.insert(id, Decision::Aborted);
@@ -658,11 +662,11 @@ impl Participant {
         ctx.record_elapsed("in_doubt_ms", p.since);
         ctx.record_elapsed("lock_held_ms", p.since);
         if committed {
-            send(ctx, coordinator, Msg::Ack { id });
+            send(ctx, &s.bank, coordinator, Msg::Ack { id });
         }
     }
 
-    fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, from: NodeId, id: TxnId) {
+    fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, id: TxnId) {
         let committed = match self.decided.get(&id) {
             Some(Decision::Committed(_)) => true,
             Some(Decision::Aborted) => false,
@@ -675,7 +679,7 @@ impl Participant {
                 false
             }
         };
-        send(ctx, from, Msg::PeerState { id, committed });
+        send(ctx, &s.bank, from, Msg::PeerState { id, committed });
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
@@ -692,16 +696,16 @@ impl Participant {
             .expect("asking about a prepared transaction");
         p.query = Some(ctx.set_timer(s.params.in_doubt_query_every, id));
         let peer = s.bank.peer(&p.txn, self.me);
-        send(ctx, s.coordinator, Msg::Query { id });
+        send(ctx, &s.bank, s.coordinator, Msg::Query { id });
         if s.params.cooperative_termination {
-            send(ctx, peer, Msg::PeerQuery { id });
+            send(ctx, &s.bank, peer, Msg::PeerQuery { id });
         }
     }
 
     /// This participant's contribution to the conserved total, given the peers' state: its
     /// balances plus the halves it holds prepared of transfers the peer already committed.
     fn conserved_sum(&self, s: &Setup, world: &World<'_, TwoPcNode>) -> Option<i64> {
-        let mut sum: i64 = self.balances.iter().sum();
+        let mut sum = self.balances.sum();
         for (id, p) in &self.prepared {
             let peer = participant(world, s.bank.peer(&p.txn, self.me))?;
             if let Some(Decision::Committed(_)) = peer.decided.get(id) {
@@ -720,7 +724,7 @@ fn position(pair: &[NodeId; 2], node: NodeId) -> usize {
 }
 
 impl Ledger for Participant {
-    fn balances(&self) -> &[i64] {
+    fn accounts(&self) -> &Accounts {
         &self.balances
     }
 }
@@ -831,7 +835,8 @@ impl sim::Model for TwoPc {
         _history: &History,
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
-        self.observer.finish_metrics(metrics, declare_metrics);
+        self.observer
+            .finish_metrics(metrics, declare_metrics, &self.setup.bank);
         vec![
             atomicity(world, &self.setup),
             self.conservation.verdict(
@@ -970,6 +975,7 @@ impl Params for TwoPcParams {
             amount_max: self.amount_max,
             think_time: self.think_time.clone(),
             client_retry: self.client_retry,
+            run: RunState::default(),
         };
         bank.validate()?;
         Ok(TwoPc {

@@ -243,6 +243,68 @@ fn no_compensation_breaks_conservation_on_seed_1() {
 }
 
 #[test]
+fn money_of_a_saga_still_running_at_the_end_is_in_flight_not_lost() {
+    // db2 dies as its first Credit arrives and the orchestrator retries a step only after an
+    // hour: that saga is still crediting when the run ends, its debit neither credited nor
+    // refunded. `saga_completes` reports it; `conservation` counts its money as in flight.
+    let crash = crash_on(
+        NodeId(2),
+        Direction::Receives,
+        "Credit",
+        1,
+        Duration::from_millis(500),
+    );
+    let params = SagaParams {
+        step_retry: Duration::from_secs(3600),
+        ..SagaParams::default()
+    };
+    let o = run(params, config(1, 10, Faults::None, vec![crash]));
+    assert_eq!(status(&o, "saga_completes"), Status::Violated);
+    let conservation = o
+        .verdicts
+        .iter()
+        .find(|v| v.name == "conservation")
+        .unwrap();
+    assert_eq!(conservation.status, Status::Holds, "{conservation:?}");
+    assert!(
+        conservation.detail.contains("1 unfinished saga(s) hold"),
+        "{conservation:?}"
+    );
+}
+
+#[test]
+fn parameters_that_would_overflow_are_rejected_by_field() {
+    let infos = config(1, 1, Faults::None, vec![]).1;
+    // Two participants × 2^32 accounts exceed the u32 account numbers.
+    let err = TwoPcParams {
+        accounts_per_participant: u32::MAX,
+        ..TwoPcParams::default()
+    }
+    .build(&infos)
+    .err()
+    .expect("too many accounts");
+    assert_eq!(err.field, "model.accounts_per_participant");
+    // 20 accounts of i64::MAX / 10 each do not sum in an i64.
+    let err = SagaParams {
+        initial_balance: i64::MAX / 10,
+        max_balance: i64::MAX / 10,
+        ..SagaParams::default()
+    }
+    .build(&infos)
+    .err()
+    .expect("too much money");
+    assert_eq!(err.field, "model.initial_balance");
+    let err = SagaParams {
+        max_balance: i64::MAX / 10,
+        ..SagaParams::default()
+    }
+    .build(&infos)
+    .err()
+    .expect("too much room");
+    assert_eq!(err.field, "model.max_balance");
+}
+
+#[test]
 fn correct_2pc_survives_random_faults_on_200_seeds() {
     for seed in 1..=200 {
         let params = TwoPcParams {
