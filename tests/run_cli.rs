@@ -136,12 +136,25 @@ fn out_dir_holds_a_history_that_check_agrees_with() {
             String::from_utf8_lossy(&out.stderr)
         );
         let run_dir = dir.join(name);
-        for f in ["result.json", "history.jsonl", "schedule.toml", "timeline.svg"] {
+        for f in [
+            "result.json",
+            "history.jsonl",
+            "schedule.toml",
+            "timeline.svg",
+        ] {
             assert!(run_dir.join(f).is_file(), "{name}: no {f}");
         }
         let chart = std::fs::read_to_string(run_dir.join("timeline.svg")).unwrap();
-        for label in ["<svg", "write_latency_ms", "down: primary", "network partitioned"] {
-            assert!(chart.contains(label), "{name}: the timeline chart lacks {label}");
+        for label in [
+            "<svg",
+            "write_latency_ms",
+            "down: primary",
+            "network partitioned",
+        ] {
+            assert!(
+                chart.contains(label),
+                "{name}: the timeline chart lacks {label}"
+            );
         }
         let schedule = std::fs::read_to_string(run_dir.join("schedule.toml")).unwrap();
         assert!(schedule.contains("crash = \"primary\""), "{schedule}");
