@@ -39,12 +39,12 @@ impl Dist {
                 .max(0.0)
                 .round() as u64,
             Dist::LogNormal { median, sigma } => {
-                (median as f64 * (sigma * rng.standard_normal()).exp()).round() as u64
+                (median as f64 * libm::exp(sigma * rng.standard_normal())).round() as u64
             }
             Dist::Exponential { mean } => rng.exponential(mean as f64).round() as u64,
             Dist::Pareto { min, alpha } => {
                 let u = 1.0 - rng.unit(); // (0, 1]
-                (min as f64 / u.powf(1.0 / alpha))
+                (min as f64 / libm::pow(u, 1.0 / alpha))
                     .min(PARETO_CAP_NS)
                     .round() as u64
             }
@@ -69,7 +69,7 @@ impl Dist {
             Dist::Normal { mean, .. } => mean,
             Dist::LogNormal { median, .. } => median,
             Dist::Exponential { mean } => mean,
-            Dist::Pareto { min, alpha } => (min as f64 * 2f64.powf(1.0 / alpha)) as u64,
+            Dist::Pareto { min, alpha } => (min as f64 * libm::pow(2.0, 1.0 / alpha)) as u64,
         }
     }
 

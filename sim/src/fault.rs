@@ -121,7 +121,7 @@ impl SwarmChoice {
         if !on.contains(&true) {
             on[rng.below(3) as usize] = true;
         }
-        let scale = std::array::from_fn(|_| 2f64.powf(rng.unit() * 4.0 - 2.0));
+        let scale = std::array::from_fn(|_| libm::pow(2.0, rng.unit() * 4.0 - 2.0));
         SwarmChoice { on, scale }
     }
 }

@@ -6,7 +6,10 @@
 //! random numbers: comparing two protocols on one seed compares the protocols, not the noise.
 //!
 //! Sampling (unit floats, ranges, distributions) is written here rather than taken from
-//! `rand`'s distributions, so that a crate upgrade cannot silently change what a seed means.
+//! `rand`'s distributions, so that a crate upgrade cannot silently change what a seed means;
+//! its transcendental functions (`log`, `exp`, `cos`, `pow`) come from the pure-Rust `libm`,
+//! not the platform's C library, whose last bits differ between systems: the same seed gives
+//! the same run on every platform.
 
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -71,12 +74,12 @@ impl Rng {
     pub fn standard_normal(&mut self) -> f64 {
         let u1 = 1.0 - self.unit(); // in (0, 1]: ln is finite
         let u2 = self.unit();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+        (-2.0 * libm::log(u1)).sqrt() * libm::cos(std::f64::consts::TAU * u2)
     }
 
     /// An exponential draw with the given mean.
     pub fn exponential(&mut self, mean: f64) -> f64 {
-        -mean * (1.0 - self.unit()).ln()
+        -mean * libm::log(1.0 - self.unit())
     }
 }
 
