@@ -64,6 +64,9 @@ pub struct Stats {
     pub crashes: u64,
     pub restarts: u64,
     pub unsynced_records_lost: u64,
+    /// Messages still travelling when the run ended. Every message sent (or duplicated) is
+    /// delivered, dropped, or counted here.
+    pub messages_in_flight: u64,
 }
 
 /// A stretch of time during which something was wrong, for charts and reports.
@@ -554,6 +557,12 @@ impl<M: Model> Sim<M> {
     /// Runs to the end and judges the run.
     pub fn run(mut self) -> std::io::Result<Outcome> {
         let stop = self.event_loop();
+        let k = &mut self.kernel;
+        k.stats.messages_in_flight = k
+            .queue
+            .iter()
+            .filter(|e| matches!(e.ev, Ev::Deliver { .. }))
+            .count() as u64;
         self.kernel.stopped_early = stop == Stop::EventLimit;
         let (world, metrics, history) = split(&mut self.kernel, &self.nodes);
         let mut verdicts = self.model.finish(&world, history, metrics);
