@@ -49,6 +49,10 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
+/// The `[model]` table. The accounts and workload fields (`accounts_per_participant` to
+/// `client_retry`) repeat in [`crate::two_phase_commit::TwoPcParams`] on purpose: sharing them through
+/// `#[serde(flatten)]` would disable `deny_unknown_fields`, and with it the located error on
+/// a misspelt key. [`crate::bank::Bank`] is where their meaning lives.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SagaParams {
