@@ -31,8 +31,9 @@ pub struct SimConfig {
     pub clocks: Vec<Clock>,
     pub schedule: FaultSchedule,
     pub nemesis: Nemesis,
-    /// Workload and faults run for `duration`; then the run settles (partitions heal, crashed
-    /// nodes restart, clients stop) for `settle`, so end-of-run checks see a quiescent system.
+    /// Workload and faults run for `duration`; then the run settles (partitions heal, loss and
+    /// duplication faults end, crashed nodes restart, clients stop) for `settle`, so
+    /// end-of-run checks see a quiescent system.
     pub duration: Duration,
     pub settle: Duration,
     /// A bound on the run: hitting it is reported as a liveness problem, never a hang.
@@ -235,7 +236,7 @@ pub struct Kernel<N: Node> {
     /// Faults fired by a trigger inside a handler, applied right after it returns.
     pending: Vec<Fault>,
     /// The node crashed by a trigger during the current handler, whose effects from then on
-    /// are discarded, and the length of its disk log at that instant.
+    /// are discarded.
     pub(crate) halted: Option<NodeId>,
     /// The halted node's disk at that instant: (records, synced records).
     halted_disk: (usize, usize),
