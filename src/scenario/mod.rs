@@ -1,0 +1,518 @@
+//! Scenario files: TOML in, a runnable configuration out (the format is documented field by
+//! field in `scenarios/README.md`).
+//!
+//! Every error names the file, the line and the field: unknown keys, wrong types, probabilities
+//! outside [0, 1], non-positive latencies, nodes, regions or links named nowhere. Loading is
+//! two passes over the text: the first reads only `model.kind` to pick the model, the second
+//! deserializes the whole file with that model's parameter type, so the model's own fields get
+//! the same precise errors as the kernel's.
+
+mod locate; // from a byte offset or a field to a line of the file
+mod overrides; // `--set key.path=value`
+mod spec; // the file's serde types, with validation at deserialization
+
+pub use locate::line_of;
+use locate::{find_key_line, key_line, toml_error};
+use models::{NodeInfo, ParamError, Params, Spec};
+use overrides::apply_overrides;
+use sim::clock::Clock;
+use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use sim::invariant::Status;
+use sim::net::{LinkParams, Network};
+use sim::time::nanos;
+use sim::NodeId;
+use spec::{FaultSpec, File, Head, NemesisSpec, NetworkSpec, NodeSpec};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+use toml::Spanned;
+
+/// A scenario error: file, line (when known), field (when known) and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// What a loaded scenario needs to run any number of seeds: everything but the model.
+#[derive(Clone)]
+pub struct Common {
+    pub path: String,
+    pub name: String,
+    pub seed: u64,
+    pub duration: Duration,
+    pub settle: Duration,
+    pub nodes: Vec<NodeInfo>,
+    pub clocks: Vec<Clock>,
+    pub network: Network,
+    pub schedule: FaultSchedule,
+    pub nemesis: Nemesis,
+    pub expect: BTreeMap<String, Status>,
+    pub max_events: u64,
+}
+
+impl Common {
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The kernel configuration for one seed.
+    pub fn sim_config(&self, seed: u64) -> sim::SimConfig {
+        sim::SimConfig {
+            seed,
+            node_names: self.node_names(),
+            network: self.network.clone(),
+            clocks: self.clocks.clone(),
+            schedule: self.schedule.clone(),
+            nemesis: self.nemesis.clone(),
+            duration: self.duration,
+            settle: self.settle,
+            max_events: self.max_events,
+        }
+    }
+}
+
+/// Reads `path`, applies `--set` overrides, and returns the model kind with the text to
+/// deserialize.
+pub fn read(
+    path: &Path,
+    overrides: &[(String, String)],
+) -> Result<(String, String), ScenarioError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: file.clone(),
+        line: None,
+        field: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    let text = apply_overrides(&file, &text, overrides)?;
+    let head: Head = toml::from_str(&text).map_err(|e| toml_error(&file, &text, &e))?;
+    let kind = head
+        .model
+        .get_ref()
+        .kind
+        .clone()
+        .ok_or_else(|| ScenarioError {
+            file: file.clone(),
+            line: Some(line_of(&text, head.model.span().start)),
+            field: Some("model.kind".into()),
+            message: format!("missing; one of: {}", crate::registry::kinds().join(", ")),
+        })?;
+    Ok((kind, text))
+}
+
+/// Second pass: the whole file as model `P`.
+pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioError> {
+    let f: File<P> = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    let mut r = Resolver {
+        file,
+        text,
+        nodes: Vec::new(),
+        regions: Vec::new(),
+    };
+    let clocks = r.nodes(&f.nodes)?;
+    let network = r.network(&f.network)?;
+    let mut schedule = FaultSchedule::default();
+    for spec in &f.faults {
+        schedule
+            .faults
+            .push(r.fault(spec, f.duration.0, P::SPEC.messages)?);
+    }
+    let nemesis = match &f.nemesis {
+        None => Nemesis::default(),
+        Some(spec) => r.nemesis(spec)?,
+    };
+    let expect = r.expect(&f.expect, &P::SPEC)?;
+    if f.duration.0.is_zero() {
+        return Err(r.top_level_error("", "duration", "must be positive"));
+    }
+    if f.limits.max_events == 0 {
+        return Err(r.top_level_error("limits", "max_events", "must be positive"));
+    }
+    let common = Common {
+        path: file.to_string(),
+        name: f.name,
+        seed: f.seed,
+        duration: f.duration.0,
+        settle: f.settle.0,
+        nodes: r.nodes,
+        clocks,
+        network,
+        schedule,
+        nemesis,
+        expect,
+        max_events: f.limits.max_events,
+    };
+    Ok((common, f.model))
+}
+
+/// Turns a model's parameter error into a located scenario error.
+pub fn param_error(file: &str, text: &str, e: ParamError) -> ScenarioError {
+    let (table, key) = e.field.rsplit_once('.').unwrap_or(("", &e.field));
+    let line = find_key_line(text, table, key);
+    ScenarioError {
+        file: file.into(),
+        line: Some(line),
+        field: Some(e.field),
+        message: e.message,
+    }
+}
+
+/// Turns the file's names into ids and its values into kernel types, locating every error
+/// in the file's text.
+struct Resolver<'a> {
+    file: &'a str,
+    text: &'a str,
+    nodes: Vec<NodeInfo>,
+    /// In order of first appearance in `[[nodes]]`.
+    regions: Vec<String>,
+}
+
+type Span = std::ops::Range<usize>;
+
+impl Resolver<'_> {
+    /// An error about `field`, at its line within the entry at `span`.
+    fn err(&self, span: Span, field: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            file: self.file.to_string(),
+            line: Some(key_line(self.text, span, field)),
+            field: Some(field.to_string()),
+            message: message.into(),
+        }
+    }
+
+    /// An error about `key` of `[table]` (the top level when `table` is empty).
+    fn top_level_error(&self, table: &str, key: &str, message: &str) -> ScenarioError {
+        let field = if table.is_empty() {
+            key.to_string()
+        } else {
+            format!("{table}.{key}")
+        };
+        ScenarioError {
+            file: self.file.into(),
+            line: Some(find_key_line(self.text, table, key)),
+            field: Some(field),
+            message: message.into(),
+        }
+    }
+
+    fn node(&self, name: &str, span: Span, field: &str) -> Result<NodeId, ScenarioError> {
+        match self.nodes.iter().position(|n| n.name == name) {
+            Some(i) => Ok(NodeId(i as u32)),
+            None => {
+                let known: Vec<&str> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+                Err(self.err(
+                    span,
+                    field,
+                    format!(
+                        "names node `{name}`, which no [[nodes]] entry defines (nodes: {})",
+                        known.join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    fn node_list(
+        &self,
+        names: &[String],
+        span: &Span,
+        field: &str,
+    ) -> Result<Vec<NodeId>, ScenarioError> {
+        names
+            .iter()
+            .map(|n| self.node(n, span.clone(), field))
+            .collect()
+    }
+
+    /// The nodes, with `count` expanded, and the regions they name; returns their clocks.
+    fn nodes(&mut self, specs: &[Spanned<NodeSpec>]) -> Result<Vec<Clock>, ScenarioError> {
+        let mut clocks = Vec::new();
+        for spec in specs {
+            let n = spec.get_ref();
+            let names: Vec<String> = match n.count {
+                None => vec![n.name.clone()],
+                Some(0) => return Err(self.err(spec.span(), "nodes.count", "must be at least 1")),
+                Some(c) => (1..=c).map(|i| format!("{}{i}", n.name)).collect(),
+            };
+            if !self.regions.contains(&n.region) {
+                self.regions.push(n.region.clone());
+            }
+            for name in names {
+                if self.nodes.iter().any(|x| x.name == name) {
+                    return Err(self.err(
+                        spec.span(),
+                        "nodes.name",
+                        format!("node `{name}` is defined twice"),
+                    ));
+                }
+                self.nodes.push(NodeInfo {
+                    name,
+                    region: n.region.clone(),
+                    role: n.role.clone(),
+                });
+                clocks.push(Clock::new(n.clock.offset.0, n.clock.drift_ppm.0));
+            }
+        }
+        if self.nodes.is_empty() {
+            return Err(self.top_level_error(
+                "",
+                "nodes",
+                "no [[nodes]]: a scenario needs at least one node",
+            ));
+        }
+        Ok(clocks)
+    }
+
+    /// A default link for every region pair, then the `[[network.links]]` overrides.
+    fn network(&self, net: &NetworkSpec) -> Result<Network, ScenarioError> {
+        let default_link = LinkParams {
+            latency: net.latency.0.clone(),
+            loss: net.loss.0,
+            duplicate: net.duplicate.0,
+        };
+        let r = self.regions.len();
+        let mut links = vec![default_link; r * r];
+        for spec in &net.links {
+            let l = spec.get_ref();
+            let mut ends = [0usize; 2];
+            for (end, region) in ends.iter_mut().zip(&l.between) {
+                *end = self
+                    .regions
+                    .iter()
+                    .position(|x| x == region)
+                    .ok_or_else(|| {
+                        self.err(
+                            spec.span(),
+                            "network.links.between",
+                            format!(
+                                "names region `{region}`, where no node lives (regions: {})",
+                                self.regions.join(", ")
+                            ),
+                        )
+                    })?;
+            }
+            for (a, b) in [(ends[0], ends[1]), (ends[1], ends[0])] {
+                let link = &mut links[a * r + b];
+                if let Some(lat) = &l.latency {
+                    link.latency = lat.0.clone();
+                }
+                if let Some(p) = l.loss {
+                    link.loss = p.0;
+                }
+                if let Some(p) = l.duplicate {
+                    link.duplicate = p.0;
+                }
+            }
+        }
+        let node_region = self
+            .nodes
+            .iter()
+            .map(|n| {
+                self.regions
+                    .iter()
+                    .position(|x| *x == n.region)
+                    .expect("collected with the nodes") as u32
+            })
+            .collect();
+        Ok(Network::new(node_region, r, links, net.fifo, net.in_flight))
+    }
+
+    fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
+        let n = spec.get_ref();
+        Ok(Nemesis {
+            targets: self.node_list(&n.targets, &spec.span(), "nemesis.targets")?,
+            crash_every: n.crash_every.as_ref().map(|l| l.0.clone()),
+            restart_after: n.restart_after.clone(),
+            partition_every: n.partition_every.as_ref().map(|l| l.0.clone()),
+            heal_after: n.heal_after.clone(),
+            clock_jump_every: n.clock_jump_every.as_ref().map(|l| l.0.clone()),
+            clock_jump: n.clock_jump.clone(),
+            swarm: n.swarm,
+        })
+    }
+
+    /// Expectations must name invariants the model has.
+    fn expect(
+        &self,
+        expect: &BTreeMap<String, Spanned<Status>>,
+        spec: &Spec,
+    ) -> Result<BTreeMap<String, Status>, ScenarioError> {
+        let mut out = BTreeMap::new();
+        for (name, status) in expect {
+            if !spec.invariants.contains(&name.as_str()) && name != "run_completed" {
+                return Err(self.err(
+                    status.span(),
+                    &format!("expect.{name}"),
+                    format!(
+                        "`{}` has no invariant `{name}` (it checks: {})",
+                        spec.kind,
+                        spec.invariants.join(", ")
+                    ),
+                ));
+            }
+            out.insert(name.clone(), *status.get_ref());
+        }
+        Ok(out)
+    }
+
+    /// One `[[faults]]` entry: exactly one trigger and exactly one fault. `messages` are the
+    /// model's message kinds, the only ones a trigger may name.
+    fn fault(
+        &self,
+        spec: &Spanned<FaultSpec>,
+        duration: Duration,
+        messages: &[&str],
+    ) -> Result<ScheduledFault, ScenarioError> {
+        let s = spec.get_ref();
+        let span = spec.span();
+        let id = |name: &str, field: &str| self.node(name, span.clone(), field);
+        let when = match (&s.at, &s.when) {
+            (Some(at), None) => {
+                if at.0 > duration {
+                    let (at, end) = (sim::Time(nanos(at.0)), sim::Time(nanos(duration)));
+                    return Err(self.err(
+                        span,
+                        "faults.at",
+                        format!("{at} is after the end of the run ({end})"),
+                    ));
+                }
+                When::At(nanos(at.0))
+            }
+            (None, Some(t)) => {
+                let (direction, kind) = match (&t.sends, &t.receives) {
+                    (Some(k), None) => (Direction::Sends, k.clone()),
+                    (None, Some(k)) => (Direction::Receives, k.clone()),
+                    _ => {
+                        return Err(self.err(
+                            span,
+                            "faults.when",
+                            "give exactly one of `sends` or `receives`",
+                        ))
+                    }
+                };
+                // A misspelt kind would never fire, and the story would test nothing.
+                if !messages.contains(&kind.as_str()) {
+                    return Err(self.err(
+                        span,
+                        "faults.when",
+                        format!(
+                            "the model sends no message of kind `{kind}` (its kinds: {})",
+                            messages.join(", ")
+                        ),
+                    ));
+                }
+                if t.count == 0 {
+                    return Err(self.err(span, "faults.when.count", "must be at least 1"));
+                }
+                When::Message {
+                    node: id(&t.node, "faults.when.node")?,
+                    direction,
+                    kind,
+                    count: t.count,
+                }
+            }
+            _ => {
+                return Err(self.err(
+                    span,
+                    "faults",
+                    "give exactly one of `at` (a time) or `when` (a message trigger)",
+                ))
+            }
+        };
+        if s.restart_after.is_some() && s.crash.is_none() {
+            return Err(self.err(span, "faults.restart_after", "only applies to a `crash`"));
+        }
+        if s.heal_after.is_some() && s.partition.is_none() && s.partition_one_way.is_none() {
+            return Err(self.err(
+                span,
+                "faults.heal_after",
+                "only applies to a `partition` or `partition_one_way`",
+            ));
+        }
+        let restart_after_ns = s.restart_after.map(|d| nanos(d.0));
+        let heal_after_ns = s.heal_after.map(|d| nanos(d.0));
+        let mut actions = Vec::new();
+        if let Some(n) = &s.crash {
+            actions.push(Fault::Crash {
+                node: id(n, "faults.crash")?,
+                restart_after_ns,
+            });
+        }
+        if let Some(n) = &s.restart {
+            actions.push(Fault::Restart {
+                node: id(n, "faults.restart")?,
+            });
+        }
+        if let Some(groups) = &s.partition {
+            let groups = groups
+                .iter()
+                .map(|g| self.node_list(g, &span, "faults.partition"))
+                .collect::<Result<Vec<_>, _>>()?;
+            if groups.len() < 2 {
+                return Err(self.err(
+                    span,
+                    "faults.partition",
+                    "needs at least two groups, e.g. [[\"a\"], [\"b\", \"c\"]]",
+                ));
+            }
+            actions.push(Fault::Partition {
+                groups,
+                heal_after_ns,
+            });
+        }
+        if let Some(ow) = &s.partition_one_way {
+            let from = self.node_list(&ow.from, &span, "faults.partition_one_way.from")?;
+            let to = self.node_list(&ow.to, &span, "faults.partition_one_way.to")?;
+            actions.push(Fault::PartitionOneWay {
+                from,
+                to,
+                heal_after_ns,
+            });
+        }
+        if s.heal == Some(true) {
+            actions.push(Fault::Heal);
+        }
+        if let Some(j) = &s.clock_jump {
+            actions.push(Fault::ClockJump {
+                node: id(&j.node, "faults.clock_jump.node")?,
+                by_ns: j.by.0,
+            });
+        }
+        if let Some(d) = &s.clock_drift {
+            actions.push(Fault::ClockDrift {
+                node: id(&d.node, "faults.clock_drift.node")?,
+                ppm: d.ppm.0,
+            });
+        }
+        if let Some(p) = s.loss {
+            actions.push(Fault::Loss { p: p.0 });
+        }
+        if let Some(p) = s.duplicate {
+            actions.push(Fault::Duplicate { p: p.0 });
+        }
+        match actions.len() {
+            1 => Ok(ScheduledFault { when, fault: actions.pop().expect("one action") }),
+            0 => Err(self.err(span, "faults", "names no fault: give one of crash, restart, partition, partition_one_way, heal, clock_jump, clock_drift, loss, duplicate")),
+            _ => Err(self.err(span, "faults", "gives more than one fault: write one [[faults]] entry per fault")),
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The scenario file's shape, as serde types. Values are validated as they are read
+//! (probabilities, latencies, drifts, durations), so a bad value's error carries its span.
+
+use serde::de::{self, Deserializer};
+use serde::Deserialize;
+use sim::clock::Clock;
+use sim::dist::Dist;
+use sim::invariant::Status;
+use sim::net::InFlight;
+use sim::time::{parse_duration, parse_signed_duration};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use toml::Spanned;
+
+/// The scenario-wide part of a file, with the model's parameters as `P`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct File<P> {
+    pub(super) name: String,
+    pub(super) seed: u64,
+    pub(super) duration: Dur,
+    #[serde(default)]
+    pub(super) settle: Dur,
+    #[serde(default)]
+    #[allow(dead_code)] // documentation for readers of the file; reports may show it later
+    pub(super) description: Option<String>,
+    pub(super) model: P,
+    pub(super) nodes: Vec<Spanned<NodeSpec>>,
+    #[serde(default)]
+    pub(super) network: NetworkSpec,
+    #[serde(default)]
+    pub(super) faults: Vec<Spanned<FaultSpec>>,
+    #[serde(default)]
+    pub(super) nemesis: Option<Spanned<NemesisSpec>>,
+    #[serde(default)]
+    pub(super) expect: BTreeMap<String, Spanned<Status>>,
+    #[serde(default)]
+    pub(super) limits: LimitsSpec,
+}
+
+/// First pass: just enough to pick the model.
+#[derive(Deserialize)]
+pub(super) struct Head {
+    pub(super) model: Spanned<ModelHead>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct ModelHead {
+    pub(super) kind: Option<String>,
+}
+
+/// A duration written as a string: `"250ms"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Dur(pub(super) Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+    }
+}
+
+/// A signed duration: `"-5ms"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct SignedDur(pub(super) i64);
+
+impl<'de> Deserialize<'de> for SignedDur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SignedDur, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_signed_duration(&s)
+            .map(SignedDur)
+            .map_err(de::Error::custom)
+    }
+}
+
+/// A probability: a number within [0, 1].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Prob(pub(super) f64);
+
+impl<'de> Deserialize<'de> for Prob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Prob, D::Error> {
+        let p = f64::deserialize(d)?;
+        if (0.0..=1.0).contains(&p) {
+            Ok(Prob(p))
+        } else {
+            Err(de::Error::custom(format!(
+                "a probability must be within [0, 1], got {p}"
+            )))
+        }
+    }
+}
+
+/// A clock drift in parts per million, within the kernel's bound.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct Ppm(pub(super) i64);
+
+impl<'de> Deserialize<'de> for Ppm {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ppm, D::Error> {
+        let ppm = i64::deserialize(d)?;
+        if ppm.abs() <= Clock::MAX_DRIFT_PPM {
+            Ok(Ppm(ppm))
+        } else {
+            Err(de::Error::custom(format!(
+                "a clock drift must be within ±{} ppm, got {ppm}",
+                Clock::MAX_DRIFT_PPM
+            )))
+        }
+    }
+}
+
+/// A latency distribution that can never draw zero or less.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Latency(pub(super) Dist);
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Latency, D::Error> {
+        let dist = Dist::deserialize(d)?;
+        if dist.is_positive() {
+            Ok(Latency(dist))
+        } else {
+            Err(de::Error::custom(format!(
+                "a latency must be positive, got `{dist}`"
+            )))
+        }
+    }
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency(Dist::Constant(1_000_000))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NodeSpec {
+    pub(super) name: String,
+    pub(super) region: String,
+    #[serde(default)]
+    pub(super) role: String,
+    /// Expands to `name1 .. nameN`.
+    pub(super) count: Option<u32>,
+    #[serde(default)]
+    pub(super) clock: ClockSpec,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClockSpec {
+    #[serde(default)]
+    pub(super) offset: SignedDur,
+    #[serde(default)]
+    pub(super) drift_ppm: Ppm,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct NetworkSpec {
+    pub(super) latency: Latency,
+    pub(super) loss: Prob,
+    pub(super) duplicate: Prob,
+    pub(super) fifo: bool,
+    pub(super) in_flight: InFlight,
+    pub(super) links: Vec<Spanned<LinkSpec>>,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            latency: Latency::default(),
+            loss: Prob(0.0),
+            duplicate: Prob(0.0),
+            fifo: false,
+            in_flight: InFlight::Drop,
+            links: Vec::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LinkSpec {
+    pub(super) between: [String; 2],
+    pub(super) latency: Option<Latency>,
+    pub(super) loss: Option<Prob>,
+    pub(super) duplicate: Option<Prob>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FaultSpec {
+    pub(super) at: Option<Dur>,
+    pub(super) when: Option<TriggerSpec>,
+    pub(super) crash: Option<String>,
+    pub(super) restart_after: Option<Dur>,
+    pub(super) restart: Option<String>,
+    pub(super) partition: Option<Vec<Vec<String>>>,
+    pub(super) partition_one_way: Option<OneWaySpec>,
+    pub(super) heal_after: Option<Dur>,
+    pub(super) heal: Option<bool>,
+    pub(super) clock_jump: Option<ClockJumpSpec>,
+    pub(super) clock_drift: Option<ClockDriftSpec>,
+    pub(super) loss: Option<Prob>,
+    pub(super) duplicate: Option<Prob>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct TriggerSpec {
+    pub(super) node: String,
+    pub(super) sends: Option<String>,
+    pub(super) receives: Option<String>,
+    #[serde(default = "one")]
+    pub(super) count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct OneWaySpec {
+    pub(super) from: Vec<String>,
+    pub(super) to: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClockJumpSpec {
+    pub(super) node: String,
+    pub(super) by: SignedDur,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ClockDriftSpec {
+    pub(super) node: String,
+    pub(super) ppm: Ppm,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NemesisSpec {
+    #[serde(default)]
+    pub(super) targets: Vec<String>,
+    pub(super) crash_every: Option<Latency>,
+    pub(super) restart_after: Option<Dist>,
+    pub(super) partition_every: Option<Latency>,
+    pub(super) heal_after: Option<Dist>,
+    pub(super) clock_jump_every: Option<Latency>,
+    pub(super) clock_jump: Option<Dist>,
+    #[serde(default)]
+    pub(super) swarm: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct LimitsSpec {
+    pub(super) max_events: u64,
+}
+
+impl Default for LimitsSpec {
+    fn default() -> Self {
+        LimitsSpec {
+            max_events: 50_000_000,
+        }
+    }
+}
