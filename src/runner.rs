@@ -106,6 +106,7 @@ impl<P: Params> Scenario for Loaded<P> {
             .collect();
         Ok(RunReport {
             scenario: c.name.clone(),
+            description: c.description.clone(),
             path: c.path.clone(),
             model: P::SPEC.kind,
             bug: self.bug(),
@@ -207,6 +208,8 @@ pub struct InvariantReport {
 #[derive(Serialize)]
 pub struct RunReport {
     pub scenario: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     pub path: String,
     pub model: &'static str,
     pub bug: String,

@@ -57,6 +57,7 @@ impl std::error::Error for ScenarioError {}
 pub struct Common {
     pub path: String,
     pub name: String,
+    pub description: Option<String>,
     pub seed: u64,
     pub duration: Duration,
     pub settle: Duration,
@@ -150,6 +151,7 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
     let common = Common {
         path: file.to_string(),
         name: f.name,
+        description: f.description,
         seed: f.seed,
         duration: f.duration.0,
         settle: f.settle.0,

@@ -12,6 +12,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use toml::Spanned;
 
+/// Ten seconds of quiet after the workload, unless the file says otherwise: long enough for
+/// retries and recoveries to finish, so that quiescence checks can judge.
+fn default_settle() -> Dur {
+    Dur(Duration::from_secs(10))
+}
+
 /// The scenario-wide part of a file, with the model's parameters as `P`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,10 +25,9 @@ pub(super) struct File<P> {
     pub(super) name: String,
     pub(super) seed: u64,
     pub(super) duration: Dur,
-    #[serde(default)]
+    #[serde(default = "default_settle")]
     pub(super) settle: Dur,
     #[serde(default)]
-    #[allow(dead_code)] // documentation for readers of the file; reports may show it later
     pub(super) description: Option<String>,
     pub(super) model: P,
     pub(super) nodes: Vec<Spanned<NodeSpec>>,
