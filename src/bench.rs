@@ -9,7 +9,7 @@ use serde::Serialize;
 use sim::clock::Clock;
 use sim::dist::Dist;
 use sim::fault::{FaultSchedule, Nemesis};
-use sim::net::{InFlight, LinkParams, Network};
+use sim::net::{InFlight, LinkParams, Network, Order};
 use sim::{Sim, SimConfig};
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ pub fn pingpong(
             vec![0; nodes as usize],
             1,
             vec![link],
-            false,
+            Order::Unordered,
             InFlight::Drop,
         ),
         clocks: vec![Clock::new(0, 0); nodes as usize],

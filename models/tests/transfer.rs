@@ -8,7 +8,7 @@ use models::{NodeInfo, Params};
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
-use sim::net::{InFlight, LinkParams, Network};
+use sim::net::{InFlight, LinkParams, Network, Order};
 use sim::{NodeId, Outcome, Sim, SimConfig};
 use std::time::Duration;
 
@@ -52,7 +52,7 @@ fn config(
         NODES.iter().map(|n| n.1).collect(),
         2,
         vec![local.clone(), wan.clone(), wan, local],
-        false,
+        Order::Unordered,
         InFlight::Drop,
     );
     let nemesis = match faults {

@@ -27,6 +27,15 @@ pub enum InFlight {
     Deliver,
 }
 
+/// Whether a link keeps the order of messages between one sender and one receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// Like a TCP stream: each ordered pair of nodes delivers in send order.
+    Fifo,
+    /// Like datagrams: a later message that draws a shorter latency overtakes.
+    Unordered,
+}
+
 /// Why a message did not arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DropReason {
@@ -79,7 +88,7 @@ impl Network {
         node_region: Vec<u32>,
         regions: usize,
         links: Vec<LinkParams>,
-        fifo: bool,
+        order: Order,
         in_flight: InFlight,
     ) -> Network {
         assert_eq!(
@@ -102,7 +111,7 @@ impl Network {
             blocked: Vec::new(),
             blocked_pairs: 0,
             in_flight,
-            last_arrival: if fifo {
+            last_arrival: if order == Order::Fifo {
                 vec![0; nodes * nodes]
             } else {
                 Vec::new()
@@ -220,18 +229,18 @@ impl Network {
 mod tests {
     use super::*;
 
-    fn net(fifo: bool) -> Network {
+    fn net(order: Order) -> Network {
         let link = LinkParams {
             latency: "uniform(1ms, 10ms)".parse().unwrap(),
             loss: 0.0,
             duplicate: 0.0,
         };
-        Network::new(vec![0, 0, 0], 1, vec![link], fifo, InFlight::Drop)
+        Network::new(vec![0, 0, 0], 1, vec![link], order, InFlight::Drop)
     }
 
     #[test]
     fn one_way_partition_blocks_one_direction() {
-        let mut n = net(false);
+        let mut n = net(Order::Unordered);
         n.block(NodeId(0), NodeId(1));
         let mut rng = Rng::stream(1, "n");
         assert_eq!(
@@ -251,7 +260,7 @@ mod tests {
 
     #[test]
     fn fifo_never_reorders_a_pair() {
-        let mut n = net(true);
+        let mut n = net(Order::Fifo);
         let mut rng = Rng::stream(2, "n");
         let mut last = 0;
         for t in 0..200 {

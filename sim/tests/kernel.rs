@@ -6,7 +6,7 @@ use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When}
 use sim::history::History;
 use sim::invariant::{Status, Verdict};
 use sim::metrics::Metrics;
-use sim::net::{InFlight, LinkParams, Network};
+use sim::net::{InFlight, LinkParams, Network, Order};
 use sim::{Ctx, Message, Model, Node, NodeId, Sim, SimConfig, Stop, TimerId, World};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -109,7 +109,7 @@ fn config(faults: Vec<ScheduledFault>, duration_ms: u64) -> SimConfig {
     SimConfig {
         seed: 1,
         node_names: vec!["a".into(), "b".into()],
-        network: Network::new(vec![0, 0], 1, vec![link], false, InFlight::Drop),
+        network: Network::new(vec![0, 0], 1, vec![link], Order::Unordered, InFlight::Drop),
         clocks: vec![Clock::new(0, 0), Clock::new(5_000_000, 0)],
         schedule: FaultSchedule { faults },
         nemesis: Nemesis::default(),
@@ -312,7 +312,7 @@ fn same_seed_same_hash_other_seed_other_hash() {
                 loss: 0.1,
                 duplicate: 0.1,
             }],
-            false,
+            Order::Unordered,
             InFlight::Drop,
         );
         Sim::new(

@@ -9,7 +9,7 @@ use sim::fault::{Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::history::History;
 use sim::invariant::Verdict;
 use sim::metrics::Metrics;
-use sim::net::{InFlight, LinkParams, Network};
+use sim::net::{InFlight, LinkParams, Network, Order};
 use sim::{Ctx, Message, Model, Node, NodeId, Sim, SimConfig, TimerId, World};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -158,7 +158,7 @@ struct Setup {
     latency: Dist,
     loss: f64,
     duplicate: f64,
-    fifo: bool,
+    order: Order,
     in_flight: InFlight,
     faults: Vec<ScheduledFault>,
     seed: u64,
@@ -171,18 +171,18 @@ fn setup() -> impl Strategy<Value = Setup> {
                 .prop_map(|(lo, extra)| Dist::Uniform { lo, hi: lo + extra }),
             0.0f64..0.3,
             0.0f64..0.3,
-            any::<bool>(),
+            prop_oneof![Just(Order::Fifo), Just(Order::Unordered)],
             prop_oneof![Just(InFlight::Drop), Just(InFlight::Deliver)],
             proptest::collection::vec(fault(nodes), 0..8),
             any::<u64>(),
         )
             .prop_map(
-                move |(latency, loss, duplicate, fifo, in_flight, faults, seed)| Setup {
+                move |(latency, loss, duplicate, order, in_flight, faults, seed)| Setup {
                     nodes,
                     latency,
                     loss,
                     duplicate,
-                    fifo,
+                    order,
                     in_flight,
                     faults,
                     seed,
@@ -201,7 +201,7 @@ fn run(s: &Setup) -> (sim::Outcome, Vec<(u32, u32, u64, u64)>) {
     let config = SimConfig {
         seed: s.seed,
         node_names: (0..n).map(|i| format!("n{i}")).collect(),
-        network: Network::new(vec![0; n], 1, vec![link], s.fifo, s.in_flight),
+        network: Network::new(vec![0; n], 1, vec![link], s.order, s.in_flight),
         clocks: vec![Clock::new(0, 0); n],
         schedule: FaultSchedule {
             faults: s.faults.clone(),
@@ -253,7 +253,7 @@ proptest! {
     #[test]
     fn fifo_links_never_reorder(s in setup()) {
         // Duplicates are copies, not new sends: they may legitimately repeat an older number.
-        let s = Setup { fifo: true, duplicate: 0.0, faults: s.faults.into_iter().filter(|f| !matches!(f.fault, Fault::Duplicate { .. })).collect(), ..s };
+        let s = Setup { order: Order::Fifo, duplicate: 0.0, faults: s.faults.into_iter().filter(|f| !matches!(f.fault, Fault::Duplicate { .. })).collect(), ..s };
         let (_, reorders) = run(&s);
         prop_assert!(reorders.is_empty(), "{:?}", reorders);
     }
@@ -270,7 +270,7 @@ fn without_fifo_links_do_reorder() {
         },
         loss: 0.0,
         duplicate: 0.0,
-        fifo: false,
+        order: Order::Unordered,
         in_flight: InFlight::Drop,
         faults: Vec::new(),
         seed: 1,
@@ -278,6 +278,9 @@ fn without_fifo_links_do_reorder() {
     let (out, reorders) = run(&s);
     assert!(out.stats.messages_delivered > 100, "{:?}", out.stats);
     assert!(!reorders.is_empty());
-    let (_, fifo) = run(&Setup { fifo: true, ..s });
+    let (_, fifo) = run(&Setup {
+        order: Order::Fifo,
+        ..s
+    });
     assert!(fifo.is_empty(), "{fifo:?}");
 }

@@ -18,7 +18,7 @@ use overrides::apply_overrides;
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
-use sim::net::{LinkParams, Network};
+use sim::net::{LinkParams, Network, Order};
 use sim::time::nanos;
 use sim::NodeId;
 use spec::{FaultSpec, File, Head, NemesisSpec, NetworkSpec, NodeSpec};
@@ -335,7 +335,12 @@ impl Resolver<'_> {
                     .expect("collected with the nodes") as u32
             })
             .collect();
-        Ok(Network::new(node_region, r, links, net.fifo, net.in_flight))
+        let order = if net.fifo {
+            Order::Fifo
+        } else {
+            Order::Unordered
+        };
+        Ok(Network::new(node_region, r, links, order, net.in_flight))
     }
 
     fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
