@@ -5,6 +5,7 @@
 //! Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (budget exhausted).
 
 use anyhow::Context as _;
+use consim::exit::{self, Judgement};
 use sim::history::{History, Operation, Outcome};
 use sim::linearizability::{check, Budget, Explanation, Model, Report, Verdict};
 use std::collections::{BTreeMap, HashSet};
@@ -37,10 +38,6 @@ pub enum ModelArg {
     Register,
     Kv,
 }
-
-const EXIT_NOT_LINEARIZABLE: u8 = 1;
-const EXIT_BAD_INPUT: u8 = 2;
-const EXIT_UNKNOWN: u8 = 3;
 
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let file = args.history.display().to_string();
@@ -111,10 +108,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(match report.verdict {
-        Verdict::Linearizable => ExitCode::SUCCESS,
-        Verdict::NotLinearizable => ExitCode::from(EXIT_NOT_LINEARIZABLE),
-        Verdict::Unknown => ExitCode::from(EXIT_UNKNOWN),
-    })
+        Verdict::Linearizable => Judgement::Met,
+        Verdict::NotLinearizable => Judgement::Unmet,
+        Verdict::Unknown => Judgement::Unknown,
+    }
+    .into())
 }
 
 fn bad_input(args: &CheckArgs, file: &str, line: usize, message: &str) -> ExitCode {
@@ -127,7 +125,7 @@ fn bad_input(args: &CheckArgs, file: &str, line: usize, message: &str) -> ExitCo
         });
         println!("{out}");
     }
-    ExitCode::from(EXIT_BAD_INPUT)
+    ExitCode::from(exit::BAD_INPUT)
 }
 
 fn timeline_path(history: &Path, out: Option<&Path>) -> PathBuf {

@@ -4,7 +4,8 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use consim::runner::{self, Judgement, RunReport, Samples};
+use consim::exit::{self, Judgement};
+use consim::runner::{self, RunReport, Samples};
 use consim::{bench, chart, output, registry};
 use rayon::prelude::*;
 use std::io::{IsTerminal, Write};
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
                 Some(BadInput(msg)) => eprintln!("error: {msg}"),
                 None => eprintln!("error: {e:#}"),
             }
-            ExitCode::from(2)
+            ExitCode::from(exit::BAD_INPUT)
         }
     }
 }
@@ -210,7 +211,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut out = stdout.lock();
     for r in reports {
         let r = r?;
-        worst = worst.max(r.judgement());
+        worst = worst.worse(r.judgement());
         if a.json {
             writeln!(out, "{}", serde_json::to_string(&r)?)?;
         } else {
@@ -220,7 +221,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             write_outputs(dir, &r)?;
         }
     }
-    Ok(ExitCode::from(worst as u8))
+    Ok(worst.into())
 }
 
 /// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.

@@ -1,7 +1,8 @@
 //! The human-readable summary of a run: invariants with their expectations, key metrics as
 //! p50 / p99 / max, the kernel's counts and the command that replays the run.
 
-use crate::runner::{Judgement, RunReport};
+use crate::exit::Judgement;
+use crate::runner::RunReport;
 use std::fmt::Write as _;
 
 /// Formats one run's summary.

@@ -1,6 +1,7 @@
 //! Loading a scenario into something runnable for any seed, and the run report of the
 //! `--json` contract.
 
+use crate::exit::Judgement;
 use crate::registry::{self, Visitor};
 use crate::scenario::{self, Common, ScenarioError};
 use models::Params;
@@ -244,14 +245,6 @@ pub struct EpisodeReport {
     pub what: String,
     pub from_ns: u64,
     pub to_ns: u64,
-}
-
-/// How a run ended against its expectations, in exit-code order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Judgement {
-    Met = 0,
-    Unmet = 1,
-    Unknown = 3,
 }
 
 impl RunReport {
