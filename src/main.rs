@@ -294,8 +294,12 @@ fn bench_cmd(b: &BenchCommand) -> anyhow::Result<ExitCode> {
         messages,
         json,
     } = b;
-    if *nodes < 2 {
-        return Err(BadInput("--nodes must be at least 2".into()).into());
+    if *nodes < 2 || *nodes as usize > sim::net::MAX_NODES {
+        return Err(BadInput(format!(
+            "--nodes must be within 2..={}",
+            sim::net::MAX_NODES
+        ))
+        .into());
     }
     let dist: sim::dist::Dist = latency
         .parse()

@@ -274,6 +274,17 @@ impl Resolver<'_> {
                 clocks.push(Clock::new(n.clock.offset.0, n.clock.drift_ppm.0));
             }
         }
+        if self.nodes.len() > sim::net::MAX_NODES {
+            let n = self.nodes.len();
+            return Err(self.top_level_error(
+                "",
+                "nodes",
+                &format!(
+                    "{n} nodes; a scenario holds at most {}",
+                    sim::net::MAX_NODES
+                ),
+            ));
+        }
         if self.nodes.is_empty() {
             return Err(self.top_level_error(
                 "",
