@@ -7,9 +7,10 @@
 //! database management system" (ACM TODS 1986):
 //!
 //! 1. **Prepare.** The coordinator sends `Prepare` to both participants. Each validates its
-//!    half (the debit is covered, the credit stays under `max_balance`), locks the account
-//!    (no-wait: a locked account votes no), durably logs a prepare record and only then
-//!    votes yes (`Vote`). A no vote is not logged.
+//!    half (the debit is covered, the credit stays under `max_balance`), locks the account,
+//!    durably logs a prepare record and only then votes yes (`Vote`). A no vote is not
+//!    logged. What a `Prepare` does when its account is already locked is the `locking`
+//!    parameter (see *Locking* below); by default (`no-wait`) it votes no.
 //! 2. **Decide.** With two yes votes the coordinator durably logs the commit decision and
 //!    only then sends `Commit` (retransmitted until each participant sends `Ack`) and tells
 //!    the client (`Outcome`). A no vote or `vote_timeout` aborts: nothing is logged — absence
@@ -24,6 +25,26 @@
 //!    other participant (`PeerQuery`); a peer that knows the outcome answers (`PeerState`),
 //!    and a peer that has not voted aborts unilaterally and says so. Two participants both
 //!    in doubt still block: only the coordinator can unblock them (Paxos Commit's point).
+//!
+//! **Locking.** With `locking = "no-wait"` (the default) a `Prepare` that finds its
+//! account locked votes no at once. With `locking = "wait"` it joins the account's FIFO
+//! queue instead, without voting. When the lock is released (a commit or abort applied),
+//! the first waiter is validated against the balance *at that time*; if valid it is
+//! granted the lock, its prepare record is logged exactly as on the immediate path (so
+//! `unsynced-prepare` bites the same way) and it votes yes; if not it votes no and the next
+//! waiter is tried. A waiter whose transaction is decided meanwhile — an `Abort` from the
+//! coordinator (its `vote_timeout` fired), a peer's `PeerState`, or this participant's own
+//! unilateral abort on a peer's `PeerQuery` under cooperative termination — leaves the
+//! queue without voting. Waiting is volatile: a crash forgets the queues (the waiters never
+//! voted, so nothing was promised), and the coordinator's `vote_timeout` aborts those
+//! transactions. Waits can form a cycle (T1 holds account *a* at db1 and waits for *b* at
+//! db2 while T2 holds *b* and waits for *a*), but no run can stay stuck in it: each
+//! transaction's `vote_timeout` aborts it, releasing its lock — a timeout-based deadlock
+//! breaker, as in many real databases, at the price of an abort and a `vote_timeout` wait.
+//! If the coordinator crashes and its timers with it, the lock holders, prepared, are in
+//! doubt and keep asking: the restarted coordinator presumes abort, or sooner, under
+//! cooperative termination, the peer where the transaction still waits aborts it
+//! unilaterally.
 //!
 //! Message kinds, for fault triggers: `Transfer`, `Prepare`, `Vote`, `Commit`, `Abort`,
 //! `Ack`, `Query`, `PeerQuery`, `PeerState`, `Outcome`.
@@ -40,10 +61,21 @@
 //! participant votes yes before syncing its prepare record: a crash loses the vote's
 //! promise, and the restarted participant acknowledges a commit it cannot apply).
 //!
-//! Limits: exactly two participants per transaction; no lock waiting (a conflict votes no),
-//! so the lock-wait time is always zero and not reported; `in_doubt_ms` and `lock_held_ms`
-//! coincide because locks are taken when the vote is logged — both are kept because they
-//! differ in the saga and in other locking disciplines.
+//! Metrics specific to 2PC: `in_doubt_ms` (from a participant's prepare record to its
+//! learning the outcome, spanning its crashes), `lock_held_ms` (from lock grant to release),
+//! `lock_wait_ms` (for each `Prepare` that queued and was then granted the lock, from its
+//! arrival to the grant; grants on arrival record nothing, nor do waiters that vote no or
+//! leave the queue aborted — so under `no-wait` it is declared but always empty, and its
+//! count under `wait` is the number of waits that ended in a lock),
+//! `lock_conflicts` (prepares that found their account locked: each voted no under
+//! `no-wait`, each queued under `wait`), `vote_timeouts`.
+//!
+//! Limits: exactly two participants per transaction; one lock per account, exclusive;
+//! `in_doubt_ms` and `lock_held_ms` coincide because the lock is granted in the same step
+//! as the prepare record is logged and the yes vote sent, under either discipline (time
+//! spent queued counts in `lock_wait_ms` only: a waiter holds nothing and promised
+//! nothing) — both are kept because they differ in the saga and in disciplines that lock
+//! before voting.
 
 use crate::bank::{
     self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
@@ -56,7 +88,7 @@ use sim::history::History;
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::{Metrics, Unit};
 use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -91,6 +123,9 @@ pub struct TwoPcParams {
     pub in_doubt_query_every: Duration,
     /// In-doubt participants also ask each other.
     pub cooperative_termination: bool,
+    /// What a `Prepare` does when its account is locked: vote no at once (`no-wait`, the
+    /// default) or queue for the lock (`wait`).
+    pub locking: Locking,
 }
 
 impl Default for TwoPcParams {
@@ -108,8 +143,21 @@ impl Default for TwoPcParams {
             retransmit_every: Duration::from_millis(300),
             in_doubt_query_every: Duration::from_millis(500),
             cooperative_termination: false,
+            locking: Locking::NoWait,
         }
     }
+}
+
+/// The locking discipline of participants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Locking {
+    /// A `Prepare` that finds its account locked votes no at once.
+    #[default]
+    NoWait,
+    /// A `Prepare` that finds its account locked waits in the account's FIFO queue and is
+    /// validated and votes when the lock comes to it.
+    Wait,
 }
 
 /// Known-bug variants.
@@ -236,6 +284,19 @@ pub(crate) struct Participant {
     locks: Vec<Option<TxnId>>,
     prepared: BTreeMap<TxnId, Prepared>,
     decided: BTreeMap<TxnId, Decision>,
+    /// With `locking = "wait"`: per locked account, the prepares waiting for its lock, in
+    /// arrival order. Volatile: a crash forgets them (they never voted).
+    queues: BTreeMap<usize, VecDeque<Waiter>>,
+    /// The account each waiting transaction is queued on.
+    waiting: BTreeMap<TxnId, usize>,
+}
+
+/// A `Prepare` waiting for its account's lock.
+struct Waiter {
+    txn: Transfer,
+    /// Whom to send the vote to.
+    from: NodeId,
+    arrived: Stopwatch,
 }
 
 struct Prepared {
@@ -517,6 +578,8 @@ impl Participant {
             locks: vec![None; bank.accounts_per_participant as usize],
             prepared: BTreeMap::new(),
             decided: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            waiting: BTreeMap::new(),
         };
         for r in disk {
             match *r {
@@ -598,27 +661,26 @@ impl Participant {
             Some(Decision::Committed(_)) => return, // a stale duplicate
             Some(Decision::Aborted) => false,
             None if self.prepared.contains_key(&id) => true, // a duplicate: same vote
+            None if self.waiting.contains_key(&id) => return, // a duplicate: still queued
             None => {
                 let (account, delta) = s.bank.effect_at(&txn, self.me);
+                if self.locks[account].is_some() {
+                    ctx.metrics().add("lock_conflicts", 1);
+                    if s.params.locking == Locking::Wait {
+                        self.queues.entry(account).or_default().push_back(Waiter {
+                            txn,
+                            from,
+                            arrived: ctx.stopwatch(),
+                        });
+                        self.waiting.insert(id, account);
+                        return;
+                    }
+                }
                 let ok = self.locks[account].is_none()
                     && s.bank.allows(self.balances.get(account), delta);
                 if ok {
-                    let since = ctx.stopwatch();
-                    let record = Record::Prepared { txn, since };
-                    if s.params.bug == Bug::UnsyncedPrepare {
-                        // The bug: the vote leaves before the promise is durable; the record
-                        // is synced only by the next synced write.
-                        ctx.disk().append(record);
-                    } else {
-                        ctx.disk().append_synced(record);
-                    }
-                    self.lock(&s.bank, txn, since);
-                    let t = ctx.set_timer(s.params.in_doubt_query_every, id);
-                    self.prepared.get_mut(&id).expect("just locked").query = Some(t);
+                    self.grant(ctx, s, txn);
                 } else {
-                    if self.locks[account].is_some() {
-                        ctx.metrics().add("lock_conflicts", 1);
-                    }
                     // Remembered so that a late duplicate `Prepare` gets the same no.
                     self.decided.insert(id, Decision::Aborted);
                 }
@@ -628,9 +690,67 @@ impl Participant {
         send(ctx, &s.bank, from, Msg::Vote { id, yes });
     }
 
+    /// Locks `txn`'s account (free, and its half validated) and logs the prepare record;
+    /// the caller then votes yes.
+    fn grant(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, txn: Transfer) {
+        let since = ctx.stopwatch();
+        let record = Record::Prepared { txn, since };
+        if s.params.bug == Bug::UnsyncedPrepare {
+            // The bug: the vote leaves before the promise is durable; the record is synced
+            // only by the next synced write.
+            ctx.disk().append(record);
+        } else {
+            ctx.disk().append_synced(record);
+        }
+        self.lock(&s.bank, txn, since);
+        let t = ctx.set_timer(s.params.in_doubt_query_every, txn.id);
+        self.prepared.get_mut(&txn.id).expect("just locked").query = Some(t);
+    }
+
+    /// `account`'s lock was released: hand it to the first waiter whose half is still valid
+    /// (balance rules at this time), recording its `lock_wait_ms`; each waiter found invalid
+    /// on the way votes no (and records no wait).
+    fn grant_next(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, account: usize) {
+        while self.locks[account].is_none() {
+            let Some(queue) = self.queues.get_mut(&account) else {
+                return;
+            };
+            let w = queue.pop_front().expect("no empty queue is kept");
+            if queue.is_empty() {
+                self.queues.remove(&account);
+            }
+            let id = w.txn.id;
+            self.waiting.remove(&id);
+            let (_, delta) = s.bank.effect_at(&w.txn, self.me);
+            let yes = s.bank.allows(self.balances.get(account), delta);
+            if yes {
+                self.grant(ctx, s, w.txn);
+                ctx.record_elapsed("lock_wait_ms", w.arrived);
+            } else {
+                self.decided.insert(id, Decision::Aborted);
+            }
+            send(ctx, &s.bank, w.from, Msg::Vote { id, yes });
+        }
+    }
+
+    /// Takes `id` out of its lock queue, if it waits in one: it will never vote.
+    fn unqueue(&mut self, id: TxnId) {
+        let Some(account) = self.waiting.remove(&id) else {
+            return;
+        };
+        let queue = self.queues.get_mut(&account).expect("a waiter's queue");
+        queue.retain(|w| w.txn.id != id);
+        if queue.is_empty() {
+            self.queues.remove(&account);
+        }
+    }
+
     /// The outcome of `id` arrived, from the coordinator or a peer.
     fn learn(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId, committed: bool) {
         let coordinator = s.coordinator;
+        // A waiter decided before it got the lock (a vote timeout, a peer's abort) leaves
+        // its queue without voting; it then has no prepare record, like any unvoted one.
+        self.unqueue(id);
         if !self.prepared.contains_key(&id) {
             match self.decided.get(&id) {
                 // Already applied: the coordinator needs the ack again.
@@ -668,6 +788,7 @@ impl Participant {
         if committed {
             send(ctx, &s.bank, coordinator, Msg::Ack { id });
         }
+        self.grant_next(ctx, s, s.bank.effect_at(&p.txn, self.me).0);
     }
 
     fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, id: TxnId) {
@@ -680,6 +801,7 @@ impl Participant {
                 // this answer would let the coordinator commit what the asker aborts.
                 ctx.disk().append_synced(Record::Aborted { id });
                 self.decided.insert(id, Decision::Aborted);
+                self.unqueue(id); // a waiter, if it is one, will never vote
                 false
             }
         };
@@ -857,6 +979,7 @@ fn declare_metrics(metrics: &mut Metrics) {
     bank::declare_metrics(metrics);
     metrics.declare("in_doubt_ms", Unit::Nanos);
     metrics.declare("lock_held_ms", Unit::Nanos);
+    metrics.declare("lock_wait_ms", Unit::Nanos);
 }
 
 fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
@@ -948,6 +1071,7 @@ impl Params for TwoPcParams {
             "transfer_latency_ms",
             "in_doubt_ms",
             "lock_held_ms",
+            "lock_wait_ms",
             "transfers",
             "committed",
             "aborts",

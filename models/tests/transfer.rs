@@ -3,7 +3,7 @@
 //! `--nocapture`) `compare_2pc_and_saga_on_the_same_seeds` prints the comparison table.
 
 use models::saga::{self, SagaParams};
-use models::two_phase_commit::{self, TwoPcParams};
+use models::two_phase_commit::{self, Locking, TwoPcParams};
 use models::{NodeInfo, Params};
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
@@ -138,6 +138,13 @@ fn two_pc(bug: two_phase_commit::Bug) -> TwoPcParams {
     }
 }
 
+fn two_pc_waiting(bug: two_phase_commit::Bug) -> TwoPcParams {
+    TwoPcParams {
+        locking: Locking::Wait,
+        ..two_pc(bug)
+    }
+}
+
 #[test]
 fn coordinator_crash_between_votes_leaves_participants_in_doubt_but_atomic() {
     // The coordinator dies as its 4th vote arrives (the second transfer's second vote) and
@@ -170,22 +177,25 @@ fn commit_before_log_breaks_atomicity_on_seed_1() {
         1,
         Duration::from_secs(2),
     );
-    let o = run(
-        two_pc(two_phase_commit::Bug::CommitBeforeLog),
-        config(1, 10, Faults::None, vec![crash.clone()]),
-    );
-    assert_eq!(
-        status(&o, "atomicity"),
-        Status::Violated,
-        "{:?}",
-        o.verdicts
-    );
-    assert_eq!(status(&o, "conservation"), Status::Violated);
-    let fixed = run(
-        two_pc(two_phase_commit::Bug::None),
-        config(1, 10, Faults::None, vec![crash]),
-    );
-    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    // The same seed catches it under either locking discipline.
+    for params in [two_pc, two_pc_waiting] {
+        let o = run(
+            params(two_phase_commit::Bug::CommitBeforeLog),
+            config(1, 10, Faults::None, vec![crash.clone()]),
+        );
+        assert_eq!(
+            status(&o, "atomicity"),
+            Status::Violated,
+            "{:?}",
+            o.verdicts
+        );
+        assert_eq!(status(&o, "conservation"), Status::Violated);
+        let fixed = run(
+            params(two_phase_commit::Bug::None),
+            config(1, 10, Faults::None, vec![crash.clone()]),
+        );
+        assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    }
 }
 
 #[test]
@@ -193,21 +203,79 @@ fn unsynced_prepare_breaks_atomicity_on_seed_1() {
     // db1 dies right after its first yes vote leaves, losing the unsynced prepare record;
     // the coordinator commits, and db1 comes back with nothing to commit.
     let crash = crash_on(DB1, Direction::Sends, "Vote", 1, Duration::from_secs(2));
-    let o = run(
-        two_pc(two_phase_commit::Bug::UnsyncedPrepare),
-        config(1, 10, Faults::None, vec![crash.clone()]),
+    // The same seed catches it under either locking discipline.
+    for params in [two_pc, two_pc_waiting] {
+        let o = run(
+            params(two_phase_commit::Bug::UnsyncedPrepare),
+            config(1, 10, Faults::None, vec![crash.clone()]),
+        );
+        assert_eq!(
+            status(&o, "atomicity"),
+            Status::Violated,
+            "{:?}",
+            o.verdicts
+        );
+        let fixed = run(
+            params(two_phase_commit::Bug::None),
+            config(1, 10, Faults::None, vec![crash.clone()]),
+        );
+        assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    }
+}
+
+/// Few accounts and short think times: transfers keep colliding on the same locks.
+fn contended(locking: Locking) -> TwoPcParams {
+    TwoPcParams {
+        locking,
+        accounts_per_participant: 2,
+        think_time: "exponential(10ms)".parse().unwrap(),
+        ..TwoPcParams::default()
+    }
+}
+
+#[test]
+fn waiting_for_locks_aborts_less_than_no_wait_under_contention() {
+    let summary = |o: &Outcome| {
+        let c = |name| o.metrics.counter(name).unwrap();
+        let wait = o.metrics.summary("lock_wait_ms").unwrap();
+        eprintln!(
+            "seed 1: {} transfers, {} committed, {} aborts; lock_wait_ms p50 {:.1} p99 {:.1} max {:.1} ({} waits)",
+            c("transfers"),
+            c("committed"),
+            c("aborts"),
+            wait.p50,
+            wait.p99,
+            wait.max,
+            wait.count
+        );
+        (c("aborts"), c("transfers"), wait)
+    };
+    let no_wait = run(
+        contended(Locking::NoWait),
+        config(1, 20, Faults::None, vec![]),
     );
-    assert_eq!(
-        status(&o, "atomicity"),
-        Status::Violated,
-        "{:?}",
-        o.verdicts
+    let wait = run(
+        contended(Locking::Wait),
+        config(1, 20, Faults::None, vec![]),
     );
-    let fixed = run(
-        two_pc(two_phase_commit::Bug::None),
-        config(1, 10, Faults::None, vec![crash]),
+    for o in [&no_wait, &wait] {
+        assert!(violations(o).is_empty(), "{:?}", violations(o));
+    }
+    let (no_wait_aborts, no_wait_transfers, no_wait_lock_wait) = summary(&no_wait);
+    let (wait_aborts, wait_transfers, wait_lock_wait) = summary(&wait);
+    // Fewer aborts, and a lower abort rate too (waiting also slows transfers down, so there
+    // are fewer of them).
+    assert!(
+        wait_aborts < no_wait_aborts
+            && wait_aborts * no_wait_transfers < no_wait_aborts * wait_transfers,
+        "wait {wait_aborts}/{wait_transfers} vs no-wait {no_wait_aborts}/{no_wait_transfers} aborts"
     );
-    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    // Under no-wait nothing ever waits: the distribution stays empty.
+    assert_eq!(no_wait_lock_wait.count, 0, "{no_wait_lock_wait:?}");
+    assert!(
+        wait_lock_wait.count > 0 && wait_lock_wait.p99 > 0.0,
+        "{wait_lock_wait:?}"
+    );
 }
 
 /// Balances near the credit limit, so that credits get refused and sagas must compensate.
@@ -312,6 +380,25 @@ fn correct_2pc_survives_random_faults_on_200_seeds() {
             ..TwoPcParams::default()
         };
         let o = run(params, config(seed, 20, Faults::Random, vec![]));
+        assert!(
+            violations(&o).is_empty(),
+            "seed {seed}: {:?}",
+            violations(&o)
+        );
+    }
+}
+
+#[test]
+fn correct_2pc_waiting_for_locks_survives_random_faults_on_200_seeds() {
+    // Shorter runs than the no-wait test, on a contended bank so that queues form (and are
+    // lost in crashes, and drained by aborts).
+    for seed in 1..=200 {
+        let params = TwoPcParams {
+            cooperative_termination: seed % 2 == 1,
+            accounts_per_participant: 3,
+            ..contended(Locking::Wait)
+        };
+        let o = run(params, config(seed, 10, Faults::Random, vec![]));
         assert!(
             violations(&o).is_empty(),
             "seed {seed}: {:?}",
