@@ -23,17 +23,22 @@ fn consim(args: &[&str]) -> Output {
         .unwrap()
 }
 
-#[test]
-fn linearizable_history_exits_0() {
-    let out = scratch("ok");
-    let o = consim(&[
+/// `consim check FILE --model register --out DIR`.
+fn check_register(file: &std::path::Path, out: &std::path::Path) -> std::process::Output {
+    consim(&[
         "check",
-        corpus("etcd/etcd_002.jsonl").to_str().unwrap(),
+        file.to_str().unwrap(),
         "--model",
         "register",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn linearizable_history_exits_0() {
+    let out = scratch("ok");
+    let o = check_register(&corpus("etcd/etcd_002.jsonl"), &out);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -46,14 +51,7 @@ fn linearizable_history_exits_0() {
 #[test]
 fn violation_exits_1_and_writes_timeline() {
     let out = scratch("bad");
-    let o = consim(&[
-        "check",
-        corpus("etcd/etcd_000.jsonl").to_str().unwrap(),
-        "--model",
-        "register",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = check_register(&corpus("etcd/etcd_000.jsonl"), &out);
     assert_eq!(
         o.status.code(),
         Some(1),
