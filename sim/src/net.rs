@@ -81,6 +81,7 @@ pub struct Network {
     /// that overlapping partitions each heal only their own cut; allocated at the first one.
     blocked: Vec<u16>,
     blocked_pairs: usize,
+    heals: u32,
     in_flight: InFlight,
     /// `nodes × nodes` last arrival times when FIFO; empty otherwise.
     last_arrival: Vec<u64>,
@@ -115,6 +116,7 @@ impl Network {
             duplicate_override: None,
             blocked: Vec::new(),
             blocked_pairs: 0,
+            heals: 0,
             in_flight,
             last_arrival: if order == Order::Fifo {
                 vec![0; nodes * nodes]
@@ -213,6 +215,13 @@ impl Network {
     pub fn heal(&mut self) {
         self.blocked.iter_mut().for_each(|c| *c = 0);
         self.blocked_pairs = 0;
+        self.heals += 1;
+    }
+
+    /// How many full heals have happened: a partition's own end, scheduled before a full
+    /// heal, must not remove a cut that a later partition made.
+    pub fn heals(&self) -> u32 {
+        self.heals
     }
 
     /// Forgets loss and duplication faults: every link has its configured rates again.

@@ -123,8 +123,12 @@ enum Ev<M> {
         tag: u64,
     },
     Fault(u32),
-    /// The end of the partition `faults[i]` (its `heal_after`): unblock exactly its links.
-    Unblock(u32),
+    /// The end of the partition `faults[fault]` (its `heal_after`): unblock exactly its
+    /// links — unless a full heal since it began (`heals` moved on) already did.
+    Unblock {
+        fault: u32,
+        heals: u32,
+    },
     Settle,
 }
 
@@ -756,8 +760,11 @@ impl<M: Model> Sim<M> {
                 let fault = self.kernel.faults[i as usize].clone();
                 self.apply_fault(fault, Some(i));
             }
-            Ev::Unblock(i) => {
+            Ev::Unblock { fault: i, heals } => {
                 let k = &mut self.kernel;
+                if heals != k.net.heals() {
+                    return; // healed with everything else already
+                }
                 k.hash.mix(TAG_FAULT);
                 if let Some(t) = &mut k.trace {
                     t.event(now, "heal", |l| field_num(l, "partition", i));
@@ -827,7 +834,8 @@ impl<M: Model> Sim<M> {
                         k.faults.push(fault.clone());
                         (k.faults.len() - 1) as u32
                     });
-                    k.push(now.saturating_add(after), Ev::Unblock(i));
+                    let heals = k.net.heals();
+                    k.push(now.saturating_add(after), Ev::Unblock { fault: i, heals });
                 }
             }
             Fault::Heal => {

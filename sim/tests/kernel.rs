@@ -451,3 +451,31 @@ fn settling_undoes_loss_faults_and_unfired_triggers_are_reported() {
     );
     assert_eq!(out.unfired.faults.len(), 1, "the 1000th Ping never happens");
 }
+
+#[test]
+fn a_full_heal_cancels_the_pending_end_of_an_earlier_partition() {
+    let cut = |ms: u64, heal_after_ms: Option<u64>| {
+        at(
+            ms,
+            Fault::PartitionOneWay {
+                from: vec![NodeId(0)],
+                to: vec![NodeId(1)],
+                heal_after_ns: heal_after_ms.map(|h| h * 1_000_000),
+            },
+        )
+    };
+    // Cut at 100 ms (to end at 500 ms), healed by hand at 200 ms, cut for good at 300 ms: the
+    // first cut's end at 500 ms must not end the second. Pings leave every 100 ms; only those
+    // of 0 and 200 ms arrive.
+    let faults = vec![cut(100, Some(400)), at(200, Fault::Heal), cut(300, None)];
+    let (log, out) = run(faults, 1000, 1);
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("1 got")).count(),
+        2,
+        "{log:?}"
+    );
+    assert_eq!(
+        out.episodes.last().map(|e| e.to),
+        Some(sim::Time(1_000_000_000))
+    );
+}
