@@ -248,18 +248,41 @@ impl Resolver<'_> {
     /// The nodes, with `count` expanded, and the regions they name; returns their clocks.
     fn nodes(&mut self, specs: &[Spanned<NodeSpec>]) -> Result<Vec<Clock>, ScenarioError> {
         let mut clocks = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
         for spec in specs {
             let n = spec.get_ref();
-            let names: Vec<String> = match n.count {
-                None => vec![n.name.clone()],
+            let count = match n.count {
+                None => 1,
                 Some(0) => return Err(self.err(spec.span(), "nodes.count", "must be at least 1")),
-                Some(c) => (1..=c).map(|i| format!("{}{i}", n.name)).collect(),
+                Some(c) => c as usize,
             };
+            // Checked before expanding, so that `count = 4000000000` is an error, not a hang.
+            let total = self.nodes.len().saturating_add(count);
+            if total > sim::net::MAX_NODES {
+                let field = if n.count.is_some() {
+                    "nodes.count"
+                } else {
+                    "nodes"
+                };
+                return Err(self.err(
+                    spec.span(),
+                    field,
+                    format!(
+                        "{total} nodes so far; a scenario holds at most {}",
+                        sim::net::MAX_NODES
+                    ),
+                ));
+            }
             if !self.regions.contains(&n.region) {
                 self.regions.push(n.region.clone());
             }
-            for name in names {
-                if self.nodes.iter().any(|x| x.name == name) {
+            for i in 1..=count {
+                let name = if n.count.is_some() {
+                    format!("{}{i}", n.name)
+                } else {
+                    n.name.clone()
+                };
+                if !seen.insert(name.clone()) {
                     return Err(self.err(
                         spec.span(),
                         "nodes.name",
@@ -273,17 +296,6 @@ impl Resolver<'_> {
                 });
                 clocks.push(Clock::new(n.clock.offset.0, n.clock.drift_ppm.0));
             }
-        }
-        if self.nodes.len() > sim::net::MAX_NODES {
-            let n = self.nodes.len();
-            return Err(self.top_level_error(
-                "",
-                "nodes",
-                &format!(
-                    "{n} nodes; a scenario holds at most {}",
-                    sim::net::MAX_NODES
-                ),
-            ));
         }
         if self.nodes.is_empty() {
             return Err(self.top_level_error(
