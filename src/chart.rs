@@ -88,6 +88,7 @@ fn draw(
                 .iter()
                 .map(|e| e.what.trim_end_matches(" down"))
                 .collect();
+            nodes.sort_unstable();
             nodes.dedup();
             format!("down: {}", nodes.join(", "))
         } else {

@@ -6,6 +6,7 @@
 
 use anyhow::Context as _;
 use consim::exit::{self, Judgement};
+use consim::output;
 use sim::history::{History, Operation, Outcome};
 use sim::linearizability::{check, Budget, Explanation, Model, Report, Verdict};
 use std::collections::{BTreeMap, HashSet};
@@ -100,12 +101,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             "unknown_reason": report.unknown_reason,
             "stats": report.stats,
         });
-        println!("{out}");
+        output::emit(&format!("{out}\n"))?;
     } else {
-        print!(
-            "{}",
-            human(&file, model, &report, elapsed_ms, timeline.as_deref())
-        );
+        output::emit(&human(
+            &file,
+            model,
+            &report,
+            elapsed_ms,
+            timeline.as_deref(),
+        ))?;
     }
     Ok(match report.verdict {
         Verdict::Linearizable => Judgement::Met,
@@ -123,7 +127,8 @@ fn bad_input(args: &CheckArgs, file: &str, line: usize, message: &str) -> ExitCo
             "verdict": "bad_input",
             "error": { "line": line, "message": message },
         });
-        println!("{out}");
+        // A closed pipe changes nothing here: the exit code says it all.
+        let _ = output::emit(&format!("{out}\n"));
     }
     ExitCode::from(exit::BAD_INPUT)
 }

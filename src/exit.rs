@@ -1,6 +1,7 @@
 //! Exit codes, the command line's contract (docs/DESIGN.md): 0 every expectation met (check:
-//! linearizable), 1 one unmet (check: not linearizable), 2 bad input or usage, 3 unknown (a
-//! checker ran out of its budget, or a run hit its event limit).
+//! linearizable), 1 one unmet (check: not linearizable), 2 bad input or usage — or output
+//! that could not be written — 3 unknown (a checker ran out of its budget, or a run hit its
+//! event limit).
 
 use std::process::ExitCode;
 
@@ -12,7 +13,7 @@ pub enum Judgement {
     Unknown,
 }
 
-/// Bad input or usage: the message names the file, line and field.
+/// Bad input or usage (the message names the file, line and field), or an I/O error.
 pub const BAD_INPUT: u8 = 2;
 
 impl Judgement {

@@ -1,6 +1,7 @@
-//! The `consim` command line. Exit codes: 0 every expectation met (check: linearizable),
-//! 1 an invariant broke unexpectedly or an expected violation did not happen (check: not
-//! linearizable), 2 bad input or usage, 3 unknown (a checker ran out of its budget).
+//! The `consim` command line. Exit codes are the contract of [`consim::exit`]: 0 every
+//! expectation met (check: linearizable), 1 one unmet (check: not linearizable), 2 bad input,
+//! usage, or output that could not be written, 3 unknown (a checker's budget or a run's event
+//! limit ran out).
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -103,13 +104,6 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => code,
-        // The reader went away (`consim run ... | head`): nothing more to say to anyone.
-        Err(e)
-            if e.downcast_ref::<std::io::Error>()
-                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
-        {
-            ExitCode::SUCCESS
-        }
         Err(e) => {
             match e.downcast_ref::<BadInput>() {
                 Some(BadInput(msg)) => eprintln!("error: {msg}"),
@@ -207,15 +201,13 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         b.finish_and_clear();
     }
     let mut worst = Judgement::Met;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     for r in reports {
         let r = r?;
         worst = worst.worse(r.judgement());
         if a.json {
-            writeln!(out, "{}", serde_json::to_string(&r)?)?;
+            output::emit(&(serde_json::to_string(&r)? + "\n"))?;
         } else {
-            writeln!(out, "{}", output::summary(&r, &a.set))?;
+            output::emit(&(output::summary(&r, &a.set) + "\n"))?;
         }
         if let Some(dir) = &a.out {
             write_outputs(dir, &r)?;
@@ -255,6 +247,8 @@ fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
 }
 
 fn models(json: bool) -> anyhow::Result<ExitCode> {
+    use std::fmt::Write as _;
+    let mut text = String::new();
     for d in registry::describe_all() {
         let s = d.spec;
         if json {
@@ -262,27 +256,26 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
                 "kind": s.kind, "summary": s.summary, "params": d.params,
                 "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "messages": s.messages,
             });
-            println!("{v}");
+            writeln!(text, "{v}")?;
         } else {
-            println!("{}: {}", s.kind, s.summary);
+            writeln!(text, "{}: {}", s.kind, s.summary)?;
             if let Some(p) = d.params.as_object() {
                 for (k, v) in p {
-                    println!("    {k} = {v}");
+                    writeln!(text, "    {k} = {v}")?;
                 }
             }
-            println!("  invariants: {}", s.invariants.join(", "));
-            println!("  metrics:    {}", s.metrics.join(", "));
-            println!("  messages:   {}", s.messages.join(", "));
-            println!(
-                "  bugs:       {}\n",
-                if s.bugs.is_empty() {
-                    "(none)".to_string()
-                } else {
-                    s.bugs.join(", ")
-                }
-            );
+            writeln!(text, "  invariants: {}", s.invariants.join(", "))?;
+            writeln!(text, "  metrics:    {}", s.metrics.join(", "))?;
+            writeln!(text, "  messages:   {}", s.messages.join(", "))?;
+            let bugs = if s.bugs.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.bugs.join(", ")
+            };
+            writeln!(text, "  bugs:       {bugs}\n")?;
         }
     }
+    output::emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -308,18 +301,19 @@ fn bench_cmd(b: &BenchCommand) -> anyhow::Result<ExitCode> {
         return Err(BadInput("--latency must be positive".into()).into());
     }
     let r = bench::pingpong(*nodes, *deliveries, dist, *messages);
-    if *json {
-        println!("{}", serde_json::to_string(&r)?);
+    let text = if *json {
+        serde_json::to_string(&r)? + "\n"
     } else {
-        println!(
-            "pingpong: {} nodes, {} deliveries, latency {}: {:.2} M deliveries/s ({:.3} s wall), peak RSS {}",
+        format!(
+            "pingpong: {} nodes, {} deliveries, latency {}: {:.2} M deliveries/s ({:.3} s wall), peak RSS {}\n",
             r.nodes,
             r.deliveries,
             r.latency,
             r.deliveries_per_s / 1e6,
             r.wall_s,
             r.peak_rss_mib.map_or("n/a".into(), |m| format!("{m:.1} MiB"))
-        );
-    }
+        )
+    };
+    output::emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -5,6 +5,16 @@ use crate::exit::Judgement;
 use crate::runner::RunReport;
 use std::fmt::Write as _;
 
+/// Writes `text` to standard output. A reader that went away (`consim run ... | head`) is not
+/// an error: the rest is simply not shown, and the command still exits with its verdict.
+pub fn emit(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
 /// Formats one run's summary.
 pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
     let mut s = String::new();

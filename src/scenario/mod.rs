@@ -368,8 +368,21 @@ impl Resolver<'_> {
 
     fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
         let n = spec.get_ref();
+        let targets = self.node_list(&n.targets, &spec.span(), "nemesis.targets")?;
+        let sides = if targets.is_empty() {
+            self.nodes.len()
+        } else {
+            targets.len()
+        };
+        if n.partition_every.is_some() && sides < 2 {
+            return Err(self.err(
+                spec.span(),
+                "nemesis.partition_every",
+                "a partition needs at least two targets to split",
+            ));
+        }
         Ok(Nemesis {
-            targets: self.node_list(&n.targets, &spec.span(), "nemesis.targets")?,
+            targets,
             crash_every: n.crash_every.as_ref().map(|l| l.0.clone()),
             restart_after: n.restart_after.clone(),
             partition_every: n.partition_every.as_ref().map(|l| l.0.clone()),
