@@ -25,6 +25,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("crash_unknown_node.toml", 35, "faults.crash", "node `ghost`"),
     ("trigger_unknown_kind.toml", 34, "faults.when", "no message of kind `Writ`"),
     ("too_many_nodes.toml", 25, "nodes.count", "at most 4096"),
+    ("nemesis_partition_one_target.toml", 35, "nemesis.partition_every", "at least two targets"),
     ("partition_unknown_node.toml", 35, "faults.partition", "node `ghost`"),
     ("fault_at_and_when.toml", 33, "faults", "exactly one of `at` (a time) or `when`"),
     ("fault_no_action.toml", 33, "faults", "names no fault"),
