@@ -56,10 +56,6 @@ impl Clock {
         self.drift_ppm = drift_ppm;
     }
 
-    pub fn drift_ppm(&self) -> i64 {
-        self.drift_ppm
-    }
-
     /// The true duration a timer set for `local_ns` of this clock's time takes to fire: a
     /// fast clock fires its timers early in true time.
     pub fn true_delay(&self, local_ns: u64) -> u64 {

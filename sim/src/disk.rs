@@ -9,7 +9,6 @@
 pub struct Disk<R> {
     records: Vec<R>,
     synced_len: usize,
-    syncs: u64,
 }
 
 impl<R> Default for Disk<R> {
@@ -17,7 +16,6 @@ impl<R> Default for Disk<R> {
         Disk {
             records: Vec::new(),
             synced_len: 0,
-            syncs: 0,
         }
     }
 }
@@ -31,7 +29,6 @@ impl<R> Disk<R> {
     /// Makes every record written so far durable.
     pub fn sync(&mut self) {
         self.synced_len = self.records.len();
-        self.syncs += 1;
     }
 
     /// Appends a record and syncs it: the common "durably log" step.
@@ -52,10 +49,6 @@ impl<R> Disk<R> {
 
     pub fn unsynced_len(&self) -> usize {
         self.records.len() - self.synced_len
-    }
-
-    pub fn syncs(&self) -> u64 {
-        self.syncs
     }
 
     /// Puts the log back as it was when it had `len` records of which `synced_len` were

@@ -51,28 +51,6 @@ impl Dist {
         }
     }
 
-    /// The smallest value a draw can take (0 when the distribution can reach 0).
-    pub fn min_ns(&self) -> u64 {
-        match *self {
-            Dist::Constant(v) => v,
-            Dist::Uniform { lo, .. } => lo,
-            Dist::Pareto { min, .. } => min,
-            Dist::Normal { .. } | Dist::LogNormal { .. } | Dist::Exponential { .. } => 0,
-        }
-    }
-
-    /// The typical value, for reports: the mean or median.
-    pub fn typical_ns(&self) -> u64 {
-        match *self {
-            Dist::Constant(v) => v,
-            Dist::Uniform { lo, hi } => lo + (hi - lo) / 2,
-            Dist::Normal { mean, .. } => mean,
-            Dist::LogNormal { median, .. } => median,
-            Dist::Exponential { mean } => mean,
-            Dist::Pareto { min, alpha } => (min as f64 * libm::pow(2.0, 1.0 / alpha)) as u64,
-        }
-    }
-
     /// True when the distribution can never draw zero.
     pub fn is_positive(&self) -> bool {
         match *self {

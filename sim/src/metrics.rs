@@ -132,14 +132,6 @@ impl Metrics {
         })
     }
 
-    /// Names of every distribution and counter, in declaration order.
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.series
-            .iter()
-            .map(|s| s.name)
-            .chain(self.counters.iter().map(|(n, _)| *n))
-    }
-
     /// The `metrics` object of the `--json` contract: distributions as
     /// `{"p50","p99","max","count"}`, counters as integers.
     pub fn to_json(&self) -> Value {

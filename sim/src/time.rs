@@ -17,10 +17,6 @@ impl Time {
         self.0
     }
 
-    pub fn as_millis_f64(self) -> f64 {
-        self.0 as f64 / 1e6
-    }
-
     /// Time elapsed since `earlier` (saturating: never negative).
     pub fn since(self, earlier: Time) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
