@@ -124,7 +124,7 @@ impl<P: Params> Scenario for Loaded<P> {
             metrics: out.metrics.to_json(),
             samples: out
                 .metrics
-                .duration_names()
+                .distribution_names()
                 .map(|n| (n, out.metrics.samples(n).to_vec()))
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),

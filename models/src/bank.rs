@@ -611,8 +611,7 @@ impl BankObserver {
 
 /// Declares the metrics every bank model reports, so they show up even when empty.
 pub fn declare_metrics(metrics: &mut Metrics) {
-    use sim::metrics::Unit;
-    metrics.declare("transfer_latency_ms", Unit::Nanos);
+    metrics.declare("transfer_latency_ms");
     for counter in ["transfers", "committed", "aborts", "messages"] {
         metrics.declare_counter(counter);
     }

@@ -43,7 +43,7 @@ use serde::{Deserialize, Serialize};
 use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::Verdict;
-use sim::metrics::{Metrics, Unit};
+use sim::metrics::Metrics;
 use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -554,7 +554,7 @@ impl sim::Model for SagaModel {
 
 fn declare_metrics(metrics: &mut Metrics) {
     bank::declare_metrics(metrics);
-    metrics.declare("in_flight_ms", Unit::Nanos);
+    metrics.declare("in_flight_ms");
     metrics.declare_counter("compensations");
 }
 

@@ -86,7 +86,7 @@ use serde::{Deserialize, Serialize};
 use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::{OnlineCheck, Verdict};
-use sim::metrics::{Metrics, Unit};
+use sim::metrics::Metrics;
 use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
@@ -977,9 +977,9 @@ impl sim::Model for TwoPc {
 
 fn declare_metrics(metrics: &mut Metrics) {
     bank::declare_metrics(metrics);
-    metrics.declare("in_doubt_ms", Unit::Nanos);
-    metrics.declare("lock_held_ms", Unit::Nanos);
-    metrics.declare("lock_wait_ms", Unit::Nanos);
+    metrics.declare("in_doubt_ms");
+    metrics.declare("lock_held_ms");
+    metrics.declare("lock_wait_ms");
 }
 
 fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {

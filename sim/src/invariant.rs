@@ -81,10 +81,6 @@ impl OnlineCheck {
         self.violations += 1;
     }
 
-    pub fn is_violated(&self) -> bool {
-        self.violations > 0
-    }
-
     pub fn verdict(&self, name: &'static str, holds_detail: impl Into<String>) -> Verdict {
         match &self.first_violation {
             None => Verdict::holds(name, holds_detail),

@@ -1,25 +1,17 @@
-//! Run metrics: HDR histograms of durations and of counts, and plain counters, named with
-//! their unit last (`transfer_latency_ms`, `messages_per_txn`, `aborts`).
+//! Run metrics: HDR histograms of durations and plain counters, named with their unit last
+//! (`transfer_latency_ms`, `aborts`).
 //!
 //! Names are `&'static str` and the registry is a short vector searched linearly: recording a
-//! sample allocates nothing once the metric exists.
+//! sample allocates nothing once the metric exists (unless samples are kept for charts).
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
-/// What a histogram holds, which decides how it is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Unit {
-    /// Nanoseconds, reported in milliseconds (the metric's name ends in `_ms`).
-    Nanos,
-    /// Plain counts, reported as they are.
-    Count,
-}
-
+/// A distribution of durations, recorded in nanoseconds, reported in milliseconds (its name
+/// ends in `_ms`).
 #[derive(Debug)]
 struct Series {
     name: &'static str,
-    unit: Unit,
     hist: Histogram<u64>,
     /// (true time, value) of every sample, when samples are kept (for charts).
     samples: Vec<(u64, u64)>,
@@ -37,7 +29,7 @@ pub struct Metrics {
     keep_samples: bool,
 }
 
-/// p50 / p99 / max of one distribution, in its reported unit.
+/// p50 / p99 / max of one distribution, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
     pub count: u64,
@@ -55,8 +47,8 @@ impl Metrics {
         }
     }
 
-    /// Every sample of a distribution as (true time in ns, value in ns or count), oldest
-    /// first; empty unless samples are kept.
+    /// Every sample of a distribution as (true time, value), both in nanoseconds, oldest first;
+    /// empty unless samples are kept.
     pub fn samples(&self, name: &str) -> &[(u64, u64)] {
         self.series
             .iter()
@@ -64,17 +56,14 @@ impl Metrics {
             .map_or(&[], |s| &s.samples)
     }
 
-    /// Names of the duration distributions, in declaration order.
-    pub fn duration_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.series
-            .iter()
-            .filter(|s| s.unit == Unit::Nanos)
-            .map(|s| s.name)
+    /// Names of the distributions, in declaration order.
+    pub fn distribution_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.series.iter().map(|s| s.name)
     }
 
     /// Makes a distribution exist (so it is reported, empty, even with no samples).
-    pub fn declare(&mut self, name: &'static str, unit: Unit) {
-        self.series_mut(name, unit);
+    pub fn declare(&mut self, name: &'static str) {
+        self.series_mut(name);
     }
 
     /// Makes a counter exist at zero.
@@ -84,23 +73,14 @@ impl Metrics {
 
     /// Records a duration sample, in nanoseconds.
     pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
-        self.record(name, Unit::Nanos, ns);
-    }
-
-    /// Records a count sample.
-    pub fn record_count(&mut self, name: &'static str, n: u64) {
-        self.record(name, Unit::Count, n);
-    }
-
-    fn record(&mut self, name: &'static str, unit: Unit, v: u64) {
         let (now, keep) = (self.now, self.keep_samples);
-        let s = self.series_mut(name, unit);
-        // Recording past u64::MAX / 2 fails; far beyond any duration or count simulated here.
-        if s.hist.record(v).is_err() {
-            s.hist.saturating_record(v);
+        let s = self.series_mut(name);
+        // Recording fails only past u64::MAX / 2 ns, far beyond any simulated duration.
+        if s.hist.record(ns).is_err() {
+            s.hist.saturating_record(ns);
         }
         if keep {
-            s.samples.push((now, v));
+            s.samples.push((now, ns));
         }
     }
 
@@ -117,18 +97,13 @@ impl Metrics {
     }
 
     pub fn summary(&self, name: &str) -> Option<Summary> {
-        let s = self.series.iter().find(|s| s.name == name)?;
-        let scale = match s.unit {
-            Unit::Nanos => 1e-6,
-            Unit::Count => 1.0,
-        };
-        let h = &s.hist;
-        let q = |v: u64| if h.is_empty() { 0.0 } else { v as f64 * scale };
+        let h = &self.series.iter().find(|s| s.name == name)?.hist;
+        let ms = |ns: u64| if h.is_empty() { 0.0 } else { ns as f64 * 1e-6 };
         Some(Summary {
             count: h.len(),
-            p50: q(h.value_at_quantile(0.5)),
-            p99: q(h.value_at_quantile(0.99)),
-            max: q(h.max()),
+            p50: ms(h.value_at_quantile(0.5)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
         })
     }
 
@@ -146,7 +121,7 @@ impl Metrics {
         Value::Object(m)
     }
 
-    fn series_mut(&mut self, name: &'static str, unit: Unit) -> &mut Series {
+    fn series_mut(&mut self, name: &'static str) -> &mut Series {
         let i = match self.series.iter().position(|s| s.name == name) {
             Some(i) => i,
             None => {
@@ -154,16 +129,13 @@ impl Metrics {
                 let hist = Histogram::new(3).expect("3 significant figures is valid");
                 self.series.push(Series {
                     name,
-                    unit,
                     hist,
                     samples: Vec::new(),
                 });
                 self.series.len() - 1
             }
         };
-        let s = &mut self.series[i];
-        debug_assert_eq!(s.unit, unit, "metric {name} recorded with two units");
-        s
+        &mut self.series[i]
     }
 
     fn counter_mut(&mut self, name: &'static str) -> &mut u64 {
@@ -188,7 +160,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn summaries_in_reported_units() {
+    fn summaries_in_milliseconds() {
         let mut m = Metrics::default();
         for ms in 1..=100 {
             m.record_nanos("latency_ms", ms * 1_000_000);
