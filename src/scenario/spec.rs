@@ -54,14 +54,23 @@ pub(super) struct ModelHead {
     pub(super) kind: Option<String>,
 }
 
+/// Reads a `T` and turns it into a `U` with `check`, whose error becomes a deserialization
+/// error: so a bad value is reported at its own span, with its line and field.
+fn checked<'de, D, T, U>(d: D, check: impl FnOnce(T) -> Result<U, String>) -> Result<U, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    check(T::deserialize(d)?).map_err(de::Error::custom)
+}
+
 /// A duration written as a string: `"250ms"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct Dur(pub(super) Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(de::Error::custom)
+        checked(d, |s: String| parse_duration(&s).map(Dur))
     }
 }
 
@@ -71,10 +80,7 @@ pub(super) struct SignedDur(pub(super) i64);
 
 impl<'de> Deserialize<'de> for SignedDur {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<SignedDur, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_signed_duration(&s)
-            .map(SignedDur)
-            .map_err(de::Error::custom)
+        checked(d, |s: String| parse_signed_duration(&s).map(SignedDur))
     }
 }
 
@@ -84,14 +90,13 @@ pub(super) struct Prob(pub(super) f64);
 
 impl<'de> Deserialize<'de> for Prob {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Prob, D::Error> {
-        let p = f64::deserialize(d)?;
-        if (0.0..=1.0).contains(&p) {
-            Ok(Prob(p))
-        } else {
-            Err(de::Error::custom(format!(
-                "a probability must be within [0, 1], got {p}"
-            )))
-        }
+        checked(d, |p: f64| {
+            if (0.0..=1.0).contains(&p) {
+                Ok(Prob(p))
+            } else {
+                Err(format!("a probability must be within [0, 1], got {p}"))
+            }
+        })
     }
 }
 
@@ -101,15 +106,16 @@ pub(super) struct Ppm(pub(super) i64);
 
 impl<'de> Deserialize<'de> for Ppm {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Ppm, D::Error> {
-        let ppm = i64::deserialize(d)?;
-        if ppm.abs() <= Clock::MAX_DRIFT_PPM {
-            Ok(Ppm(ppm))
-        } else {
-            Err(de::Error::custom(format!(
-                "a clock drift must be within ±{} ppm, got {ppm}",
-                Clock::MAX_DRIFT_PPM
-            )))
-        }
+        checked(d, |ppm: i64| {
+            if ppm.abs() <= Clock::MAX_DRIFT_PPM {
+                Ok(Ppm(ppm))
+            } else {
+                Err(format!(
+                    "a clock drift must be within ±{} ppm, got {ppm}",
+                    Clock::MAX_DRIFT_PPM
+                ))
+            }
+        })
     }
 }
 
@@ -119,14 +125,13 @@ pub(super) struct Latency(pub(super) Dist);
 
 impl<'de> Deserialize<'de> for Latency {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Latency, D::Error> {
-        let dist = Dist::deserialize(d)?;
-        if dist.is_positive() {
-            Ok(Latency(dist))
-        } else {
-            Err(de::Error::custom(format!(
-                "a latency must be positive, got `{dist}`"
-            )))
-        }
+        checked(d, |dist: Dist| {
+            if dist.is_positive() {
+                Ok(Latency(dist))
+            } else {
+                Err(format!("a latency must be positive, got `{dist}`"))
+            }
+        })
     }
 }
 
