@@ -1,4 +1,4 @@
-//! Checks the whole shared corpus and reports time per set and the slowest file.
+//! Checks the whole bundled corpus (tests/corpus) and reports time per set and the slowest file.
 //!
 //! Reference (Porcupine on this class of 2-core machine): etcd set ~0.8 s, kv set ~0.3 s,
 //! slowest single file ~0.3 s. Parsing is timed apart from checking so the two can be compared
@@ -22,7 +22,7 @@ struct Case {
 }
 
 fn main() {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/corpus"));
     let tsv = std::fs::read_to_string(dir.join("verdicts.tsv"))
         .unwrap_or_else(|e| panic!("corpus not found at {}: {e}", dir.display()));
     let cases: Vec<Case> = tsv

@@ -1,13 +1,13 @@
-//! Linearizability checker: the shared corpus (known verdicts), hand-written histories for
+//! Linearizability checker: the bundled corpus (tests/corpus) (known verdicts), hand-written histories for
 //! each rule of `docs/HISTORY_FORMAT.md`, and bad input with its line number.
 
 use sim::history::History;
 use sim::linearizability::{check, Budget, Model, Verdict};
 use std::path::PathBuf;
 
-/// The corpus lives outside the repository; a missing corpus is a failure, not a skip.
+/// The corpus is bundled in tests/corpus (see SOURCE.md there); a missing file is a failure, not a skip.
 fn corpus() -> PathBuf {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/corpus"));
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/corpus"));
     assert!(
         dir.join("verdicts.tsv").is_file(),
         "corpus not found at {}",
