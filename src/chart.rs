@@ -20,28 +20,64 @@ const PARTITION: RGBColor = RGBColor(127, 127, 127);
 
 /// The timeline chart of one run as SVG text; `None` when the run kept no latency samples.
 pub fn timeline(r: &RunReport) -> Result<Option<String>, String> {
-    let points = |v: &[(u64, u64)]| {
-        v.iter()
-            .map(|&(t, ns)| (t as f64 / 1e9, (ns as f64 / 1e6).max(MIN_MS)))
-            .collect::<Vec<_>>()
-    };
-    let series: Vec<(&str, Vec<(f64, f64)>)> = r
-        .samples
-        .iter()
-        .map(|(name, v)| (*name, points(v)))
-        .collect();
-    if series.is_empty() {
+    if r.samples.is_empty() {
         return Ok(None);
     }
+    let to_point = |&(t, ns): &(u64, u64)| (t as f64 / 1e9, (ns as f64 / 1e6).max(MIN_MS));
     let x_max = (r.sim_time_ns as f64 / 1e9).max(1e-3);
-    let y_max = series
+    let y_max = r
+        .samples
         .iter()
-        .flat_map(|(_, p)| p.iter().map(|&(_, y)| y))
+        .flat_map(|(_, v)| v.iter().map(|s| to_point(s).1))
         .fold(MIN_MS, f64::max)
         * 2.0;
+    let grid = Grid { x_max, y_max };
+    let series: Vec<Series> = r
+        .samples
+        .iter()
+        .map(|(name, v)| Series {
+            name,
+            samples: v.len(),
+            points: grid.thin(v.iter().map(to_point)),
+        })
+        .collect();
     let mut svg = String::new();
     draw(&mut svg, r, &series, x_max, y_max).map_err(|e| format!("drawing the chart: {e}"))?;
     Ok(Some(svg))
+}
+
+/// One latency metric as drawn: its name, how many samples it had, and the points left to
+/// draw after thinning.
+struct Series<'a> {
+    name: &'a str,
+    samples: usize,
+    points: Vec<(f64, f64)>,
+}
+
+/// The plot area cut into cells about two pixels wide and high. Two samples in one cell
+/// draw the same dot, so only the first is kept: a ten-hour run's million samples become a
+/// few thousand dots and the SVG stays small, while every outlier still shows.
+struct Grid {
+    x_max: f64,
+    y_max: f64,
+}
+
+impl Grid {
+    const COLUMNS: f64 = 500.0;
+    const ROWS: f64 = 200.0;
+
+    fn cell(&self, (x, y): (f64, f64)) -> (u32, u32) {
+        let column = (x / self.x_max * Self::COLUMNS).clamp(0.0, Self::COLUMNS);
+        let row =
+            ((y / MIN_MS).ln() / (self.y_max / MIN_MS).ln() * Self::ROWS).clamp(0.0, Self::ROWS);
+        (column as u32, row as u32)
+    }
+
+    /// The points in distinct cells, the earliest of each (at most COLUMNS × ROWS).
+    fn thin(&self, points: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+        let mut seen = std::collections::BTreeSet::new();
+        points.filter(|&p| seen.insert(self.cell(p))).collect()
+    }
 }
 
 /// Samples below 10 µs are drawn at 10 µs: a log scale has no zero.
@@ -50,7 +86,7 @@ const MIN_MS: f64 = 0.01;
 fn draw(
     svg: &mut String,
     r: &RunReport,
-    series: &[(&str, Vec<(f64, f64)>)],
+    series: &[Series],
     x_max: f64,
     y_max: f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -107,15 +143,15 @@ fn draw(
                 Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.mix(0.3).filled())
             });
     }
-    for (i, (name, points)) in series.iter().enumerate() {
+    for (i, s) in series.iter().enumerate() {
         let colour = SERIES[i % SERIES.len()];
         chart
             .draw_series(
-                points
+                s.points
                     .iter()
                     .map(|&p| Circle::new(p, 2, colour.mix(0.6).filled())),
             )?
-            .label(format!("{name} ({} samples)", points.len()))
+            .label(format!("{} ({} samples)", s.name, s.samples))
             .legend(move |(x, y)| Circle::new((x + 6, y), 4, colour.filled()));
     }
     chart
@@ -126,4 +162,36 @@ fn draw(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thinning_bounds_the_points_and_keeps_every_outlier() {
+        let grid = Grid {
+            x_max: 36_000.0,
+            y_max: 2_000.0,
+        };
+        // A million samples of a steady ~1 ms latency, with one 900 ms outlier in the middle.
+        let points = (0..1_000_000u64).map(|i| {
+            let y = if i == 500_000 {
+                900.0
+            } else {
+                0.5 + (i % 1000) as f64 / 1000.0
+            };
+            (i as f64 * 0.036, y)
+        });
+        let kept = grid.thin(points);
+        assert!(kept.len() < 20_000, "{} points kept", kept.len());
+        assert!(
+            kept.iter().any(|&(_, y)| y == 900.0),
+            "the outlier was thinned away"
+        );
+        assert!(
+            kept.first() == Some(&(0.0, 0.5)),
+            "the earliest sample of a cell is kept"
+        );
+    }
 }

@@ -17,6 +17,15 @@ pub enum Judgement {
 pub const BAD_INPUT: u8 = 2;
 
 impl Judgement {
+    /// The word the human summary shows for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Judgement::Met => "PASS",
+            Judgement::Unmet => "FAIL",
+            Judgement::Unknown => "UNKNOWN",
+        }
+    }
+
     /// The worse of two, for a set of runs: an unmet expectation outweighs an undecided one,
     /// which outweighs success.
     pub fn worse(self, other: Judgement) -> Judgement {

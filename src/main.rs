@@ -201,9 +201,19 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         b.finish_and_clear();
     }
     let mut worst = Judgement::Met;
+    let mut not_met = Vec::new();
+    let runs = reports.len();
     for r in reports {
         let r = r?;
         worst = worst.worse(r.judgement());
+        if r.judgement() != Judgement::Met {
+            not_met.push(format!(
+                "  {} {} (seed {})",
+                r.judgement().as_str(),
+                r.path,
+                r.seed
+            ));
+        }
         if a.json {
             output::emit(&(serde_json::to_string(&r)? + "\n"))?;
         } else {
@@ -213,7 +223,25 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             write_outputs(dir, &r)?;
         }
     }
+    if !a.json {
+        output::emit(&closing_line(runs, &not_met))?;
+    }
     Ok(worst.into())
+}
+
+/// The last lines of a human-readable `run`: how many scenarios behaved as their files say,
+/// then the ones that did not.
+fn closing_line(runs: usize, not_met: &[String]) -> String {
+    let mut s = format!(
+        "scenarios: {} passed, {} failed\n",
+        runs - not_met.len(),
+        not_met.len()
+    );
+    for line in not_met {
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
 }
 
 /// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
@@ -236,9 +264,12 @@ fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
         d.join("result.json"),
         serde_json::to_string_pretty(r)? + "\n",
     )?;
-    let mut h = std::io::BufWriter::new(std::fs::File::create(d.join("history.jsonl"))?);
-    r.history.write_jsonl(&mut h)?;
-    h.flush()?;
+    // Models whose clients record no history (the transfers) get no empty file.
+    if !r.history.events.is_empty() {
+        let mut h = std::io::BufWriter::new(std::fs::File::create(d.join("history.jsonl"))?);
+        r.history.write_jsonl(&mut h)?;
+        h.flush()?;
+    }
     std::fs::write(d.join("schedule.toml"), &r.schedule_toml)?;
     if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
         std::fs::write(d.join("timeline.svg"), svg)?;

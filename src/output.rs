@@ -1,7 +1,6 @@
 //! The human-readable summary of a run: invariants with their expectations, key metrics as
 //! p50 / p99 / max, the kernel's counts and the command that replays the run.
 
-use crate::exit::Judgement;
 use crate::runner::RunReport;
 use std::fmt::Write as _;
 
@@ -18,11 +17,7 @@ pub fn emit(text: &str) -> std::io::Result<()> {
 /// Formats one run's summary.
 pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
     let mut s = String::new();
-    let verdict = match r.judgement() {
-        Judgement::Met => "PASS",
-        Judgement::Unmet => "FAIL",
-        Judgement::Unknown => "UNKNOWN",
-    };
+    let verdict = r.judgement().as_str();
     let _ = writeln!(
         s,
         "{verdict}  {}  (model {}, bug {}, seed {})",

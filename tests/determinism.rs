@@ -2,6 +2,8 @@
 //! trace; other seeds give other executions; and common random numbers: changing the network's
 //! loss rate leaves every client's sequence of operations unchanged.
 
+mod common;
+
 use consim::runner::{load, Scenario};
 use sim::history::{EventType, OpFn};
 use std::path::{Path, PathBuf};
@@ -131,8 +133,7 @@ fn a_printed_random_schedule_replays_the_same_run() {
     let base = &text[..text
         .find("[[faults]]")
         .expect("the story has scripted faults")];
-    let dir = std::env::temp_dir().join(format!("consim-replay-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::Scratch::new("replay");
     let random = dir.join("random.toml");
     std::fs::write(&random, base).unwrap();
     let nemesis: Vec<(String, String)> = [

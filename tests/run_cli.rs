@@ -1,7 +1,10 @@
 //! `consim run`, `consim models` and `consim bench` as a user calls them: exit codes, the
 //! `--json` contract, `--out` files, `--trace` files, and a run's history checked on its own.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::Scratch;
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn consim(args: &[&str]) -> Output {
@@ -16,11 +19,8 @@ fn scenario(name: &str) -> String {
     format!("scenarios/{name}.toml")
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("consim-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn temp_dir(name: &str) -> Scratch {
+    Scratch::new(name)
 }
 
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
@@ -98,6 +98,25 @@ fn an_unexpected_violation_exits_1_and_prints_the_replay_command() {
         "{text}"
     );
     assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=ack-before-sync"), "{text}");
+    assert!(
+        text.ends_with(
+            "scenarios: 0 passed, 1 failed\n  FAIL scenarios/register-singapore-sync.toml (seed 42)\n"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_run_of_several_scenarios_ends_with_a_count() {
+    let out = consim(&["run", "scenarios/"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let bundled = text.matches("\nPASS  ").count() + usize::from(text.starts_with("PASS  "));
+    assert!(bundled > 5, "{text}");
+    assert!(
+        text.ends_with(&format!("\nscenarios: {bundled} passed, 0 failed\n")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -258,4 +277,22 @@ fn bench_reports_deliveries_per_second() {
         consim(&["bench", "pingpong", "--nodes", "1"]).status.code(),
         Some(2)
     );
+}
+
+/// The transfer models' clients record no history, so `--out` writes no empty history file;
+/// the run's other files are there.
+#[test]
+fn out_dir_of_a_model_without_history_has_no_history_file() {
+    let dir = temp_dir("no-history");
+    let out = consim(&[
+        "run",
+        &scenario("bank-transfer-saga"),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let run_dir = dir.join("bank-transfer-saga");
+    assert!(run_dir.join("result.json").is_file());
+    assert!(run_dir.join("timeline.svg").is_file());
+    assert!(!run_dir.join("history.jsonl").exists());
 }

@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+
+use std::path::{Path, PathBuf};
+
+/// A scratch directory of one test, removed when the test ends (pass or fail), so test runs
+/// leave nothing behind in the temporary directory.
+pub struct Scratch(PathBuf);
+
+impl Scratch {
+    /// A fresh, empty directory named after the test and this process.
+    pub fn new(name: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("consim-test-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).expect("the temporary directory is writable");
+        Scratch(d)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
