@@ -38,6 +38,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("no_clients.toml", 11, "nodes", "at least one node with role `client`"),
     ("expect_unknown_invariant.toml", 39, "expect.serializable", "no invariant `serializable`"),
     ("bad_duration.toml", 4, "duration", "invalid duration `fast`"),
+    ("retransmit_zero.toml", 11, "model.retransmit_every", "must be positive"),
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";
