@@ -162,6 +162,23 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|f| runner::load(f, &a.set).map_err(|e| BadInput(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    // Two scenarios writing into one folder: the second would overwrite the first.
+    if let Some(dir) = &a.out {
+        let mut folders = std::collections::BTreeMap::new();
+        for (s, f) in scenarios.iter().zip(&files) {
+            let folder = dir.join(consim::scenario::output_folder(&s.common().name));
+            if let Some(first) = folders.insert(folder.clone(), f) {
+                return Err(BadInput(format!(
+                    "{} and {} would both write into {} (scenario name `{}`): give them different `name`s",
+                    first.display(),
+                    f.display(),
+                    folder.display(),
+                    s.common().name
+                ))
+                .into());
+            }
+        }
+    }
     let progress = (!a.json && files.len() > 1 && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(files.len() as u64);
         bar.set_style(
@@ -218,19 +235,8 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
 fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
-    // The name comes from a file: keep it to one plain path component inside DIR.
-    let safe: String = r
-        .scenario
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let d = dir.join(safe.trim_start_matches('.'));
+    // The name comes from a file: kept to one plain path component inside DIR.
+    let d = dir.join(consim::scenario::output_folder(&r.scenario));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     std::fs::write(
         d.join("result.json"),

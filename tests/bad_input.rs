@@ -39,6 +39,17 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("expect_unknown_invariant.toml", 39, "expect.serializable", "no invariant `serializable`"),
     ("bad_duration.toml", 4, "duration", "invalid duration `fast`"),
     ("retransmit_zero.toml", 11, "model.retransmit_every", "must be positive"),
+    ("link_three_regions.toml", 34, "network.links.between", "names 3 regions; a link joins exactly two"),
+    ("link_pair_twice.toml", 34, "network.links.between", "the link between `in` and `sg` is already given on line 30"),
+    ("partition_node_twice.toml", 35, "faults.partition", "puts node `leader` in two groups"),
+    ("partition_empty_group.toml", 35, "faults.partition", "group 2 is empty"),
+    ("one_way_from_is_to.toml", 35, "faults.partition_one_way", "node `leader` is both in `from` and in `to`"),
+    ("nemesis_target_twice.toml", 34, "nemesis.targets", "names node `leader` twice"),
+    ("nemesis_targets_empty.toml", 34, "nemesis.targets", "is empty: leave `targets` out"),
+    ("node_name_empty.toml", 17, "nodes.name", "must not be empty"),
+    ("region_name_empty.toml", 18, "nodes.region", "must not be empty"),
+    ("name_dot.toml", 2, "name", "\".\" cannot name an output folder"),
+    ("name_empty.toml", 2, "name", "\"\" cannot name an output folder"),
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";
@@ -135,4 +146,16 @@ fn a_bad_override_names_the_field() {
 fn a_missing_file_exits_2() {
     let stderr = bad_input(&["run", "nonexistent.toml"]);
     assert!(stderr.contains("nonexistent.toml"), "{stderr}");
+}
+
+#[test]
+fn two_scenarios_with_one_name_refuse_to_share_an_out_folder() {
+    let dir = std::env::temp_dir().join(format!("consim-out-twice-{}", std::process::id()));
+    let stderr = bad_input(&["run", GOOD, GOOD, "--out", dir.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!("{GOOD} and {GOOD} would both write into")),
+        "{stderr}"
+    );
+    // Refused before anything ran or was written.
+    assert!(!dir.exists(), "{} was created", dir.display());
 }

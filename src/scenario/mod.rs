@@ -142,6 +142,16 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
         Some(spec) => r.nemesis(spec)?,
     };
     let expect = r.expect(&f.expect, &P::SPEC)?;
+    if !output_folder(&f.name).contains(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(r.top_level_error(
+            "",
+            "name",
+            &format!(
+                "{:?} cannot name an output folder: give it at least one ASCII letter or digit",
+                f.name
+            ),
+        ));
+    }
     if f.duration.0.is_zero() {
         return Err(r.top_level_error("", "duration", "must be positive"));
     }
@@ -164,6 +174,23 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
         max_events: f.limits.max_events,
     };
     Ok((common, f.model))
+}
+
+/// The folder `--out DIR` writes a scenario's files into, `DIR/<this>`: its name kept to
+/// one plain path component (ASCII letters, digits, `-`, `_`, `.`; anything else becomes `_`;
+/// no leading dot). A name without an ASCII letter or digit is refused at load.
+pub fn output_folder(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    safe.trim_start_matches('.').to_string()
 }
 
 /// Turns a model's parameter error into a located scenario error.
@@ -233,16 +260,25 @@ impl Resolver<'_> {
         }
     }
 
+    /// A non-empty list of distinct nodes.
     fn node_list(
         &self,
         names: &[String],
         span: &Span,
         field: &str,
     ) -> Result<Vec<NodeId>, ScenarioError> {
-        names
-            .iter()
-            .map(|n| self.node(n, span.clone(), field))
-            .collect()
+        if names.is_empty() {
+            return Err(self.err(span.clone(), field, "is empty: name at least one node"));
+        }
+        let mut ids = Vec::with_capacity(names.len());
+        for n in names {
+            let id = self.node(n, span.clone(), field)?;
+            if ids.contains(&id) {
+                return Err(self.err(span.clone(), field, format!("names node `{n}` twice")));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// The nodes, with `count` expanded, and the regions they name; returns their clocks.
@@ -272,6 +308,12 @@ impl Resolver<'_> {
                         sim::net::MAX_NODES
                     ),
                 ));
+            }
+            if n.name.is_empty() {
+                return Err(self.err(spec.span(), "nodes.name", "must not be empty"));
+            }
+            if n.region.is_empty() {
+                return Err(self.err(spec.span(), "nodes.region", "must not be empty"));
             }
             if !self.regions.contains(&n.region) {
                 self.regions.push(n.region.clone());
@@ -316,8 +358,20 @@ impl Resolver<'_> {
         };
         let r = self.regions.len();
         let mut links = vec![default_link; r * r];
+        // The line of the entry that set each unordered region pair.
+        let mut given: BTreeMap<(usize, usize), usize> = BTreeMap::new();
         for spec in &net.links {
             let l = spec.get_ref();
+            if l.between.len() != 2 {
+                return Err(self.err(
+                    spec.span(),
+                    "network.links.between",
+                    format!(
+                        "names {} regions; a link joins exactly two, e.g. between = [\"a\", \"b\"] (the same region twice for the link inside it)",
+                        l.between.len()
+                    ),
+                ));
+            }
             let mut ends = [0usize; 2];
             for (end, region) in ends.iter_mut().zip(&l.between) {
                 *end = self
@@ -334,6 +388,18 @@ impl Resolver<'_> {
                             ),
                         )
                     })?;
+            }
+            let line = key_line(self.text, spec.span(), "between");
+            let pair = (ends[0].min(ends[1]), ends[0].max(ends[1]));
+            if let Some(first) = given.insert(pair, line) {
+                return Err(self.err(
+                    spec.span(),
+                    "network.links.between",
+                    format!(
+                        "the link between `{}` and `{}` is already given on line {first}: write one entry per region pair",
+                        l.between[0], l.between[1]
+                    ),
+                ));
             }
             for (a, b) in [(ends[0], ends[1]), (ends[1], ends[0])] {
                 let link = &mut links[a * r + b];
@@ -368,7 +434,18 @@ impl Resolver<'_> {
 
     fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
         let n = spec.get_ref();
-        let targets = self.node_list(&n.targets, &spec.span(), "nemesis.targets")?;
+        // Leaving `targets` out means every node; an empty list is refused, not read as "all".
+        let targets = match &n.targets {
+            None => Vec::new(),
+            Some(t) if t.is_empty() => {
+                return Err(self.err(
+                    spec.span(),
+                    "nemesis.targets",
+                    "is empty: leave `targets` out to let random faults hit every node",
+                ))
+            }
+            Some(t) => self.node_list(t, &spec.span(), "nemesis.targets")?,
+        };
         let sides = if targets.is_empty() {
             self.nodes.len()
         } else {
@@ -506,10 +583,33 @@ impl Resolver<'_> {
             });
         }
         if let Some(groups) = &s.partition {
+            if let Some(i) = groups.iter().position(|g| g.is_empty()) {
+                return Err(self.err(
+                    span,
+                    "faults.partition",
+                    format!(
+                        "group {} is empty: every group names at least one node",
+                        i + 1
+                    ),
+                ));
+            }
             let groups = groups
                 .iter()
                 .map(|g| self.node_list(g, &span, "faults.partition"))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut seen = Vec::new();
+            for (g, names) in groups.iter().zip(s.partition.iter().flatten()) {
+                for (id, name) in g.iter().zip(names) {
+                    if seen.contains(id) {
+                        return Err(self.err(
+                            span,
+                            "faults.partition",
+                            format!("puts node `{name}` in two groups"),
+                        ));
+                    }
+                    seen.push(*id);
+                }
+            }
             if groups.len() < 2 {
                 return Err(self.err(
                     span,
@@ -525,6 +625,13 @@ impl Resolver<'_> {
         if let Some(ow) = &s.partition_one_way {
             let from = self.node_list(&ow.from, &span, "faults.partition_one_way.from")?;
             let to = self.node_list(&ow.to, &span, "faults.partition_one_way.to")?;
+            if let Some(both) = ow.from.iter().find(|n| ow.to.contains(n)) {
+                return Err(self.err(
+                    span,
+                    "faults.partition_one_way",
+                    format!("node `{both}` is both in `from` and in `to`: a node cannot be cut from itself"),
+                ));
+            }
             actions.push(Fault::PartitionOneWay {
                 from,
                 to,
