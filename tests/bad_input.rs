@@ -50,6 +50,8 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("region_name_empty.toml", 18, "nodes.region", "must not be empty"),
     ("name_dot.toml", 2, "name", "\".\" cannot name an output folder"),
     ("name_empty.toml", 2, "name", "\"\" cannot name an output folder"),
+    ("fault_just_after_duration.toml", 34, "faults.at", "10.000000001s is after the end of the run (10s)"),
+    ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";

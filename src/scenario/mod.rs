@@ -19,7 +19,7 @@ use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
 use sim::net::{LinkParams, Network, Order};
-use sim::time::nanos;
+use sim::time::{format_nanos, nanos};
 use sim::NodeId;
 use spec::{FaultSpec, File, Head, NemesisSpec, NetworkSpec, NodeSpec};
 use std::collections::BTreeMap;
@@ -191,6 +191,19 @@ pub fn output_folder(name: &str) -> String {
         })
         .collect();
     safe.trim_start_matches('.').to_string()
+}
+
+/// A duration for an error message, exact to the nanosecond so that two different values
+/// never print alike: `10s`, `10.000000001s`, `250ms`.
+fn exact(d: Duration) -> String {
+    if d.as_secs() == 0 {
+        return format_nanos(nanos(d));
+    }
+    let frac = format!("{:09}", d.subsec_nanos());
+    match frac.trim_end_matches('0') {
+        "" => format!("{}s", d.as_secs()),
+        f => format!("{}.{f}s", d.as_secs()),
+    }
 }
 
 /// Turns a model's parameter error into a located scenario error.
@@ -508,7 +521,8 @@ impl Resolver<'_> {
         let when = match (&s.at, &s.when) {
             (Some(at), None) => {
                 if at.0 > duration {
-                    let (at, end) = (sim::Time(nanos(at.0)), sim::Time(nanos(duration)));
+                    // Exact, not rounded: 60.000000001s is after 60s, and must look it.
+                    let (at, end) = (exact(at.0), exact(duration));
                     return Err(self.err(
                         span,
                         "faults.at",
