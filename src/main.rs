@@ -50,7 +50,10 @@ struct RunArgs {
     /// Run this seed instead of each scenario's own.
     #[arg(long)]
     seed: Option<u64>,
-    /// Override a scenario field by dotted path, e.g. `--set network.loss=0.05`.
+    /// Override a scenario field by dotted path, e.g. `--set network.loss=0.05` or
+    /// `--set nodes.0.region=mumbai`. VALUE is TOML, or else taken as a string; quote the
+    /// argument for the shell when it holds parentheses or spaces:
+    /// `--set 'model.think_time="exponential(10ms)"'`.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
     /// Print one JSON object per run instead of the summary.

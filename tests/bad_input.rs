@@ -51,6 +51,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("name_dot.toml", 2, "name", "\".\" cannot name an output folder"),
     ("name_empty.toml", 2, "name", "\"\" cannot name an output folder"),
     ("fault_just_after_duration.toml", 34, "faults.at", "10.000000001s is after the end of the run (10s)"),
+    ("description_date.toml", 4, "description", "`2024-01-01` is read as a TOML date-time, expected a string; if it is text, quote it: \"2024-01-01\""),
     ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
 ];
 
@@ -137,11 +138,67 @@ fn the_good_scenario_loads() {
 }
 
 #[test]
-fn a_bad_override_names_the_field() {
+fn a_bad_override_names_the_set_argument_and_the_field() {
     let stderr = bad_input(&["run", GOOD, "--set", "network.loss=2"]);
-    assert!(stderr.contains(GOOD), "{stderr}");
-    assert!(stderr.contains(": field `network.loss`: "), "{stderr}");
-    assert!(stderr.contains("within [0, 1], got 2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{GOOD}: --set network.loss=2: field `network.loss`: a probability must be within [0, 1], got 2"
+        )),
+        "{stderr}"
+    );
+    // A key the file does not have: still the argument, never a line of the file.
+    let stderr = bad_input(&["run", GOOD, "--set", "model.retransmit_every=0s"]);
+    assert!(
+        stderr.contains(&format!(
+            "{GOOD}: --set model.retransmit_every=0s: field `model.retransmit_every`: must be positive"
+        )),
+        "{stderr}"
+    );
+    // Of several overrides, the one that wrote the value.
+    let stderr = bad_input(&[
+        "run",
+        GOOD,
+        "--set",
+        "network.duplicate=0.1",
+        "--set",
+        "limits.max_events=0",
+    ]);
+    assert!(
+        stderr.contains(": --set limits.max_events=0: field `limits.max_events`: must be positive"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_error_keeps_its_line_when_an_override_inserts_one_above() {
+    let path = "tests/bad_scenarios/crash_unknown_node.toml";
+    let stderr = bad_input(&["run", path, "--set", "network.duplicate=0.1"]);
+    assert!(
+        stderr.contains(&format!("{path}:35: field `faults.crash`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn override_values_that_are_not_toml_or_are_dates_are_strings() {
+    // No shell here: the shell needs the quotes, `--set 'model.think_time=exponential(10ms)'`.
+    let o = consim(&[
+        "run",
+        GOOD,
+        "--set",
+        "model.think_time=exponential(10ms)",
+        "--set",
+        "description=2024-01-01",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains(r#""description":"2024-01-01""#), "{stdout}");
 }
 
 #[test]

@@ -259,3 +259,13 @@ fn bench_reports_deliveries_per_second() {
         Some(2)
     );
 }
+
+#[test]
+fn set_help_shows_the_shell_quoting() {
+    let o = consim(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains(r#"--set 'model.think_time="exponential(10ms)"'"#),
+        "{help}"
+    );
+}

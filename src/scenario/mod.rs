@@ -15,6 +15,7 @@ pub use locate::line_of;
 use locate::{find_key_line, key_line, toml_error};
 use models::{NodeInfo, ParamError, Params, Spec};
 use overrides::apply_overrides;
+pub use overrides::Origins;
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
@@ -28,11 +29,13 @@ use std::path::Path;
 use std::time::Duration;
 use toml::Spanned;
 
-/// A scenario error: file, line (when known), field (when known) and what is wrong.
+/// A scenario error: file, line (when known), the `--set KEY=VALUE` argument the value came
+/// from (then there is no line), field (when known) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
     pub file: String,
     pub line: Option<usize>,
+    pub set: Option<String>,
     pub field: Option<String>,
     pub message: String,
 }
@@ -42,6 +45,9 @@ impl fmt::Display for ScenarioError {
         write!(f, "{}", self.file)?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
+        }
+        if let Some(set) = &self.set {
+            write!(f, ": --set {set}")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;
@@ -92,32 +98,33 @@ impl Common {
 }
 
 /// Reads `path`, applies `--set` overrides, and returns the model kind with the text to
-/// deserialize.
+/// deserialize and where its lines came from (errors in that text go through
+/// [`Origins::relocate`]).
 pub fn read(
     path: &Path,
     overrides: &[(String, String)],
-) -> Result<(String, String), ScenarioError> {
+) -> Result<(String, String, Origins), ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: file.clone(),
         line: None,
+        set: None,
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    let text = apply_overrides(&file, &text, overrides)?;
-    let head: Head = toml::from_str(&text).map_err(|e| toml_error(&file, &text, &e))?;
-    let kind = head
-        .model
-        .get_ref()
-        .kind
-        .clone()
-        .ok_or_else(|| ScenarioError {
+    let (text, origins) = apply_overrides(&file, &text, overrides)?;
+    let head: Head =
+        toml::from_str(&text).map_err(|e| origins.relocate(toml_error(&file, &text, &e)))?;
+    let kind = head.model.get_ref().kind.clone().ok_or_else(|| {
+        origins.relocate(ScenarioError {
             file: file.clone(),
             line: Some(line_of(&text, head.model.span().start)),
+            set: None,
             field: Some("model.kind".into()),
             message: format!("missing; one of: {}", crate::registry::kinds().join(", ")),
-        })?;
-    Ok((kind, text))
+        })
+    })?;
+    Ok((kind, text, origins))
 }
 
 /// Second pass: the whole file as model `P`.
@@ -211,6 +218,7 @@ pub fn param_error(file: &str, text: &str, e: ParamError) -> ScenarioError {
     let (table, key) = e.field.rsplit_once('.').unwrap_or(("", &e.field));
     let line = find_key_line(text, table, key);
     ScenarioError {
+        set: None,
         file: file.into(),
         line: Some(line),
         field: Some(e.field),
@@ -234,6 +242,7 @@ impl Resolver<'_> {
     /// An error about `field`, at its line within the entry at `span`.
     fn err(&self, span: Span, field: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError {
+            set: None,
             file: self.file.to_string(),
             line: Some(key_line(self.text, span, field)),
             field: Some(field.to_string()),
@@ -249,6 +258,7 @@ impl Resolver<'_> {
             format!("{table}.{key}")
         };
         ScenarioError {
+            set: None,
             file: self.file.into(),
             line: Some(find_key_line(self.text, table, key)),
             field: Some(field),
