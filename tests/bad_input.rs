@@ -218,3 +218,43 @@ fn two_scenarios_with_one_name_refuse_to_share_an_out_folder() {
     // Refused before anything ran or was written.
     assert!(!dir.exists(), "{} was created", dir.display());
 }
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_says_so() {
+    let dir = std::env::temp_dir().join(format!("consim-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.toml"), dir.join("b.toml"));
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let stderr = bad_input(&["run", a.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(stderr.contains("a.toml: "), "{stderr}");
+    assert!(!stderr.contains("no such file"), "{stderr}");
+    assert!(stderr.contains("symbolic links"), "{stderr}");
+}
+
+#[test]
+fn a_trace_that_cannot_be_written_names_its_file() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let stderr = bad_input(&["run", GOOD, "--trace", "/dev/full"]);
+    assert!(stderr.contains("writing /dev/full: "), "{stderr}");
+}
+
+#[test]
+fn a_negative_seed_says_what_a_seed_is() {
+    for seed in ["-1", "18446744073709551616", "x"] {
+        let o = consim(&["run", GOOD, "--seed", seed]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("seeds are integers from 0 to 2^64-1"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("-- -1"), "{stderr}");
+    }
+}
