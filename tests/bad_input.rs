@@ -52,6 +52,9 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("name_empty.toml", 2, "name", "\"\" cannot name an output folder"),
     ("fault_just_after_duration.toml", 34, "faults.at", "10.000000001s is after the end of the run (10s)"),
     ("description_date.toml", 4, "description", "`2024-01-01` is read as a TOML date-time, expected a string; if it is text, quote it: \"2024-01-01\""),
+    ("nemesis_no_fault.toml", 33, "nemesis", "names no random fault"),
+    ("nemesis_heal_without_partitions.toml", 35, "nemesis.heal_after", "only applies with `partition_every`"),
+    ("dist_named_out_of_order.toml", 35, "network.links.latency", "argument 1 of normal is `mean`, not `sd`"),
     ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
 ];
 

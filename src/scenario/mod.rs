@@ -457,6 +457,43 @@ impl Resolver<'_> {
 
     fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
         let n = spec.get_ref();
+        if n.crash_every.is_none() && n.partition_every.is_none() && n.clock_jump_every.is_none() {
+            return Err(self.err(
+                spec.span(),
+                "nemesis",
+                "names no random fault: give at least one of crash_every, partition_every, clock_jump_every",
+            ));
+        }
+        for (set, needs, field) in [
+            (
+                n.restart_after.is_some(),
+                n.crash_every.is_some(),
+                "nemesis.restart_after",
+            ),
+            (
+                n.heal_after.is_some(),
+                n.partition_every.is_some(),
+                "nemesis.heal_after",
+            ),
+            (
+                n.clock_jump.is_some(),
+                n.clock_jump_every.is_some(),
+                "nemesis.clock_jump",
+            ),
+        ] {
+            if set && !needs {
+                let every = match field {
+                    "nemesis.restart_after" => "crash_every",
+                    "nemesis.heal_after" => "partition_every",
+                    _ => "clock_jump_every",
+                };
+                return Err(self.err(
+                    spec.span(),
+                    field,
+                    format!("only applies with `{every}`, which is not given"),
+                ));
+            }
+        }
         // Leaving `targets` out means every node; an empty list is refused, not read as "all".
         let targets = match &n.targets {
             None => Vec::new(),
