@@ -47,10 +47,13 @@ struct RunArgs {
     /// Scenario files or directories of them.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Run this seed instead of each scenario's own.
-    #[arg(long)]
+    /// Run this seed instead of each scenario's own (0 to 2^64-1).
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_seed)]
     seed: Option<u64>,
-    /// Override a scenario field by dotted path, e.g. `--set network.loss=0.05`.
+    /// Override a scenario field by dotted path, e.g. `--set network.loss=0.05` or
+    /// `--set nodes.0.region=mumbai`. VALUE is TOML, or else taken as a string; quote the
+    /// argument for the shell when it holds parentheses or spaces:
+    /// `--set 'model.think_time="exponential(10ms)"'`.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     set: Vec<(String, String)>,
     /// Print one JSON object per run instead of the summary.
@@ -82,6 +85,14 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A seed: `-1` reaches here (not clap's "did you mean `-- -1`", which would make it a
+/// path), and every error says what a seed is.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse().map_err(|_| {
+        format!("`{s}` is not a seed: seeds are integers from 0 to 2^64-1 (18446744073709551615)")
+    })
 }
 
 fn parse_key_value(s: &str) -> Result<(String, String), String> {
@@ -141,10 +152,10 @@ fn scenario_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
                 return Err(BadInput(format!("{}: no *.toml scenario files", p.display())).into());
             }
             files.extend(found);
-        } else if p.exists() {
-            files.push(p.clone());
         } else {
-            return Err(BadInput(format!("{}: no such file or directory", p.display())).into());
+            // The real reason (a symlink loop, a permission), not "no such file".
+            std::fs::metadata(p).map_err(|e| BadInput(format!("{}: {e}", p.display())))?;
+            files.push(p.clone());
         }
     }
     Ok(files)
@@ -162,6 +173,23 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|f| runner::load(f, &a.set).map_err(|e| BadInput(e.to_string())))
         .collect::<Result<Vec<_>, _>>()?;
+    // Two scenarios writing into one folder: the second would overwrite the first.
+    if let Some(dir) = &a.out {
+        let mut folders = std::collections::BTreeMap::new();
+        for (s, f) in scenarios.iter().zip(&files) {
+            let folder = dir.join(consim::scenario::output_folder(&s.common().name));
+            if let Some(first) = folders.insert(folder.clone(), f) {
+                return Err(BadInput(format!(
+                    "{} and {} would both write into {} (scenario name `{}`): give them different `name`s",
+                    first.display(),
+                    f.display(),
+                    folder.display(),
+                    s.common().name
+                ))
+                .into());
+            }
+        }
+    }
     let progress = (!a.json && files.len() > 1 && std::io::stderr().is_terminal()).then(|| {
         let bar = indicatif::ProgressBar::new(files.len() as u64);
         bar.set_style(
@@ -183,7 +211,13 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             let file = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             let s = scenarios[0].as_ref();
-            vec![s.run_with(seed_of(s), Some(Box::new(file)), samples)]
+            // A failed write names the trace file (`--trace /dev/full`: no space left).
+            let report = s
+                .run_with(seed_of(s), Some(Box::new(file)), samples)
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
+                });
+            vec![report]
         }
         // Scenarios are independent simulations: run them in parallel, report in file order.
         None => scenarios
@@ -246,33 +280,31 @@ fn closing_line(runs: usize, not_met: &[String]) -> String {
 
 /// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
 fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
-    // The name comes from a file: keep it to one plain path component inside DIR.
-    let safe: String = r
-        .scenario
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let d = dir.join(safe.trim_start_matches('.'));
+    // The name comes from a file: kept to one plain path component inside DIR.
+    let d = dir.join(consim::scenario::output_folder(&r.scenario));
     std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    std::fs::write(
-        d.join("result.json"),
-        serde_json::to_string_pretty(r)? + "\n",
+    // Every failed write names its file.
+    let write = |name: &str, bytes: &[u8]| {
+        let f = d.join(name);
+        std::fs::write(&f, bytes).with_context(|| format!("writing {}", f.display()))
+    };
+    write(
+        "result.json",
+        (serde_json::to_string_pretty(r)? + "\n").as_bytes(),
     )?;
     // Models whose clients record no history (the transfers) get no empty file.
     if !r.history.events.is_empty() {
-        let mut h = std::io::BufWriter::new(std::fs::File::create(d.join("history.jsonl"))?);
-        r.history.write_jsonl(&mut h)?;
-        h.flush()?;
+        let f = d.join("history.jsonl");
+        (|| {
+            let mut h = std::io::BufWriter::new(std::fs::File::create(&f)?);
+            r.history.write_jsonl(&mut h)?;
+            h.flush()
+        })()
+        .with_context(|| format!("writing {}", f.display()))?;
     }
-    std::fs::write(d.join("schedule.toml"), &r.schedule_toml)?;
+    write("schedule.toml", r.schedule_toml.as_bytes())?;
     if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
-        std::fs::write(d.join("timeline.svg"), svg)?;
+        write("timeline.svg", svg.as_bytes())?;
     }
     Ok(())
 }

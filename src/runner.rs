@@ -155,7 +155,7 @@ pub fn load(
     overrides: &[(String, String)],
 ) -> Result<Box<dyn Scenario>, ScenarioError> {
     let file = path.display().to_string();
-    let (kind, text) = scenario::read(path, overrides)?;
+    let (kind, text, origins) = scenario::read(path, overrides)?;
     struct Load<'a> {
         file: &'a str,
         text: &'a str,
@@ -181,6 +181,7 @@ pub fn load(
     )
     .unwrap_or_else(|| {
         Err(ScenarioError {
+            set: None,
             line: Some(
                 text.lines()
                     .position(|l| l.trim_start().starts_with("kind"))
@@ -194,6 +195,7 @@ pub fn load(
             ),
         })
     })
+    .map_err(|e| origins.relocate(e))
 }
 
 /// One invariant in a report.

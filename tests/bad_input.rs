@@ -38,6 +38,24 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("no_clients.toml", 11, "nodes", "at least one node with role `client`"),
     ("expect_unknown_invariant.toml", 39, "expect.serializable", "no invariant `serializable`"),
     ("bad_duration.toml", 4, "duration", "invalid duration `fast`"),
+    ("retransmit_zero.toml", 11, "model.retransmit_every", "must be positive"),
+    ("link_three_regions.toml", 34, "network.links.between", "names 3 regions; a link joins exactly two"),
+    ("link_pair_twice.toml", 34, "network.links.between", "the link between `in` and `sg` is already given on line 30"),
+    ("partition_node_twice.toml", 35, "faults.partition", "puts node `leader` in two groups"),
+    ("partition_empty_group.toml", 35, "faults.partition", "group 2 is empty"),
+    ("one_way_from_is_to.toml", 35, "faults.partition_one_way", "node `leader` is both in `from` and in `to`"),
+    ("nemesis_target_twice.toml", 34, "nemesis.targets", "names node `leader` twice"),
+    ("nemesis_targets_empty.toml", 34, "nemesis.targets", "is empty: leave `targets` out"),
+    ("node_name_empty.toml", 17, "nodes.name", "must not be empty"),
+    ("region_name_empty.toml", 18, "nodes.region", "must not be empty"),
+    ("name_dot.toml", 2, "name", "\".\" cannot name an output folder"),
+    ("name_empty.toml", 2, "name", "\"\" cannot name an output folder"),
+    ("fault_just_after_duration.toml", 34, "faults.at", "10.000000001s is after the end of the run (10s)"),
+    ("description_date.toml", 4, "description", "`2024-01-01` is read as a TOML date-time, expected a string; if it is text, quote it: \"2024-01-01\""),
+    ("nemesis_no_fault.toml", 33, "nemesis", "names no random fault"),
+    ("nemesis_heal_without_partitions.toml", 35, "nemesis.heal_after", "only applies with `partition_every`"),
+    ("dist_named_out_of_order.toml", 35, "network.links.latency", "argument 1 of normal is `mean`, not `sd`"),
+    ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";
@@ -123,15 +141,123 @@ fn the_good_scenario_loads() {
 }
 
 #[test]
-fn a_bad_override_names_the_field() {
+fn a_bad_override_names_the_set_argument_and_the_field() {
     let stderr = bad_input(&["run", GOOD, "--set", "network.loss=2"]);
-    assert!(stderr.contains(GOOD), "{stderr}");
-    assert!(stderr.contains(": field `network.loss`: "), "{stderr}");
-    assert!(stderr.contains("within [0, 1], got 2"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{GOOD}: --set network.loss=2: field `network.loss`: a probability must be within [0, 1], got 2"
+        )),
+        "{stderr}"
+    );
+    // A key the file does not have: still the argument, never a line of the file.
+    let stderr = bad_input(&["run", GOOD, "--set", "model.retransmit_every=0s"]);
+    assert!(
+        stderr.contains(&format!(
+            "{GOOD}: --set model.retransmit_every=0s: field `model.retransmit_every`: must be positive"
+        )),
+        "{stderr}"
+    );
+    // Of several overrides, the one that wrote the value.
+    let stderr = bad_input(&[
+        "run",
+        GOOD,
+        "--set",
+        "network.duplicate=0.1",
+        "--set",
+        "limits.max_events=0",
+    ]);
+    assert!(
+        stderr.contains(": --set limits.max_events=0: field `limits.max_events`: must be positive"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_file_error_keeps_its_line_when_an_override_inserts_one_above() {
+    let path = "tests/bad_scenarios/crash_unknown_node.toml";
+    let stderr = bad_input(&["run", path, "--set", "network.duplicate=0.1"]);
+    assert!(
+        stderr.contains(&format!("{path}:35: field `faults.crash`")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn override_values_that_are_not_toml_or_are_dates_are_strings() {
+    // No shell here: the shell needs the quotes, `--set 'model.think_time=exponential(10ms)'`.
+    let o = consim(&[
+        "run",
+        GOOD,
+        "--set",
+        "model.think_time=exponential(10ms)",
+        "--set",
+        "description=2024-01-01",
+        "--json",
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(stdout.contains(r#""description":"2024-01-01""#), "{stdout}");
 }
 
 #[test]
 fn a_missing_file_exits_2() {
     let stderr = bad_input(&["run", "nonexistent.toml"]);
     assert!(stderr.contains("nonexistent.toml"), "{stderr}");
+}
+
+#[test]
+fn two_scenarios_with_one_name_refuse_to_share_an_out_folder() {
+    let dir = std::env::temp_dir().join(format!("consim-out-twice-{}", std::process::id()));
+    let stderr = bad_input(&["run", GOOD, GOOD, "--out", dir.to_str().unwrap()]);
+    assert!(
+        stderr.contains(&format!("{GOOD} and {GOOD} would both write into")),
+        "{stderr}"
+    );
+    // Refused before anything ran or was written.
+    assert!(!dir.exists(), "{} was created", dir.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlink_loop_says_so() {
+    let dir = std::env::temp_dir().join(format!("consim-loop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (a, b) = (dir.join("a.toml"), dir.join("b.toml"));
+    let _ = std::fs::remove_file(&a);
+    let _ = std::fs::remove_file(&b);
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let stderr = bad_input(&["run", a.to_str().unwrap()]);
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(stderr.contains("a.toml: "), "{stderr}");
+    assert!(!stderr.contains("no such file"), "{stderr}");
+    assert!(stderr.contains("symbolic links"), "{stderr}");
+}
+
+#[test]
+fn a_trace_that_cannot_be_written_names_its_file() {
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let stderr = bad_input(&["run", GOOD, "--trace", "/dev/full"]);
+    assert!(stderr.contains("writing /dev/full: "), "{stderr}");
+}
+
+#[test]
+fn a_negative_seed_says_what_a_seed_is() {
+    for seed in ["-1", "18446744073709551616", "x"] {
+        let o = consim(&["run", GOOD, "--seed", seed]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("seeds are integers from 0 to 2^64-1"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("-- -1"), "{stderr}");
+    }
 }

@@ -296,3 +296,13 @@ fn out_dir_of_a_model_without_history_has_no_history_file() {
     assert!(run_dir.join("timeline.svg").is_file());
     assert!(!run_dir.join("history.jsonl").exists());
 }
+
+#[test]
+fn set_help_shows_the_shell_quoting() {
+    let o = consim(&["run", "--help"]);
+    let help = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        help.contains(r#"--set 'model.think_time="exponential(10ms)"'"#),
+        "{help}"
+    );
+}

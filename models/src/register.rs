@@ -600,11 +600,13 @@ impl Params for RegisterParams {
                 format!("must be within [0, 1], got {}", self.write_ratio),
             ));
         }
-        if self.client_timeout.is_zero() || self.retransmit_every.is_zero() {
-            return Err(ParamError::new(
-                "model.client_timeout",
-                "timeouts must be positive",
-            ));
+        for (field, d) in [
+            ("model.client_timeout", self.client_timeout),
+            ("model.retransmit_every", self.retransmit_every),
+        ] {
+            if d.is_zero() {
+                return Err(ParamError::new(field, "must be positive"));
+            }
         }
         let replicas = nodes_with_role(nodes, "replica");
         let client_restarts = vec![0; clients.len()];

@@ -78,19 +78,36 @@ impl std::str::FromStr for Dist {
         let body = t[open + 1..]
             .strip_suffix(')')
             .ok_or_else(|| format!("`{text}`: missing closing `)`"))?;
-        let args: Vec<&str> = body
+        // `(name, value)`: a name is optional, but when given it must be the parameter's.
+        let named: Vec<(Option<&str>, &str)> = body
             .split(',')
-            .map(|a| a.split_once('=').map_or(a, |(_, v)| v).trim())
+            .map(|a| match a.split_once('=') {
+                Some((k, v)) => (Some(k.trim()), v.trim()),
+                None => (None, a.trim()),
+            })
             .collect();
-        let want = |n: usize| {
-            if args.len() == n {
-                Ok(())
-            } else {
-                Err(format!(
-                    "`{text}`: {name} takes {n} argument(s), got {}",
+        let args: Vec<&str> = named.iter().map(|(_, v)| *v).collect();
+        // The parameters in order, each with the names it may be given by.
+        let want = |params: &[&[&str]]| {
+            if args.len() != params.len() {
+                return Err(format!(
+                    "`{text}`: {name} takes {} argument(s), got {}",
+                    params.len(),
                     args.len()
-                ))
+                ));
             }
+            for (i, ((given, _), names)) in named.iter().zip(params).enumerate() {
+                if let Some(given) = given.filter(|g| !names.contains(g)) {
+                    let order: Vec<&str> = params.iter().map(|p| p[0]).collect();
+                    return Err(format!(
+                        "`{text}`: argument {} of {name} is `{}`, not `{given}` (arguments go in this order, named or not: {name}({}))",
+                        i + 1,
+                        names[0],
+                        order.join(", ")
+                    ));
+                }
+            }
+            Ok(())
         };
         let dur = |i: usize| {
             parse_duration(args[i])
@@ -106,11 +123,11 @@ impl std::str::FromStr for Dist {
         };
         let dist = match name {
             "constant" => {
-                want(1)?;
+                want(&[&["value"]])?;
                 Dist::Constant(dur(0)?)
             }
             "uniform" => {
-                want(2)?;
+                want(&[&["low", "lo", "min"], &["high", "hi", "max"]])?;
                 let (lo, hi) = (dur(0)?, dur(1)?);
                 if lo > hi {
                     return Err(format!("`{text}`: the low end is above the high end"));
@@ -118,19 +135,19 @@ impl std::str::FromStr for Dist {
                 Dist::Uniform { lo, hi }
             }
             "normal" => {
-                want(2)?;
+                want(&[&["mean"], &["sd"]])?;
                 Dist::Normal { mean: dur(0)?, sd: dur(1)? }
             }
             "lognormal" => {
-                want(2)?;
+                want(&[&["median"], &["sigma"]])?;
                 Dist::LogNormal { median: dur(0)?, sigma: num(1)? }
             }
             "exponential" | "exp" => {
-                want(1)?;
+                want(&[&["mean"]])?;
                 Dist::Exponential { mean: dur(0)? }
             }
             "pareto" => {
-                want(2)?;
+                want(&[&["min"], &["alpha"]])?;
                 Dist::Pareto { min: dur(0)?, alpha: num(1)? }
             }
             other => {
@@ -194,6 +211,10 @@ mod tests {
         );
         assert!("uniform(5ms, 1ms)".parse::<Dist>().is_err());
         assert!("gauss(1ms)".parse::<Dist>().is_err());
+        // A name must be its parameter's: swapped or unknown names were once ignored.
+        assert!("normal(sd=3ms, mean=20ms)".parse::<Dist>().is_err());
+        assert!("normal(foo=1ms, bar=2ms)".parse::<Dist>().is_err());
+        assert!("uniform(lo=1ms, hi=2ms)".parse::<Dist>().is_ok());
         assert!("pareto(1ms, -2)".parse::<Dist>().is_err());
     }
 

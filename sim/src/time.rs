@@ -88,7 +88,12 @@ pub fn format_nanos(ns: u64) -> String {
 
 /// Parses a duration written like `250ms`, `1.5s`, `2m 30s` or `0`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
+    parse_duration_in(text.trim(), text)
+}
+
+/// [`parse_duration`] of `t`, a part of `text`: errors quote the whole `text` as written
+/// (a signed duration's minus sign included).
+fn parse_duration_in(t: &str, text: &str) -> Result<Duration, String> {
     if t == "0" {
         return Ok(Duration::ZERO);
     }
@@ -137,7 +142,7 @@ pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
         Some(r) => (-1, r),
         None => (1, t.strip_prefix('+').unwrap_or(t)),
     };
-    let d = parse_duration(rest)?;
+    let d = parse_duration_in(rest, text)?;
     let n = i64::try_from(nanos(d)).map_err(|_| format!("duration `{text}` is too large"))?;
     Ok(sign * n)
 }
@@ -191,5 +196,10 @@ mod tests {
         assert_eq!(Time(7).to_string(), "7ns");
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("100000000000h").is_err());
+        // An error quotes the text as written, its sign included.
+        let e = parse_signed_duration("-1000000h").unwrap_err();
+        assert!(e.starts_with("duration `-1000000h` is too large"), "{e}");
+        let e = parse_signed_duration("-fast").unwrap_err();
+        assert!(e.starts_with("invalid duration `-fast`"), "{e}");
     }
 }

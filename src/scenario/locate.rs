@@ -22,11 +22,22 @@ pub(super) fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> Scenari
             None => name.to_string(),
         });
     }
+    let mut message = e.message().trim().to_string();
+    // toml hands a date or time to serde as a map: say what it was read as, and how to quote.
+    if let Some(expected) = message.strip_prefix("invalid type: map, expected ") {
+        let written = e.span().and_then(|s| text.get(s)).map(str::trim);
+        if let Some(date) = written.filter(|w| w.parse::<toml::value::Datetime>().is_ok()) {
+            message = format!(
+                "invalid type: `{date}` is read as a TOML date-time, expected {expected}; if it is text, quote it: \"{date}\""
+            );
+        }
+    }
     ScenarioError {
+        set: None,
         file: file.into(),
         line,
         field,
-        message: e.message().trim().to_string(),
+        message,
     }
 }
 

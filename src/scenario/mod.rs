@@ -15,11 +15,12 @@ pub use locate::line_of;
 use locate::{find_key_line, key_line, toml_error};
 use models::{NodeInfo, ParamError, Params, Spec};
 use overrides::apply_overrides;
+pub use overrides::Origins;
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
 use sim::net::{LinkParams, Network, Order};
-use sim::time::nanos;
+use sim::time::{format_nanos, nanos};
 use sim::NodeId;
 use spec::{FaultSpec, File, Head, NemesisSpec, NetworkSpec, NodeSpec};
 use std::collections::BTreeMap;
@@ -28,11 +29,13 @@ use std::path::Path;
 use std::time::Duration;
 use toml::Spanned;
 
-/// A scenario error: file, line (when known), field (when known) and what is wrong.
+/// A scenario error: file, line (when known), the `--set KEY=VALUE` argument the value came
+/// from (then there is no line), field (when known) and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
     pub file: String,
     pub line: Option<usize>,
+    pub set: Option<String>,
     pub field: Option<String>,
     pub message: String,
 }
@@ -42,6 +45,9 @@ impl fmt::Display for ScenarioError {
         write!(f, "{}", self.file)?;
         if let Some(l) = self.line {
             write!(f, ":{l}")?;
+        }
+        if let Some(set) = &self.set {
+            write!(f, ": --set {set}")?;
         }
         if let Some(field) = &self.field {
             write!(f, ": field `{field}`")?;
@@ -92,32 +98,33 @@ impl Common {
 }
 
 /// Reads `path`, applies `--set` overrides, and returns the model kind with the text to
-/// deserialize.
+/// deserialize and where its lines came from (errors in that text go through
+/// [`Origins::relocate`]).
 pub fn read(
     path: &Path,
     overrides: &[(String, String)],
-) -> Result<(String, String), ScenarioError> {
+) -> Result<(String, String, Origins), ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
         file: file.clone(),
         line: None,
+        set: None,
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    let text = apply_overrides(&file, &text, overrides)?;
-    let head: Head = toml::from_str(&text).map_err(|e| toml_error(&file, &text, &e))?;
-    let kind = head
-        .model
-        .get_ref()
-        .kind
-        .clone()
-        .ok_or_else(|| ScenarioError {
+    let (text, origins) = apply_overrides(&file, &text, overrides)?;
+    let head: Head =
+        toml::from_str(&text).map_err(|e| origins.relocate(toml_error(&file, &text, &e)))?;
+    let kind = head.model.get_ref().kind.clone().ok_or_else(|| {
+        origins.relocate(ScenarioError {
             file: file.clone(),
             line: Some(line_of(&text, head.model.span().start)),
+            set: None,
             field: Some("model.kind".into()),
             message: format!("missing; one of: {}", crate::registry::kinds().join(", ")),
-        })?;
-    Ok((kind, text))
+        })
+    })?;
+    Ok((kind, text, origins))
 }
 
 /// Second pass: the whole file as model `P`.
@@ -142,6 +149,16 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
         Some(spec) => r.nemesis(spec)?,
     };
     let expect = r.expect(&f.expect, &P::SPEC)?;
+    if !output_folder(&f.name).contains(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(r.top_level_error(
+            "",
+            "name",
+            &format!(
+                "{:?} cannot name an output folder: give it at least one ASCII letter or digit",
+                f.name
+            ),
+        ));
+    }
     if f.duration.0.is_zero() {
         return Err(r.top_level_error("", "duration", "must be positive"));
     }
@@ -166,11 +183,42 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
     Ok((common, f.model))
 }
 
+/// The folder `--out DIR` writes a scenario's files into, `DIR/<this>`: its name kept to
+/// one plain path component (ASCII letters, digits, `-`, `_`, `.`; anything else becomes `_`;
+/// no leading dot). A name without an ASCII letter or digit is refused at load.
+pub fn output_folder(name: &str) -> String {
+    let safe: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    safe.trim_start_matches('.').to_string()
+}
+
+/// A duration for an error message, exact to the nanosecond so that two different values
+/// never print alike: `10s`, `10.000000001s`, `250ms`.
+fn exact(d: Duration) -> String {
+    if d.as_secs() == 0 {
+        return format_nanos(nanos(d));
+    }
+    let frac = format!("{:09}", d.subsec_nanos());
+    match frac.trim_end_matches('0') {
+        "" => format!("{}s", d.as_secs()),
+        f => format!("{}.{f}s", d.as_secs()),
+    }
+}
+
 /// Turns a model's parameter error into a located scenario error.
 pub fn param_error(file: &str, text: &str, e: ParamError) -> ScenarioError {
     let (table, key) = e.field.rsplit_once('.').unwrap_or(("", &e.field));
     let line = find_key_line(text, table, key);
     ScenarioError {
+        set: None,
         file: file.into(),
         line: Some(line),
         field: Some(e.field),
@@ -194,6 +242,7 @@ impl Resolver<'_> {
     /// An error about `field`, at its line within the entry at `span`.
     fn err(&self, span: Span, field: &str, message: impl Into<String>) -> ScenarioError {
         ScenarioError {
+            set: None,
             file: self.file.to_string(),
             line: Some(key_line(self.text, span, field)),
             field: Some(field.to_string()),
@@ -209,6 +258,7 @@ impl Resolver<'_> {
             format!("{table}.{key}")
         };
         ScenarioError {
+            set: None,
             file: self.file.into(),
             line: Some(find_key_line(self.text, table, key)),
             field: Some(field),
@@ -233,16 +283,25 @@ impl Resolver<'_> {
         }
     }
 
+    /// A non-empty list of distinct nodes.
     fn node_list(
         &self,
         names: &[String],
         span: &Span,
         field: &str,
     ) -> Result<Vec<NodeId>, ScenarioError> {
-        names
-            .iter()
-            .map(|n| self.node(n, span.clone(), field))
-            .collect()
+        if names.is_empty() {
+            return Err(self.err(span.clone(), field, "is empty: name at least one node"));
+        }
+        let mut ids = Vec::with_capacity(names.len());
+        for n in names {
+            let id = self.node(n, span.clone(), field)?;
+            if ids.contains(&id) {
+                return Err(self.err(span.clone(), field, format!("names node `{n}` twice")));
+            }
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// The nodes, with `count` expanded, and the regions they name; returns their clocks.
@@ -272,6 +331,12 @@ impl Resolver<'_> {
                         sim::net::MAX_NODES
                     ),
                 ));
+            }
+            if n.name.is_empty() {
+                return Err(self.err(spec.span(), "nodes.name", "must not be empty"));
+            }
+            if n.region.is_empty() {
+                return Err(self.err(spec.span(), "nodes.region", "must not be empty"));
             }
             if !self.regions.contains(&n.region) {
                 self.regions.push(n.region.clone());
@@ -316,8 +381,20 @@ impl Resolver<'_> {
         };
         let r = self.regions.len();
         let mut links = vec![default_link; r * r];
+        // The line of the entry that set each unordered region pair.
+        let mut given: BTreeMap<(usize, usize), usize> = BTreeMap::new();
         for spec in &net.links {
             let l = spec.get_ref();
+            if l.between.len() != 2 {
+                return Err(self.err(
+                    spec.span(),
+                    "network.links.between",
+                    format!(
+                        "names {} regions; a link joins exactly two, e.g. between = [\"a\", \"b\"] (the same region twice for the link inside it)",
+                        l.between.len()
+                    ),
+                ));
+            }
             let mut ends = [0usize; 2];
             for (end, region) in ends.iter_mut().zip(&l.between) {
                 *end = self
@@ -334,6 +411,18 @@ impl Resolver<'_> {
                             ),
                         )
                     })?;
+            }
+            let line = key_line(self.text, spec.span(), "between");
+            let pair = (ends[0].min(ends[1]), ends[0].max(ends[1]));
+            if let Some(first) = given.insert(pair, line) {
+                return Err(self.err(
+                    spec.span(),
+                    "network.links.between",
+                    format!(
+                        "the link between `{}` and `{}` is already given on line {first}: write one entry per region pair",
+                        l.between[0], l.between[1]
+                    ),
+                ));
             }
             for (a, b) in [(ends[0], ends[1]), (ends[1], ends[0])] {
                 let link = &mut links[a * r + b];
@@ -368,7 +457,55 @@ impl Resolver<'_> {
 
     fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
         let n = spec.get_ref();
-        let targets = self.node_list(&n.targets, &spec.span(), "nemesis.targets")?;
+        if n.crash_every.is_none() && n.partition_every.is_none() && n.clock_jump_every.is_none() {
+            return Err(self.err(
+                spec.span(),
+                "nemesis",
+                "names no random fault: give at least one of crash_every, partition_every, clock_jump_every",
+            ));
+        }
+        for (set, needs, field) in [
+            (
+                n.restart_after.is_some(),
+                n.crash_every.is_some(),
+                "nemesis.restart_after",
+            ),
+            (
+                n.heal_after.is_some(),
+                n.partition_every.is_some(),
+                "nemesis.heal_after",
+            ),
+            (
+                n.clock_jump.is_some(),
+                n.clock_jump_every.is_some(),
+                "nemesis.clock_jump",
+            ),
+        ] {
+            if set && !needs {
+                let every = match field {
+                    "nemesis.restart_after" => "crash_every",
+                    "nemesis.heal_after" => "partition_every",
+                    _ => "clock_jump_every",
+                };
+                return Err(self.err(
+                    spec.span(),
+                    field,
+                    format!("only applies with `{every}`, which is not given"),
+                ));
+            }
+        }
+        // Leaving `targets` out means every node; an empty list is refused, not read as "all".
+        let targets = match &n.targets {
+            None => Vec::new(),
+            Some(t) if t.is_empty() => {
+                return Err(self.err(
+                    spec.span(),
+                    "nemesis.targets",
+                    "is empty: leave `targets` out to let random faults hit every node",
+                ))
+            }
+            Some(t) => self.node_list(t, &spec.span(), "nemesis.targets")?,
+        };
         let sides = if targets.is_empty() {
             self.nodes.len()
         } else {
@@ -431,7 +568,8 @@ impl Resolver<'_> {
         let when = match (&s.at, &s.when) {
             (Some(at), None) => {
                 if at.0 > duration {
-                    let (at, end) = (sim::Time(nanos(at.0)), sim::Time(nanos(duration)));
+                    // Exact, not rounded: 60.000000001s is after 60s, and must look it.
+                    let (at, end) = (exact(at.0), exact(duration));
                     return Err(self.err(
                         span,
                         "faults.at",
@@ -506,10 +644,33 @@ impl Resolver<'_> {
             });
         }
         if let Some(groups) = &s.partition {
+            if let Some(i) = groups.iter().position(|g| g.is_empty()) {
+                return Err(self.err(
+                    span,
+                    "faults.partition",
+                    format!(
+                        "group {} is empty: every group names at least one node",
+                        i + 1
+                    ),
+                ));
+            }
             let groups = groups
                 .iter()
                 .map(|g| self.node_list(g, &span, "faults.partition"))
                 .collect::<Result<Vec<_>, _>>()?;
+            let mut seen = Vec::new();
+            for (g, names) in groups.iter().zip(s.partition.iter().flatten()) {
+                for (id, name) in g.iter().zip(names) {
+                    if seen.contains(id) {
+                        return Err(self.err(
+                            span,
+                            "faults.partition",
+                            format!("puts node `{name}` in two groups"),
+                        ));
+                    }
+                    seen.push(*id);
+                }
+            }
             if groups.len() < 2 {
                 return Err(self.err(
                     span,
@@ -525,6 +686,13 @@ impl Resolver<'_> {
         if let Some(ow) = &s.partition_one_way {
             let from = self.node_list(&ow.from, &span, "faults.partition_one_way.from")?;
             let to = self.node_list(&ow.to, &span, "faults.partition_one_way.to")?;
+            if let Some(both) = ow.from.iter().find(|n| ow.to.contains(n)) {
+                return Err(self.err(
+                    span,
+                    "faults.partition_one_way",
+                    format!("node `{both}` is both in `from` and in `to`: a node cannot be cut from itself"),
+                ));
+            }
             actions.push(Fault::PartitionOneWay {
                 from,
                 to,

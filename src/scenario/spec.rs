@@ -190,7 +190,8 @@ impl Default for NetworkSpec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LinkSpec {
-    pub(super) between: [String; 2],
+    /// Exactly two regions (checked by the resolver, which names the entry's line).
+    pub(super) between: Vec<String>,
     pub(super) latency: Option<Latency>,
     pub(super) loss: Option<Prob>,
     pub(super) duplicate: Option<Prob>,
@@ -252,8 +253,8 @@ pub(super) struct ClockDriftSpec {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NemesisSpec {
-    #[serde(default)]
-    pub(super) targets: Vec<String>,
+    /// `None`: every node. An explicit empty list is an error, not "every node".
+    pub(super) targets: Option<Vec<String>>,
     pub(super) crash_every: Option<Latency>,
     pub(super) restart_after: Option<Dist>,
     pub(super) partition_every: Option<Latency>,
