@@ -69,6 +69,12 @@ pub struct Progress {
 /// same with or without it.
 pub type Watch = Box<dyn FnMut(&Progress) -> Option<String>>;
 
+/// The most client-history events a run records by default (~100 bytes each: ~200 MiB). A
+/// history is kept whole for the linearizability check, so it is the one kernel structure
+/// that grows with the run's length; past this the run stops as `unknown` (checked with the
+/// watch, so it may overshoot by what [`WATCH_EVERY`] events record).
+pub const MAX_HISTORY_EVENTS: usize = 2_000_000;
+
 /// How often the watch hook runs, in events: a power of two, so the test is one mask; rare
 /// enough to cost nothing per event (a wall-clock read is ~25 ns; 64 Ki events take ~4 ms).
 pub const WATCH_EVERY: u64 = 1 << 16;
@@ -464,8 +470,9 @@ pub struct Sim<M: Model> {
     seed: u64,
     schedule: FaultSchedule,
     watch: Option<Watch>,
-    /// Why the watch hook stopped the run.
+    /// Why the watch hook (or the history limit) stopped the run.
     interrupted: Option<String>,
+    max_history: usize,
 }
 
 impl<M: Model> Sim<M> {
@@ -572,7 +579,14 @@ impl<M: Model> Sim<M> {
             schedule,
             watch: None,
             interrupted: None,
+            max_history: MAX_HISTORY_EVENTS,
         }
+    }
+
+    /// Sets the history limit (default [`MAX_HISTORY_EVENTS`]).
+    pub fn max_history(mut self, events: usize) -> Self {
+        self.max_history = events;
+        self
     }
 
     /// Calls `watch` every [`WATCH_EVERY`] events; when it returns a reason, the run stops
@@ -695,6 +709,15 @@ impl<M: Model> Sim<M> {
 
     #[cold]
     fn poll_watch(&mut self) -> Option<Stop> {
+        let recorded = self.kernel.history.events.len();
+        if recorded > self.max_history {
+            self.interrupted = Some(format!(
+                "the client history reached {recorded} events, past the limit of {} \
+                 (kept whole in memory for the checks); run a shorter duration",
+                self.max_history
+            ));
+            return Some(Stop::Interrupted);
+        }
         let watch = self.watch.as_mut()?;
         let progress = Progress {
             events: self.kernel.stats.events,
