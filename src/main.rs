@@ -213,7 +213,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             let s = scenarios[0].as_ref();
             // A failed write names the trace file (`--trace /dev/full`: no space left).
             let report = s
-                .run_with(seed_of(s), Some(Box::new(file)), samples)
+                .run_with(seed_of(s), Some(Box::new(file)), samples, true)
                 .map_err(|e| {
                     std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
                 });
@@ -223,7 +223,8 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
         None => scenarios
             .par_iter()
             .map(|s| {
-                let report = s.run_with(seed_of(s.as_ref()), None, samples);
+                // One scenario gets its own progress line; several share the bar above.
+                let report = s.run_with(seed_of(s.as_ref()), None, samples, files.len() == 1);
                 if let Some(b) = &progress {
                     b.inc(1);
                 }
@@ -342,6 +343,8 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+const MAX_BENCH_DELIVERIES: u64 = 1_000_000_000_000;
+
 fn bench_cmd(b: &BenchCommand) -> anyhow::Result<ExitCode> {
     let BenchCommand::Pingpong {
         nodes,
@@ -363,14 +366,24 @@ fn bench_cmd(b: &BenchCommand) -> anyhow::Result<ExitCode> {
     if !dist.is_positive() {
         return Err(BadInput("--latency must be positive".into()).into());
     }
+    models::pingpong::PingPong::check(*nodes, *messages)
+        .map_err(|e| BadInput(format!("--messages: {e}")))?;
+    // 10^12 deliveries take about a day at ~15 M/s: more is a typo, not a benchmark.
+    if !(1..=MAX_BENCH_DELIVERIES).contains(deliveries) {
+        return Err(BadInput(format!(
+            "--deliveries must be within 1..={MAX_BENCH_DELIVERIES}"
+        ))
+        .into());
+    }
     let r = bench::pingpong(*nodes, *deliveries, dist, *messages);
     let text = if *json {
         serde_json::to_string(&r)? + "\n"
     } else {
         format!(
-            "pingpong: {} nodes, {} deliveries, latency {}: {:.2} M deliveries/s ({:.3} s wall), peak RSS {}\n",
+            "pingpong: {} nodes, {} deliveries{}, latency {}: {:.2} M deliveries/s ({:.3} s wall), peak RSS {}\n",
             r.nodes,
             r.deliveries,
+            if r.stop == "time_up" { " (simulated time ran out first)" } else { "" },
             r.latency,
             r.deliveries_per_s / 1e6,
             r.wall_s,

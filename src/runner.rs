@@ -4,12 +4,13 @@
 use crate::exit::Judgement;
 use crate::registry::{self, Visitor};
 use crate::scenario::{self, Common, ScenarioError};
+use crate::watch::RunWatch;
 use models::Params;
 use serde::Serialize;
 use sim::history::History;
 use sim::invariant::Status;
 use sim::{EpisodeKind, Sim, Stats, Stop};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 /// A loaded scenario: runs any seed.
@@ -19,15 +20,17 @@ pub trait Scenario: Send + Sync {
     fn bug(&self) -> String;
     /// Runs one seed; `trace` receives the JSON Lines trace when given.
     fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport> {
-        self.run_with(seed, trace, Samples::Drop)
+        self.run_with(seed, trace, Samples::Drop, false)
     }
 
-    /// [`Scenario::run`], keeping every latency sample with its time when asked (for charts).
+    /// [`Scenario::run`], keeping every latency sample with its time when asked (for charts),
+    /// and showing a progress line on a terminal when `progress` (see [`crate::watch`]).
     fn run_with(
         &self,
         seed: u64,
         trace: Option<Box<dyn Write>>,
         samples: Samples,
+        progress: bool,
     ) -> std::io::Result<RunReport>;
 }
 
@@ -64,6 +67,7 @@ impl<P: Params> Scenario for Loaded<P> {
         seed: u64,
         trace: Option<Box<dyn Write>>,
         samples: Samples,
+        progress: bool,
     ) -> std::io::Result<RunReport> {
         let c = &self.common;
         let model = self
@@ -71,14 +75,17 @@ impl<P: Params> Scenario for Loaded<P> {
             .clone()
             .build(&c.nodes)
             .expect("parameters were validated at load");
-        let mut sim = Sim::new(c.sim_config(seed), model, trace);
+        let watch = RunWatch::new(c.max_wall_time, progress && std::io::stderr().is_terminal());
+        let mut sim = Sim::new(c.sim_config(seed), model, trace)
+            .max_history(c.max_history_events)
+            .watch(watch.into_hook());
         if samples == Samples::Keep {
             sim = sim.keep_samples();
         }
         let names = c.node_names();
         let schedule_toml = sim.schedule().to_toml(&names);
         let out = sim.run()?;
-        let warnings = out
+        let mut warnings: Vec<String> = out
             .unfired
             .faults
             .iter()
@@ -95,6 +102,16 @@ impl<P: Params> Scenario for Loaded<P> {
                 format!("a triggered fault never fired ({when}): this run did not test it")
             })
             .collect();
+        for name in out.metrics.distribution_names() {
+            let dropped = out.metrics.samples_dropped(name);
+            if dropped > 0 {
+                warnings.push(format!(
+                    "{name}: the chart shows the first {} samples; {dropped} more are in the \
+                     percentiles only",
+                    sim::metrics::MAX_KEPT_SAMPLES
+                ));
+            }
+        }
         let invariants = out
             .verdicts
             .iter()
@@ -119,6 +136,7 @@ impl<P: Params> Scenario for Loaded<P> {
                 Stop::TimeUp => "time_up",
                 Stop::Quiescent => "quiescent",
                 Stop::EventLimit => "event_limit",
+                Stop::Interrupted => "interrupted",
             },
             invariants,
             metrics: out.metrics.to_json(),

@@ -56,6 +56,13 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("nemesis_heal_without_partitions.toml", 35, "nemesis.heal_after", "only applies with `partition_every`"),
     ("dist_named_out_of_order.toml", 35, "network.links.latency", "argument 1 of normal is `mean`, not `sd`"),
     ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
+    ("nemesis_crash_every_1ns.toml", 34, "nemesis.crash_every", "about 10000000000 faults, more than 100000"),
+    ("nemesis_partition_every_1ns.toml", 34, "nemesis.partition_every", "about 10000000000 faults"),
+    ("nemesis_clock_jump_every_1ns.toml", 34, "nemesis.clock_jump_every", "about 10000000000 faults"),
+    ("accounts_too_many.toml", 8, "model.accounts_per_participant", "4294967296 accounts, more than 4194304"),
+    ("saga_accounts_too_many.toml", 8, "model.accounts_per_participant", "more than 4194304"),
+    ("client_retry_1ns.toml", 8, "model.client_retry", "at least 1ms"),
+    ("pingpong_too_many_messages.toml", 8, "model.messages_per_node", "more than 4194304"),
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";

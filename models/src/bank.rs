@@ -85,6 +85,13 @@ impl RunState {
     }
 }
 
+/// The most accounts a bank holds, over all participants (~32 bytes each per holder).
+pub const MAX_ACCOUNTS: u64 = 1 << 22;
+
+/// The shortest client retry interval: below a millisecond a retry storm only burns events
+/// (`client_retry = "1ns"` ran for minutes without output).
+pub const MIN_CLIENT_RETRY: Duration = Duration::from_millis(1);
+
 impl Bank {
     /// Checks the parameters against each other; `participants` come from the roles.
     pub fn validate(&self) -> Result<(), ParamError> {
@@ -103,13 +110,16 @@ impl Bank {
                 "must be at least 1",
             ));
         }
-        // Accounts are numbered with `u32`s: all of them must fit.
+        // Every participant holds a balance and a lock per account, allocated when it starts:
+        // the total is bounded so that a large count is an error, not gigabytes of memory
+        // (this also keeps account numbers within `u32`).
         let accounts = self.participants.len() as u64 * u64::from(self.accounts_per_participant);
-        if accounts > 1 << 32 {
+        if accounts > MAX_ACCOUNTS {
             return Err(ParamError::new(
                 "model.accounts_per_participant",
                 format!(
-                    "{} participants × {} accounts is {accounts} accounts, more than the 2^32 account numbers",
+                    "{} participants × {} accounts is {accounts} accounts, more than {MAX_ACCOUNTS} \
+                     (each holds a balance and a lock in memory)",
                     self.participants.len(),
                     self.accounts_per_participant
                 ),
@@ -154,8 +164,14 @@ impl Bank {
         if self.amount_max < 1 {
             return Err(ParamError::new("model.amount_max", "must be at least 1"));
         }
-        if self.client_retry.is_zero() {
-            return Err(ParamError::new("model.client_retry", "must be positive"));
+        if self.client_retry < MIN_CLIENT_RETRY {
+            return Err(ParamError::new(
+                "model.client_retry",
+                format!(
+                    "must be at least {} (faster retries flood the run with events and measure nothing)",
+                    sim::time::format_nanos(sim::time::nanos(MIN_CLIENT_RETRY))
+                ),
+            ));
         }
         Ok(())
     }
@@ -676,11 +692,20 @@ mod tests {
     }
 
     #[test]
+    fn client_retry_has_a_floor() {
+        let mut b = bank();
+        b.client_retry = Duration::from_nanos(1);
+        assert_eq!(b.validate().unwrap_err().field, "model.client_retry");
+        b.client_retry = MIN_CLIENT_RETRY;
+        assert!(b.validate().is_ok());
+    }
+
+    #[test]
     fn validation_bounds_accounts_and_money() {
         let field = |b: Bank| b.validate().unwrap_err().field;
-        // 3 × 2^31 accounts do not fit the u32 account numbers; 2 × 2^31 do.
+        // 3 × 2^21 accounts are too many to hold; 2 × 2^21 are not.
         let mut b = bank();
-        b.accounts_per_participant = 1 << 31;
+        b.accounts_per_participant = 1 << 21;
         assert_eq!(field(b.clone()), "model.accounts_per_participant");
         b.participants.pop();
         b.initial_balance = 0;

@@ -53,7 +53,26 @@ pub struct PingPong {
     messages_per_node: u32,
 }
 
+/// The most messages ping-pong keeps in flight (nodes × messages per node): each is an event
+/// in the queue (~32 bytes, twice that while the heap grows), so this bounds it to ~256 MiB.
+pub const MAX_IN_FLIGHT: u64 = 1 << 22;
+
 impl PingPong {
+    /// Why `nodes` nodes sending `messages_per_node` each cannot run, if they cannot.
+    pub fn check(nodes: u32, messages_per_node: u32) -> Result<(), String> {
+        let in_flight = u64::from(nodes) * u64::from(messages_per_node);
+        if messages_per_node == 0 {
+            Err("must be at least 1 (with no message in flight nothing is delivered)".into())
+        } else if in_flight > MAX_IN_FLIGHT {
+            Err(format!(
+                "{nodes} nodes × {messages_per_node} messages is {in_flight} messages in flight, \
+                 more than {MAX_IN_FLIGHT} (each is a queued event held in memory)"
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn new(nodes: u32, messages_per_node: u32) -> PingPong {
         assert!(nodes >= 2, "ping-pong needs someone to talk to");
         PingPong {
@@ -132,6 +151,8 @@ impl Params for PingPongParams {
         if nodes.len() < 2 {
             return Err(ParamError::new("nodes", "ping-pong needs at least 2 nodes"));
         }
+        PingPong::check(nodes.len() as u32, self.messages_per_node)
+            .map_err(|e| ParamError::new("model.messages_per_node", e))?;
         Ok(PingPong::new(nodes.len() as u32, self.messages_per_node))
     }
 }

@@ -33,10 +33,13 @@ impl Clock {
     }
 
     /// The local reading at true time `now`.
+    /// Saturating at the ends of `i64` (292 years either way): simulated time itself may
+    /// reach `u64::MAX`, and a wrapped reading would make a clock jump by centuries.
     pub fn local(&self, now: Time) -> i64 {
-        let elapsed = i128::from(now.0 - self.anchor_true);
+        let elapsed = i128::from(now.0.saturating_sub(self.anchor_true));
         let scaled = elapsed * (1_000_000 + i128::from(self.drift_ppm)) / 1_000_000;
-        self.anchor_local.saturating_add(scaled as i64)
+        let scaled = i64::try_from(scaled).unwrap_or(i64::MAX);
+        self.anchor_local.saturating_add(scaled)
     }
 
     /// Steps the clock by `delta_ns` (negative steps backwards) at true time `now`.
@@ -84,5 +87,14 @@ mod tests {
         let at2 = c.local(Time(2_000_000_000));
         assert_eq!(c.local(Time(3_000_000_000)), at2 + 1_000_000_000);
         assert_eq!(Clock::new(0, 100_000).true_delay(110), 100);
+    }
+
+    #[test]
+    fn readings_saturate_at_the_end_of_time() {
+        let c = Clock::new(i64::MAX - 5, 100_000);
+        assert_eq!(c.local(Time::MAX), i64::MAX);
+        let c = Clock::new(-5, 100_000);
+        assert_eq!(c.local(Time::MAX), i64::MAX - 5);
+        assert_eq!(Clock::new(0, 0).true_delay(u64::MAX), u64::MAX);
     }
 }

@@ -1,10 +1,12 @@
 //! Probability distributions over durations, written the way a person reads them:
 //! `"5ms"`, `"uniform(1ms, 5ms)"`, `"normal(20ms, 3ms)"`, `"lognormal(20ms, 0.3)"`,
 //! `"exponential(5ms)"`, `"pareto(1ms, 1.5)"`. Arguments may be named
-//! (`"normal(mean=20ms, sd=3ms)"`). Draws are whole nanoseconds, never negative.
+//! (`"normal(mean=20ms, sd=3ms)"`). Draws are whole nanoseconds, never negative, and never
+//! above [`MAX_DRAW_NS`] (1000 days, the longest duration a scenario may write): a heavy tail
+//! such as `lognormal(1s, 30)` would otherwise draw infinities that wrap simulated time.
 
 use crate::rng::Rng;
-use crate::time::{format_nanos, nanos, parse_duration};
+use crate::time::{format_nanos, nanos, parse_duration, MAX_DURATION};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
@@ -29,26 +31,57 @@ pub enum Dist {
 
 const PARETO_CAP_NS: f64 = 3600e9;
 
+/// The largest value any draw takes (1000 days, [`MAX_DURATION`]). A draw above it — the far
+/// tail of `lognormal(45ms, 1000)`, whose raw value is often infinite — is capped to it: a
+/// message that takes 1000 days never arrives within any run (durations are at most 1000
+/// days too), which is what such a tail means in practice, and simulated time (u64 ns, 584
+/// years) can add two of them without overflowing. Pareto keeps its tighter one-hour cap.
+pub const MAX_DRAW_NS: u64 = MAX_DURATION.as_secs() * 1_000_000_000;
+
+/// A real-valued draw as whole nanoseconds within `0 ..= MAX_DRAW_NS`. NaN (`0 × ∞`) is 0.
+fn capped(x: f64) -> u64 {
+    if x.is_nan() {
+        return 0;
+    }
+    x.clamp(0.0, MAX_DRAW_NS as f64).round() as u64
+}
+
 impl Dist {
     /// One draw, in nanoseconds. A constant draws no randomness.
     pub fn sample(&self, rng: &mut Rng) -> u64 {
         match *self {
-            Dist::Constant(v) => v,
-            Dist::Uniform { lo, hi } => lo + rng.below(hi - lo + 1),
-            Dist::Normal { mean, sd } => (mean as f64 + sd as f64 * rng.standard_normal())
-                .max(0.0)
-                .round() as u64,
-            Dist::LogNormal { median, sigma } => {
-                (median as f64 * libm::exp(sigma * rng.standard_normal())).round() as u64
+            // Parsed values are at most MAX_DURATION; a value built in code is capped too.
+            Dist::Constant(v) => v.min(MAX_DRAW_NS),
+            Dist::Uniform { lo, hi } => {
+                let span = hi.saturating_sub(lo).saturating_add(1);
+                lo.saturating_add(rng.below(span)).min(MAX_DRAW_NS)
             }
-            Dist::Exponential { mean } => rng.exponential(mean as f64).round() as u64,
+            Dist::Normal { mean, sd } => capped(mean as f64 + sd as f64 * rng.standard_normal()),
+            Dist::LogNormal { median, sigma } => {
+                capped(median as f64 * libm::exp(sigma * rng.standard_normal()))
+            }
+            Dist::Exponential { mean } => capped(rng.exponential(mean as f64)),
             Dist::Pareto { min, alpha } => {
                 let u = 1.0 - rng.unit(); // (0, 1]
-                (min as f64 / libm::pow(u, 1.0 / alpha))
-                    .min(PARETO_CAP_NS)
-                    .round() as u64
+                capped((min as f64 / libm::pow(u, 1.0 / alpha)).min(PARETO_CAP_NS))
             }
         }
+    }
+
+    /// The mean draw, in nanoseconds, as far as the cap allows (for sizing what a rate
+    /// produces over a run; an infinite mean is the cap).
+    pub fn mean_ns(&self) -> f64 {
+        let m = match *self {
+            Dist::Constant(v) => v as f64,
+            Dist::Uniform { lo, hi } => (lo as f64 + hi as f64) / 2.0,
+            // Clamping negative draws to 0 raises the mean; at least mean / 2 for sd <= mean.
+            Dist::Normal { mean, sd } => (mean as f64).max(sd as f64 * 0.4),
+            Dist::LogNormal { median, sigma } => median as f64 * libm::exp(sigma * sigma / 2.0),
+            Dist::Exponential { mean } => mean as f64,
+            Dist::Pareto { min, alpha } if alpha > 1.0 => min as f64 * alpha / (alpha - 1.0),
+            Dist::Pareto { .. } => PARETO_CAP_NS,
+        };
+        m.min(MAX_DRAW_NS as f64)
     }
 
     /// True when the distribution can never draw zero.
@@ -232,5 +265,26 @@ mod tests {
         }
         let p: Dist = "pareto(1ms, 1.5)".parse().unwrap();
         assert!((0..1000).all(|_| p.sample(&mut rng) >= 1_000_000));
+    }
+
+    #[test]
+    fn extreme_spreads_are_capped_not_infinite() {
+        let mut rng = Rng::stream(4, "dist");
+        for text in [
+            "lognormal(1s, 30)",
+            "lognormal(45ms, 1000)",
+            "normal(1000d, 1000d)",
+            "exponential(1000d)",
+        ] {
+            let d: Dist = text.parse().unwrap();
+            let draws: Vec<u64> = (0..10_000).map(|_| d.sample(&mut rng)).collect();
+            assert!(draws.iter().all(|&x| x <= MAX_DRAW_NS), "{text}");
+            if text.starts_with("lognormal") {
+                // The tail really reaches the cap, and the cap is what it draws there.
+                assert!(draws.contains(&MAX_DRAW_NS), "{text}");
+            }
+        }
+        // Two capped draws added to the longest run still fit simulated time.
+        assert!(MAX_DRAW_NS.checked_mul(3).is_some());
     }
 }

@@ -126,7 +126,20 @@ impl SwarmChoice {
     }
 }
 
+/// The most random faults of one kind a run draws. The schedule is drawn whole before the run
+/// (so it can be printed and replayed), so an interval of `1ns` would otherwise fill memory;
+/// scenario loading refuses rates expected to draw more than a tenth of this
+/// ([`Nemesis::expected_faults`]), so the cut only ever trims a freak tail.
+pub const MAX_RANDOM_FAULTS: usize = 1_000_000;
+
 impl Nemesis {
+    /// The expected number of faults a `*_every` interval draws over `until_ns`, with swarm
+    /// testing's fastest scale (intervals down to 1/4).
+    pub fn expected_faults(&self, every: &Dist, until_ns: u64) -> f64 {
+        let swarm = if self.swarm { 4.0 } else { 1.0 };
+        until_ns as f64 / every.mean_ns().max(1.0) * swarm
+    }
+
     pub fn is_active(&self) -> bool {
         self.crash_every.is_some()
             || self.partition_every.is_some()
@@ -164,7 +177,7 @@ impl Nemesis {
                     gap
                 };
                 t = t.saturating_add(gap.max(1));
-                if t >= until_ns {
+                if t >= until_ns || at.len() == MAX_RANDOM_FAULTS {
                     return at;
                 }
                 at.push(t);

@@ -22,7 +22,9 @@ pub mod time; // integer-nanosecond time and duration parsing
 pub mod trace; // running trace hash and optional JSON Lines trace
 
 pub use node::{Ctx, Message, Model, Node, Observed, Stopwatch, TimerId, World};
-pub use sim::{Episode, EpisodeKind, Outcome, Sim, SimConfig, Stats, Stop};
+pub use sim::{
+    Episode, EpisodeKind, Outcome, Progress, Sim, SimConfig, Stats, Stop, Watch, WATCH_EVERY,
+};
 pub use time::Time;
 
 /// A node's index in its simulation.

@@ -7,14 +7,22 @@
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
 
+/// The most samples a distribution keeps for charts (16 MiB each): the histogram takes every
+/// sample; the chart shows the first `MAX_KEPT_SAMPLES`, and [`Metrics::samples_dropped`]
+/// says how many it does not.
+pub const MAX_KEPT_SAMPLES: usize = 1 << 20;
+
 /// A distribution of durations, recorded in nanoseconds, reported in milliseconds (its name
 /// ends in `_ms`).
 #[derive(Debug)]
 struct Series {
     name: &'static str,
     hist: Histogram<u64>,
-    /// (true time, value) of every sample, when samples are kept (for charts).
+    /// (true time, value) of every sample, when samples are kept (for charts), up to
+    /// `MAX_KEPT_SAMPLES`.
     samples: Vec<(u64, u64)>,
+    /// Samples not kept past that limit.
+    dropped: u64,
 }
 
 /// All metrics of one run.
@@ -56,6 +64,15 @@ impl Metrics {
             .map_or(&[], |s| &s.samples)
     }
 
+    /// How many samples of a distribution were recorded but not kept (past
+    /// [`MAX_KEPT_SAMPLES`]).
+    pub fn samples_dropped(&self, name: &str) -> u64 {
+        self.series
+            .iter()
+            .find(|s| s.name == name)
+            .map_or(0, |s| s.dropped)
+    }
+
     /// Names of the distributions, in declaration order.
     pub fn distribution_names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.series.iter().map(|s| s.name)
@@ -80,7 +97,11 @@ impl Metrics {
             s.hist.saturating_record(ns);
         }
         if keep {
-            s.samples.push((now, ns));
+            if s.samples.len() < MAX_KEPT_SAMPLES {
+                s.samples.push((now, ns));
+            } else {
+                s.dropped += 1;
+            }
         }
     }
 
@@ -131,6 +152,7 @@ impl Metrics {
                     name,
                     hist,
                     samples: Vec::new(),
+                    dropped: 0,
                 });
                 self.series.len() - 1
             }
@@ -173,5 +195,19 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(m.to_json()["aborts"], 2);
+    }
+
+    #[test]
+    fn kept_samples_are_bounded() {
+        let mut m = Metrics::keeping_samples();
+        for i in 0..MAX_KEPT_SAMPLES as u64 + 10 {
+            m.record_nanos("latency_ms", i);
+        }
+        assert_eq!(m.samples("latency_ms").len(), MAX_KEPT_SAMPLES);
+        assert_eq!(m.samples_dropped("latency_ms"), 10);
+        assert_eq!(
+            m.summary("latency_ms").unwrap().count,
+            MAX_KEPT_SAMPLES as u64 + 10
+        );
     }
 }

@@ -147,10 +147,11 @@ impl Network {
             return Fate::Dropped(DropReason::Loss);
         }
         // A zero-latency draw would let a message arrive at its own send instant; one
-        // nanosecond keeps cause strictly before effect.
-        let at = now + link.latency.sample(rng).max(1);
+        // nanosecond keeps cause strictly before effect. Saturating: draws are capped
+        // (`dist::MAX_DRAW_NS`), but a wrapped arrival would land in the past.
+        let at = now.saturating_add(link.latency.sample(rng).max(1));
         let duplicate_at = if rng.chance(duplicate) {
-            Some(now + link.latency.sample(rng).max(1))
+            Some(now.saturating_add(link.latency.sample(rng).max(1)))
         } else {
             None
         };
@@ -283,6 +284,28 @@ mod tests {
             };
             assert!(at >= last);
             last = at;
+        }
+    }
+
+    #[test]
+    fn an_arrival_never_wraps_around() {
+        let link = LinkParams {
+            latency: "lognormal(45ms, 1000)".parse().unwrap(),
+            loss: 0.0,
+            duplicate: 1.0,
+        };
+        let mut n = Network::new(vec![0, 0], 1, vec![link], Order::Fifo, InFlight::Drop);
+        let mut rng = Rng::stream(5, "n");
+        for now in [0, u64::MAX / 2, u64::MAX - 1] {
+            for _ in 0..100 {
+                let Fate::Arrives { at, duplicate_at } =
+                    n.route(now, NodeId(0), NodeId(1), &mut rng)
+                else {
+                    panic!("no loss configured")
+                };
+                assert!(at > now || at == u64::MAX, "{at} at {now}");
+                assert!(duplicate_at.is_some_and(|d| d >= now));
+            }
         }
     }
 }

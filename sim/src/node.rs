@@ -205,7 +205,7 @@ impl<N: Node> Ctx<'_, N> {
         if self.is_halted() {
             return;
         }
-        let ns = self.kernel.now.0 - since.0 .0;
+        let ns = self.kernel.now.0.saturating_sub(since.0 .0);
         self.kernel.metrics.record_nanos(name, ns);
     }
 

@@ -49,7 +49,35 @@ pub enum Stop {
     Quiescent,
     /// `max_events` was reached first.
     EventLimit,
+    /// The caller's [`Watch`] hook stopped the run (a wall-clock limit, say).
+    Interrupted,
 }
+
+/// What a [`Watch`] hook is shown every [`WATCH_EVERY`] events: enough for a progress line.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub events: u64,
+    /// True simulated time reached.
+    pub now: Time,
+    /// When the run ends (duration + settle).
+    pub end: Time,
+}
+
+/// A hook owned by the caller, called every [`WATCH_EVERY`] events: it may look at the wall
+/// clock, memory or a terminal — the kernel itself never does — and ends the run by returning
+/// why. It sees the run but cannot change it, so the trace hash of a run it lets finish is the
+/// same with or without it.
+pub type Watch = Box<dyn FnMut(&Progress) -> Option<String>>;
+
+/// The most client-history events a run records by default (~100 bytes each: ~200 MiB). A
+/// history is kept whole for the linearizability check, so it is the one kernel structure
+/// that grows with the run's length; past this the run stops as `unknown` (checked with the
+/// watch, so it may overshoot by what [`WATCH_EVERY`] events record).
+pub const MAX_HISTORY_EVENTS: usize = 2_000_000;
+
+/// How often the watch hook runs, in events: a power of two, so the test is one mask; rare
+/// enough to cost nothing per event (a wall-clock read is ~25 ns; 64 Ki events take ~4 ms).
+pub const WATCH_EVERY: u64 = 1 << 16;
 
 /// Counts of what the kernel did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -441,6 +469,10 @@ pub struct Sim<M: Model> {
     max_events: u64,
     seed: u64,
     schedule: FaultSchedule,
+    watch: Option<Watch>,
+    /// Why the watch hook (or the history limit) stopped the run.
+    interrupted: Option<String>,
+    max_history: usize,
 }
 
 impl<M: Model> Sim<M> {
@@ -545,7 +577,23 @@ impl<M: Model> Sim<M> {
             max_events: config.max_events,
             seed,
             schedule,
+            watch: None,
+            interrupted: None,
+            max_history: MAX_HISTORY_EVENTS,
         }
+    }
+
+    /// Sets the history limit (default [`MAX_HISTORY_EVENTS`]).
+    pub fn max_history(mut self, events: usize) -> Self {
+        self.max_history = events;
+        self
+    }
+
+    /// Calls `watch` every [`WATCH_EVERY`] events; when it returns a reason, the run stops
+    /// there with [`Stop::Interrupted`] and an `unknown` verdict `run_completed` giving it.
+    pub fn watch(mut self, watch: Watch) -> Self {
+        self.watch = Some(watch);
+        self
     }
 
     /// Keeps every metric sample with its true time (for charts): memory grows with the run.
@@ -568,7 +616,7 @@ impl<M: Model> Sim<M> {
             .iter()
             .filter(|e| matches!(e.ev, Ev::Deliver { .. }))
             .count() as u64;
-        self.kernel.stopped_early = stop == Stop::EventLimit;
+        self.kernel.stopped_early = matches!(stop, Stop::EventLimit | Stop::Interrupted);
         let (world, metrics, history) = split(&mut self.kernel, &self.nodes);
         let mut verdicts = self.model.finish(&world, history, metrics);
         if stop == Stop::EventLimit {
@@ -577,6 +625,17 @@ impl<M: Model> Sim<M> {
                 format!(
                     "stopped after {} events at t={} of {}: the event limit (limits.max_events) was reached before the end; \
                      the protocol may be livelocked, or the limit is too low",
+                    self.kernel.stats.events,
+                    self.kernel.now,
+                    Time(self.end)
+                ),
+            ));
+        }
+        if let Some(why) = self.interrupted.take() {
+            verdicts.push(Verdict::unknown(
+                "run_completed",
+                format!(
+                    "stopped after {} events at t={} of {}: {why}",
                     self.kernel.stats.events,
                     self.kernel.now,
                     Time(self.end)
@@ -633,6 +692,12 @@ impl<M: Model> Sim<M> {
             if self.kernel.stats.events >= self.max_events {
                 return Stop::EventLimit;
             }
+            // One mask test per event; the hook itself runs once per WATCH_EVERY events.
+            if self.kernel.stats.events & (WATCH_EVERY - 1) == 0 && self.kernel.stats.events != 0 {
+                if let Some(stop) = self.poll_watch() {
+                    return stop;
+                }
+            }
             let Entry { time, ev, .. } = self.kernel.queue.pop().expect("peeked");
             debug_assert!(time >= self.kernel.now.0, "time never goes backwards");
             self.kernel.now = Time(time);
@@ -640,6 +705,27 @@ impl<M: Model> Sim<M> {
             self.kernel.stats.events += 1;
             self.dispatch(ev);
         }
+    }
+
+    #[cold]
+    fn poll_watch(&mut self) -> Option<Stop> {
+        let recorded = self.kernel.history.events.len();
+        if recorded > self.max_history {
+            self.interrupted = Some(format!(
+                "the client history reached {recorded} events, past the limit of {} \
+                 (kept whole in memory for the checks); run a shorter duration",
+                self.max_history
+            ));
+            return Some(Stop::Interrupted);
+        }
+        let watch = self.watch.as_mut()?;
+        let progress = Progress {
+            events: self.kernel.stats.events,
+            now: self.kernel.now,
+            end: Time(self.end),
+        };
+        self.interrupted = Some(watch(&progress)?);
+        Some(Stop::Interrupted)
     }
 
     fn dispatch(&mut self, ev: Ev<<M::Node as Node>::Msg>) {

@@ -295,6 +295,60 @@ fn the_event_limit_ends_the_run_as_unknown() {
 }
 
 #[test]
+fn a_watch_sees_the_run_without_changing_it_and_may_stop_it() {
+    let toy = || Toy {
+        log: Log::default(),
+        burst: 3,
+        log_sends: false,
+    };
+    let plain = Sim::new(config(vec![], 10_000_000), toy(), None)
+        .run()
+        .unwrap();
+    assert!(
+        plain.stats.events > 3 * sim::WATCH_EVERY,
+        "{} events: too few to watch",
+        plain.stats.events
+    );
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let seen = Rc::clone(&calls);
+    let watched = Sim::new(config(vec![], 10_000_000), toy(), None)
+        .watch(Box::new(move |p| {
+            seen.borrow_mut().push((p.events, p.now, p.end));
+            None
+        }))
+        .run()
+        .unwrap();
+    assert_eq!(watched.trace_hash, plain.trace_hash);
+    assert_eq!(watched.stop, plain.stop);
+    let calls = calls.borrow();
+    assert_eq!(
+        calls.len() as u64,
+        (plain.stats.events - 1) / sim::WATCH_EVERY
+    );
+    assert!(calls.iter().all(|&(e, now, end)| e % sim::WATCH_EVERY == 0
+        && now <= end
+        && end == sim::Time(10_000_000 * 1_000_000)));
+
+    let mut n = 0;
+    let stopped = Sim::new(config(vec![], 10_000_000), toy(), None)
+        .watch(Box::new(move |_| {
+            n += 1;
+            (n == 2).then(|| "the wall-clock limit was reached".to_string())
+        }))
+        .run()
+        .unwrap();
+    assert_eq!(stopped.stop, Stop::Interrupted);
+    assert_eq!(stopped.stats.events, 2 * sim::WATCH_EVERY);
+    let v = stopped
+        .verdicts
+        .iter()
+        .find(|v| v.name == "run_completed")
+        .expect("a verdict says why the run stopped");
+    assert_eq!(v.status, Status::Unknown);
+    assert!(v.detail.contains("wall-clock limit"), "{}", v.detail);
+}
+
+#[test]
 fn same_seed_same_hash_other_seed_other_hash() {
     let nemesis = Nemesis {
         crash_every: Some("exponential(300ms)".parse().unwrap()),

@@ -74,6 +74,10 @@ pub struct Common {
     pub nemesis: Nemesis,
     pub expect: BTreeMap<String, Status>,
     pub max_events: u64,
+    /// Past this much wall-clock time a run stops as `unknown` (`limits.max_wall_time`).
+    pub max_wall_time: Duration,
+    /// Past this many client-history events a run stops as `unknown`.
+    pub max_history_events: usize,
 }
 
 impl Common {
@@ -146,7 +150,7 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
     }
     let nemesis = match &f.nemesis {
         None => Nemesis::default(),
-        Some(spec) => r.nemesis(spec)?,
+        Some(spec) => r.nemesis(spec, f.duration.0)?,
     };
     let expect = r.expect(&f.expect, &P::SPEC)?;
     if !output_folder(&f.name).contains(|c: char| c.is_ascii_alphanumeric()) {
@@ -165,6 +169,12 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
     if f.limits.max_events == 0 {
         return Err(r.top_level_error("limits", "max_events", "must be positive"));
     }
+    if f.limits.max_wall_time.0.is_zero() {
+        return Err(r.top_level_error("limits", "max_wall_time", "must be positive"));
+    }
+    if f.limits.max_history_events == 0 {
+        return Err(r.top_level_error("limits", "max_history_events", "must be positive"));
+    }
     let common = Common {
         path: file.to_string(),
         name: f.name,
@@ -179,6 +189,8 @@ pub fn parse<P: Params>(file: &str, text: &str) -> Result<(Common, P), ScenarioE
         nemesis,
         expect,
         max_events: f.limits.max_events,
+        max_wall_time: f.limits.max_wall_time.0,
+        max_history_events: usize::try_from(f.limits.max_history_events).unwrap_or(usize::MAX),
     };
     Ok((common, f.model))
 }
@@ -455,7 +467,11 @@ impl Resolver<'_> {
         Ok(Network::new(node_region, r, links, order, net.in_flight))
     }
 
-    fn nemesis(&self, spec: &Spanned<NemesisSpec>) -> Result<Nemesis, ScenarioError> {
+    fn nemesis(
+        &self,
+        spec: &Spanned<NemesisSpec>,
+        duration: Duration,
+    ) -> Result<Nemesis, ScenarioError> {
         let n = spec.get_ref();
         if n.crash_every.is_none() && n.partition_every.is_none() && n.clock_jump_every.is_none() {
             return Err(self.err(
@@ -518,7 +534,7 @@ impl Resolver<'_> {
                 "a partition needs at least two targets to split",
             ));
         }
-        Ok(Nemesis {
+        let nemesis = Nemesis {
             targets,
             crash_every: n.crash_every.as_ref().map(|l| l.0.clone()),
             restart_after: n.restart_after.clone(),
@@ -527,7 +543,34 @@ impl Resolver<'_> {
             clock_jump_every: n.clock_jump_every.as_ref().map(|l| l.0.clone()),
             clock_jump: n.clock_jump.clone(),
             swarm: n.swarm,
-        })
+        };
+        // The random schedule is drawn whole before the run: bound it here, with the line.
+        let limit = sim::fault::MAX_RANDOM_FAULTS / 10;
+        for (field, every) in [
+            ("nemesis.crash_every", &nemesis.crash_every),
+            ("nemesis.partition_every", &nemesis.partition_every),
+            ("nemesis.clock_jump_every", &nemesis.clock_jump_every),
+        ] {
+            let Some(every) = every else { continue };
+            let expected = nemesis.expected_faults(every, nanos(duration));
+            if expected > limit as f64 {
+                return Err(self.err(
+                    spec.span(),
+                    field,
+                    format!(
+                        "`{every}` over {} draws about {expected:.0} faults{}, more than {limit}: \
+                         choose a longer interval (or a shorter duration)",
+                        sim::Time(nanos(duration)),
+                        if nemesis.swarm {
+                            " (swarm testing scales intervals down to 1/4)"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(nemesis)
     }
 
     /// Expectations must name invariants the model has.

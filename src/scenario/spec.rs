@@ -269,12 +269,18 @@ pub(super) struct NemesisSpec {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct LimitsSpec {
     pub(super) max_events: u64,
+    /// Wall-clock time a run may take before it stops as `unknown`.
+    pub(super) max_wall_time: Dur,
+    /// Client-history events a run may record before it stops as `unknown`.
+    pub(super) max_history_events: u64,
 }
 
 impl Default for LimitsSpec {
     fn default() -> Self {
         LimitsSpec {
             max_events: 50_000_000,
+            max_wall_time: Dur(Duration::from_secs(600)),
+            max_history_events: sim::sim::MAX_HISTORY_EVENTS as u64,
         }
     }
 }
