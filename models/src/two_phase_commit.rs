@@ -170,6 +170,9 @@ pub enum Bug {
     CommitBeforeLog,
     /// A participant votes yes before its prepare record is durable.
     UnsyncedPrepare,
+    /// A participant applying an abort drops the prepared transaction but forgets to
+    /// release its account's lock: later transfers on that account abort, forever.
+    AbortKeepsLock,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -282,6 +285,10 @@ pub(crate) struct Participant {
     balances: Accounts,
     /// The transaction holding each account's lock.
     locks: Vec<Option<TxnId>>,
+    /// How many accounts are locked, kept up to date so that `locks_held_by_prepared`
+    /// costs O(1) per event: each prepared transaction holds exactly one lock, so the
+    /// counts match exactly when every held lock belongs to a prepared transaction.
+    held: usize,
     prepared: BTreeMap<TxnId, Prepared>,
     decided: BTreeMap<TxnId, Decision>,
     /// With `locking = "wait"`: per locked account, the prepares waiting for its lock, in
@@ -576,6 +583,7 @@ impl Participant {
             me,
             balances: Accounts::new(bank),
             locks: vec![None; bank.accounts_per_participant as usize],
+            held: 0,
             prepared: BTreeMap::new(),
             decided: BTreeMap::new(),
             queues: BTreeMap::new(),
@@ -601,6 +609,7 @@ impl Participant {
         let (account, _) = bank.effect_at(&txn, self.me);
         debug_assert!(self.locks[account].is_none(), "double lock on {account}");
         self.locks[account] = Some(txn.id);
+        self.held += 1;
         self.prepared.insert(
             txn.id,
             Prepared {
@@ -617,7 +626,19 @@ impl Participant {
         let (account, _) = bank.effect_at(&p.txn, self.me);
         debug_assert_eq!(self.locks[account], Some(id));
         self.locks[account] = None;
+        self.held -= 1;
         Some(p)
+    }
+
+    /// The first held lock that no prepared transaction owns, as (account, holder).
+    fn orphan_lock(&self) -> Option<(usize, TxnId)> {
+        if self.held == self.prepared.len() {
+            return None;
+        }
+        self.locks.iter().enumerate().find_map(|(a, l)| {
+            l.filter(|id| !self.prepared.contains_key(id))
+                .map(|id| (a, id))
+        })
     }
 
     /// Applies a prepared transaction's half; returns it for metrics.
@@ -777,7 +798,12 @@ impl Participant {
         } else {
             ctx.disk().append(Record::Aborted { id });
             self.decided.insert(id, Decision::Aborted);
-            self.release(&s.bank, id)
+            if s.params.bug == Bug::AbortKeepsLock {
+                // The bug: the prepared state goes, the lock stays.
+                self.prepared.remove(&id)
+            } else {
+                self.release(&s.bank, id)
+            }
         }
         .expect("checked prepared");
         if let Some(t) = p.query {
@@ -907,6 +933,7 @@ pub struct TwoPc {
     clients: ClientNodes,
     observer: BankObserver,
     conservation: OnlineCheck,
+    locks_held_by_prepared: OnlineCheck,
 }
 
 impl sim::Model for TwoPc {
@@ -935,6 +962,16 @@ impl sim::Model for TwoPc {
             return;
         };
         let s = &*self.setup;
+        if let Some((account, id)) = participant(world, changed).and_then(Participant::orphan_lock)
+        {
+            self.locks_held_by_prepared.violate(|| {
+                format!(
+                    "at t={}: {} holds the lock of its account {account} for txn {id}, which is not prepared there",
+                    world.now,
+                    world.name(changed)
+                )
+            });
+        }
         // Skipped while any participant is down: its committed state is on its disk, and the
         // check resumes, exact, once it is back.
         let Ok(total) = s
@@ -971,6 +1008,10 @@ impl sim::Model for TwoPc {
             ),
             self.observer.no_negative_verdict(),
             no_stuck_locks(world, &self.setup),
+            self.locks_held_by_prepared.verdict(
+                "locks_held_by_prepared",
+                "after every participant event, every held lock belonged to a prepared transaction",
+            ),
         ]
     }
 }
@@ -1066,7 +1107,13 @@ impl Params for TwoPcParams {
     const SPEC: Spec = Spec {
         kind: "two_phase_commit",
         summary: "two-phase commit with presumed abort over participant databases, optional cooperative termination",
-        invariants: &["atomicity", "conservation", "no_negative_balance", "no_stuck_locks"],
+        invariants: &[
+            "atomicity",
+            "conservation",
+            "no_negative_balance",
+            "no_stuck_locks",
+            "locks_held_by_prepared",
+        ],
         metrics: &[
             "transfer_latency_ms",
             "in_doubt_ms",
@@ -1079,8 +1126,9 @@ impl Params for TwoPcParams {
             "messages_per_txn",
             "vote_timeouts",
             "lock_conflicts",
+            "commits_without_prepare",
         ],
-        bugs: &["commit-before-log", "unsynced-prepare"],
+        bugs: &["commit-before-log", "unsynced-prepare", "abort-keeps-lock"],
         messages: &["Transfer", "Prepare", "Vote", "Commit", "Abort", "Ack", "Query", "PeerQuery", "PeerState", "Outcome"],
     };
 
@@ -1115,6 +1163,7 @@ impl Params for TwoPcParams {
             }),
             observer: BankObserver::default(),
             conservation: OnlineCheck::default(),
+            locks_held_by_prepared: OnlineCheck::default(),
         })
     }
 }

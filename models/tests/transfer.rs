@@ -223,6 +223,30 @@ fn unsynced_prepare_breaks_atomicity_on_seed_1() {
     }
 }
 
+#[test]
+fn abort_keeps_lock_is_caught_by_locks_held_by_prepared_on_seed_1() {
+    // Every abort of a prepared transfer leaves its account locked: later transfers on it
+    // abort, commits dwindle, and before this invariant every check still held.
+    for params in [two_pc, two_pc_waiting] {
+        let o = run(
+            params(two_phase_commit::Bug::AbortKeepsLock),
+            config(1, 30, Faults::Random, vec![]),
+        );
+        assert_eq!(
+            status(&o, "locks_held_by_prepared"),
+            Status::Violated,
+            "{:?}",
+            o.verdicts
+        );
+        // The correct protocol under the same faults keeps it (and every other invariant).
+        let fixed = run(
+            params(two_phase_commit::Bug::None),
+            config(1, 30, Faults::Random, vec![]),
+        );
+        assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    }
+}
+
 /// Few accounts and short think times: transfers keep colliding on the same locks.
 fn contended(locking: Locking) -> TwoPcParams {
     TwoPcParams {
