@@ -1012,6 +1012,7 @@ impl sim::Model for TwoPc {
                 "locks_held_by_prepared",
                 "after every participant event, every held lock belonged to a prepared transaction",
             ),
+            outcome_matches_decision(world, &self.setup),
         ]
     }
 }
@@ -1073,6 +1074,31 @@ fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
     }
 }
 
+/// Each outcome a client was told matches the participants: a committed transfer is
+/// committed (or, still in doubt, prepared) at both, an aborted one committed at neither.
+fn outcome_matches_decision(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    bank::outcome_matches_decision(&s.bank, |t, committed| {
+        for q in s.bank.pair(t) {
+            let p = participant(world, q).ok_or_else(|| world.name(q).to_string())?;
+            let state = match p.decided.get(&t.id) {
+                Some(Decision::Committed(_)) => "committed",
+                Some(Decision::Aborted) => "aborted",
+                None if p.prepared.contains_key(&t.id) => "prepared",
+                None => "no record of it",
+            };
+            let contradicts = if committed {
+                !matches!(state, "committed" | "prepared")
+            } else {
+                state == "committed"
+            };
+            if contradicts {
+                return Ok(Some(format!("{} has {state}", world.name(q))));
+            }
+        }
+        Ok(None)
+    })
+}
+
 fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
     if let Some(unknown) = world.unsettled("no_stuck_locks") {
         return unknown;
@@ -1113,6 +1139,7 @@ impl Params for TwoPcParams {
             "no_negative_balance",
             "no_stuck_locks",
             "locks_held_by_prepared",
+            "outcome_matches_decision",
         ],
         metrics: &[
             "transfer_latency_ms",

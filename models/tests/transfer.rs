@@ -335,6 +335,28 @@ fn no_compensation_breaks_conservation_on_seed_1() {
 }
 
 #[test]
+fn compensated_reported_committed_is_caught_by_outcome_matches_decision_on_seed_1() {
+    // The money is where it should be (every other invariant holds); only the clients were
+    // told a compensated transfer went through.
+    let faults = || config(1, 30, Faults::Random, vec![]);
+    let o = run(
+        tight_saga(saga::Bug::CompensatedReportedCommitted),
+        faults(),
+    );
+    assert_eq!(
+        status(&o, "outcome_matches_decision"),
+        Status::Violated,
+        "{:?}",
+        o.verdicts
+    );
+    assert_eq!(status(&o, "conservation"), Status::Holds);
+    assert_eq!(status(&o, "saga_completes"), Status::Holds);
+    let fixed = run(tight_saga(saga::Bug::None), faults());
+    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    assert!(fixed.metrics.counter("compensations").unwrap() > 0);
+}
+
+#[test]
 fn money_of_a_saga_still_running_at_the_end_is_in_flight_not_lost() {
     // db2 dies as its first Credit arrives and the orchestrator retries a step only after an
     // hour: that saga is still crediting when the run ends, its debit neither credited nor
