@@ -6,6 +6,20 @@
 //! once (`"async"`). Lost replication messages are retransmitted until acknowledged. There is
 //! no failover: a crashed leader is unavailable until it restarts from its log.
 //!
+//! Requests carry the client's incarnation with the operation number ([`ReqId`]): a reply
+//! to an earlier life's request never completes a later one's. The leader logs each client
+//! request once (its log records which request wrote what, so this survives its crashes): a
+//! duplicated or late `Write` is answered again or ignored, never logged twice. Replicas
+//! apply writes by log position, so the leader keeps, per replica, the highest position it
+//! acknowledged, resends only the latest write to a lagging replica, and runs its
+//! retransmit timer only while a replica lags: a quiet register goes quiescent.
+//!
+//! Invariants: `linearizable` (the clients' history), `acked_writes_durable` (every
+//! acknowledged write is in the leader's synced log), `acked_on_every_replica` (online,
+//! sync replication: when the leader acknowledges a write, every replica's synced log has
+//! reached it), `replicas_converge` (after settling). Known bugs: `ack-before-sync`,
+//! `ack-after-one-replica`.
+//!
 //! It exercises the whole kernel: network faults (retransmission), crashes (recovery from the
 //! synced log), client histories with timeouts (`info`), online and end-of-run invariants.
 

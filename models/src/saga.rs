@@ -29,10 +29,14 @@
 //! still in flight is not lost, money a finished saga left nowhere is),
 //! `no_negative_balance` (online), `saga_completes` (at quiescence every saga is either
 //! fully committed — debited and credited — or fully compensated — not debited, or debited
-//! and refunded).
+//! and refunded), `outcome_matches_decision` (each outcome a client was told matches the
+//! participants: committed means debited and credited, aborted means not credited and, if
+//! debited, refunded).
 //!
-//! Known bug: `no-compensation` (a refused credit ends the saga without the refund: the
-//! debited money vanishes, and `conservation` breaks).
+//! Known bugs: `no-compensation` (a refused credit ends the saga without the refund: the
+//! debited money vanishes, and `conservation` breaks), `compensated-reported-committed` (a
+//! compensated saga is reported to its client as committed: `outcome_matches_decision`
+//! breaks while the money is all where it should be).
 
 use crate::bank::{
     self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,

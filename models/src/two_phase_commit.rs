@@ -53,13 +53,19 @@
 //! aborted or unknown at the other), `conservation` (online, after every event while every
 //! participant is up: the committed balances plus the halves of transfers that the peer has
 //! already committed and this participant still holds prepared sum to the initial total),
-//! `no_negative_balance` (online), `no_stuck_locks` (no prepared transaction left at the end).
+//! `no_negative_balance` (online), `no_stuck_locks` (no prepared transaction left at the end),
+//! `locks_held_by_prepared` (online: every held lock belongs to a prepared transaction),
+//! `outcome_matches_decision` (each outcome a client was told matches the participants: a
+//! committed transfer is committed, or still prepared, at both; an aborted one at neither).
 //!
 //! Known bugs: `commit-before-log` (the coordinator writes its decision but syncs it only at
 //! its next retransmit tick, after sending `Commit`: a crash in between loses a decision
 //! some participant has applied, and recovery presumes abort), `unsynced-prepare` (a
 //! participant votes yes before syncing its prepare record: a crash loses the vote's
-//! promise, and the restarted participant acknowledges a commit it cannot apply).
+//! promise, and the restarted participant acknowledges a commit it cannot apply; it counts
+//! them in `commits_without_prepare`), `abort-keeps-lock` (a participant applying an abort
+//! drops the prepared transaction but keeps its account's lock: later transfers on that
+//! account abort forever, and `locks_held_by_prepared` breaks).
 //!
 //! Metrics specific to 2PC: `in_doubt_ms` (from a participant's prepare record to its
 //! learning the outcome, spanning its crashes), `lock_held_ms` (from lock grant to release),
