@@ -42,7 +42,7 @@ fn extreme_latencies_give_sane_runs_in_every_profile() {
         (
             "scenarios/register-singapore-sync.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "9965f124c95b2501",
+            "cd8475cb02baa106",
         ),
     ] {
         let o = consim(&["run", file, "--json", "--set", set]);

@@ -27,10 +27,23 @@ fn status(report: &consim::runner::RunReport, name: &str) -> Status {
 
 #[test]
 fn ack_before_sync_loses_acknowledged_writes_on_seed_42() {
-    let s = load(&scenario(), &set(&[("model.bug", "ack-before-sync")])).unwrap();
-    let r = s.run(42, None).unwrap();
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/register-ack-before-sync.toml");
+    let r = load(&file, &[]).unwrap().run(42, None).unwrap();
     assert_eq!(status(&r, "acked_writes_durable"), Status::Violated);
     assert!(r.metrics["acked_writes_lost"].as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn ack_after_one_replica_is_caught_by_acked_on_every_replica_on_seed_42() {
+    // Mumbai answers in ~56 ms, Frankfurt in ~160 ms: acknowledging after the first replica
+    // tells clients a write is replicated while Frankfurt does not have it yet.
+    let s = load(&scenario(), &set(&[("model.bug", "ack-after-one-replica")])).unwrap();
+    let r = s.run(42, None).unwrap();
+    assert_eq!(status(&r, "acked_on_every_replica"), Status::Violated);
+    // The same scenario and seed with the correct protocol keeps it.
+    let r = load(&scenario(), &[]).unwrap().run(42, None).unwrap();
+    assert_eq!(status(&r, "acked_on_every_replica"), Status::Holds);
 }
 
 #[test]

@@ -89,15 +89,15 @@ fn an_unexpected_violation_exits_1_and_prints_the_replay_command() {
         "run",
         &scenario("register-singapore-sync"),
         "--set",
-        "model.bug=ack-before-sync",
+        "model.bug=ack-after-one-replica",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("FAIL") && text.contains("acked_writes_durable  violated"),
+        text.contains("FAIL") && text.contains("acked_on_every_replica  violated"),
         "{text}"
     );
-    assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=ack-before-sync"), "{text}");
+    assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=ack-after-one-replica"), "{text}");
     assert!(
         text.ends_with(
             "scenarios: 0 passed, 1 failed\n  FAIL scenarios/register-singapore-sync.toml (seed 42)\n"

@@ -20,7 +20,7 @@ use sim::dist::Dist;
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
 use sim::{Ctx, Message, Node, NodeId, Observed, Stopwatch, TimerId, World};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Duration;
 
 /// A transaction id, unique across clients and client restarts.
@@ -53,22 +53,31 @@ pub struct Bank {
 }
 
 /// Run-wide bookkeeping shared, through the model's `Rc` setup, by the model and every node
-/// it builds, and kept across node crashes: the message count and the allocator of spare
-/// transaction-id blocks. Neither is protocol state — no node decides anything from it — and
-/// the simulation is single-threaded and deterministic, so both evolve the same on every
-/// replay.
+/// it builds, and kept across node crashes: the message count, the allocator of spare
+/// transaction-id blocks, and the outcomes clients were told. None is protocol state — no
+/// node decides anything from it — and the simulation is single-threaded and
+/// deterministic, so all evolve the same on every replay.
 #[derive(Clone, Debug, Default)]
 pub struct RunState {
     /// Messages sent by nodes that were not halted, for `messages` (added once, at finish).
     messages: Cell<u64>,
     /// Spare id blocks handed out so far (see [`Client`]).
     spare_blocks: Cell<u64>,
+    /// Every outcome a client accepted, in order: (transfer, committed). The models'
+    /// `outcome_matches_decision` compares each with what the databases decided; kept here
+    /// because a client that crashes forgets what it was told.
+    told: RefCell<Vec<(Transfer, bool)>>,
 }
 
 impl RunState {
     /// Messages sent so far.
     pub fn messages(&self) -> u64 {
         self.messages.get()
+    }
+
+    /// The outcomes clients accepted so far: (transfer, committed).
+    pub fn told(&self) -> std::cell::Ref<'_, Vec<(Transfer, bool)>> {
+        self.told.borrow()
     }
 
     /// A fresh block of `ID_BLOCK` transaction ids from the spare region, which starts at
@@ -385,6 +394,9 @@ impl Client {
         let Some(p) = self.pending.take_if(|p| p.transfer.id == id) else {
             return;
         };
+        if !ctx.is_halted() {
+            bank.run.told.borrow_mut().push((p.transfer, committed));
+        }
         ctx.cancel_timer(p.retry);
         ctx.record_elapsed("transfer_latency_ms", p.started);
         ctx.metrics()
@@ -622,6 +634,45 @@ impl BankObserver {
             "no_negative_balance",
             "no participant ever held a negative balance",
         )
+    }
+}
+
+/// The `outcome_matches_decision` verdict: `contradiction` says, for a transfer and the
+/// outcome its client was told, how the databases' state contradicts it (`Ok(None)`: it does
+/// not), or `Err` with the name of a database that is down at the end (the verdict is then
+/// unknown).
+pub(crate) fn outcome_matches_decision(
+    bank: &Bank,
+    mut contradiction: impl FnMut(&Transfer, bool) -> Result<Option<String>, String>,
+) -> Verdict {
+    const NAME: &str = "outcome_matches_decision";
+    let told = bank.run.told();
+    let mut wrong = Vec::new();
+    for (t, committed) in told.iter() {
+        match contradiction(t, *committed) {
+            Ok(None) => {}
+            Ok(Some(why)) => wrong.push(format!(
+                "txn {} (move {} from account {} to {}): the client was told {} but {why}",
+                t.id,
+                t.amount,
+                t.from,
+                t.to,
+                if *committed { "committed" } else { "aborted" }
+            )),
+            Err(down) => return Verdict::unknown(NAME, format!("{down} is down at the end")),
+        }
+    }
+    match wrong.first() {
+        None => Verdict::holds(
+            NAME,
+            format!(
+                "each of the {} outcomes clients were told matches the databases",
+                told.len()
+            ),
+        ),
+        Some(first) => {
+            Verdict::violated(NAME, format!("{first} ({} wrong outcome(s))", wrong.len()))
+        }
     }
 }
 

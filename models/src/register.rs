@@ -6,6 +6,20 @@
 //! once (`"async"`). Lost replication messages are retransmitted until acknowledged. There is
 //! no failover: a crashed leader is unavailable until it restarts from its log.
 //!
+//! Requests carry the client's incarnation with the operation number ([`ReqId`]): a reply
+//! to an earlier life's request never completes a later one's. The leader logs each client
+//! request once (its log records which request wrote what, so this survives its crashes): a
+//! duplicated or late `Write` is answered again or ignored, never logged twice. Replicas
+//! apply writes by log position, so the leader keeps, per replica, the highest position it
+//! acknowledged, resends only the latest write to a lagging replica, and runs its
+//! retransmit timer only while a replica lags: a quiet register goes quiescent.
+//!
+//! Invariants: `linearizable` (the clients' history), `acked_writes_durable` (every
+//! acknowledged write is in the leader's synced log), `acked_on_every_replica` (online,
+//! sync replication: when the leader acknowledges a write, every replica's synced log has
+//! reached it), `replicas_converge` (after settling). Known bugs: `ack-before-sync`,
+//! `ack-after-one-replica`.
+//!
 //! It exercises the whole kernel: network faults (retransmission), crashes (recovery from the
 //! synced log), client histories with timeouts (`info`), online and end-of-run invariants.
 
@@ -13,10 +27,10 @@ use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
 use sim::dist::Dist;
 use sim::history::{EventType, History, OpFn, Value};
-use sim::invariant::Verdict;
+use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
-use sim::{Ctx, Message, NodeId, Stopwatch, TimerId, World};
-use std::collections::BTreeSet;
+use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -79,14 +93,27 @@ pub enum Bug {
     /// The leader acknowledges a write before syncing it: a leader crash loses acknowledged
     /// writes (`acked_writes_durable` breaks).
     AckBeforeSync,
+    /// With sync replication, the leader acknowledges a write once *one* replica has it
+    /// instead of every replica (`acked_on_every_replica` breaks).
+    AckAfterOneReplica,
+}
+
+/// A client request's id: the client's incarnation ([`Ctx::incarnation`]) and the
+/// operation's number within it. Ordered: a client's later requests have larger ids, across
+/// its restarts too, so a reply to an earlier life's request never completes a later one's,
+/// and the leader can tell a late duplicate from a new write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReqId {
+    pub incarnation: u32,
+    pub op: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Msg {
-    Write { op: u64, value: i64 },
-    WriteOk { op: u64 },
-    Read { op: u64 },
-    ReadOk { op: u64, value: Option<i64> },
+    Write { req: ReqId, value: i64 },
+    WriteOk { req: ReqId },
+    Read { req: ReqId },
+    ReadOk { req: ReqId, value: Option<i64> },
     Replicate { seq: u64, value: i64 },
     ReplicateAck { seq: u64 },
 }
@@ -104,11 +131,14 @@ impl Message for Msg {
     }
 }
 
-/// A disk record: the write with log position `seq` set the register to `value`.
+/// A disk record: the write with log position `seq` set the register to `value`. On the
+/// leader it also names the client request it logged (`by`), so that a restarted leader
+/// still recognises a duplicate of it; replicas write `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Applied {
     pub seq: u64,
     pub value: i64,
+    pub by: Option<(NodeId, ReqId)>,
 }
 
 const TIMER_NEXT_OP: u64 = 1;
@@ -121,13 +151,15 @@ struct Setup {
     leader: NodeId,
     replicas: Vec<NodeId>,
     clients: Vec<NodeId>,
+    /// How many nodes the run has (clients' latest requests are indexed by node).
+    nodes: usize,
 }
 
 /// A write the leader has logged but not yet acknowledged to its client.
 struct PendingWrite {
     seq: u64,
     client: NodeId,
-    op: u64,
+    req: ReqId,
 }
 
 pub struct RegisterNode {
@@ -144,12 +176,25 @@ enum Role {
 struct Leader {
     seq: u64,
     value: Option<i64>,
-    /// Sync-replicated writes waiting for replica acknowledgements.
-    pending: Vec<PendingWrite>,
-    /// Replication messages not yet acknowledged: (replica, seq, value).
-    unacked: Vec<(NodeId, u64, i64)>,
+    /// Per node (indexed by `NodeId`), the latest write request of that client the log
+    /// holds, with its log position: a duplicated or late request is never logged twice.
+    /// Rebuilt from the log on restart.
+    latest: Vec<Option<(ReqId, u64)>>,
+    /// Sync-replicated writes waiting for replica acknowledgements, in log order.
+    pending: VecDeque<PendingWrite>,
+    /// Per replica (in `Setup::replicas` order), the highest log position it acknowledged.
+    /// Replicas apply by log position and the register keeps only the latest value, so
+    /// one ack covers every earlier write, and a lagging replica needs only the latest
+    /// write resent. Zero after a restart: the leader resends its latest write to all.
+    acked: Vec<u64>,
+    /// The highest log position acknowledged to a client under sync replication (for the
+    /// `acked_on_every_replica` check).
+    acked_sync: u64,
     /// Writes acknowledged but not yet synced (only with the `ack-before-sync` bug).
     unsynced: bool,
+    /// Whether the retransmit timer is armed: only while a replica lags or a write awaits
+    /// its sync, so that a quiet register goes quiescent.
+    retransmitting: bool,
 }
 
 struct Client {
@@ -161,7 +206,7 @@ struct Client {
 }
 
 struct Outstanding {
-    op: u64,
+    req: ReqId,
     f: OpFn,
     value: Value,
     timeout: TimerId,
@@ -172,6 +217,8 @@ pub struct Register {
     setup: Rc<Setup>,
     /// Restarts per client: a restarted client takes fresh process numbers and values.
     client_restarts: Vec<u64>,
+    /// `acked_on_every_replica`, checked after every leader event under sync replication.
+    acked_on_every_replica: OnlineCheck,
 }
 
 impl sim::Model for Register {
@@ -182,12 +229,21 @@ impl sim::Model for Register {
         let last = disk.last();
         let (seq, value) = (last.map_or(0, |a| a.seq), last.map(|a| a.value));
         let role = if id == s.leader {
+            let mut latest = vec![None; s.nodes];
+            for a in disk {
+                if let Some((client, req)) = a.by {
+                    latest[client.index()] = Some((req, a.seq));
+                }
+            }
             Role::Leader(Leader {
                 seq,
                 value,
-                pending: Vec::new(),
-                unacked: Vec::new(),
+                latest,
+                pending: VecDeque::new(),
+                acked: vec![0; s.replicas.len()],
+                acked_sync: 0,
                 unsynced: false,
+                retransmitting: false,
             })
         } else if s.replicas.contains(&id) {
             Role::Replica { seq, value }
@@ -218,6 +274,37 @@ impl sim::Model for Register {
         }
     }
 
+    /// `acked_on_every_replica`: under sync replication, whenever the leader has
+    /// acknowledged the write at log position `n`, every replica's durable log reaches `n`.
+    /// Replicas sync before they acknowledge, so this holds at every moment after the ack.
+    fn observe(&mut self, world: &World<'_, RegisterNode>, event: Observed, _: &mut Metrics) {
+        let s = &*self.setup;
+        let at = match event {
+            Observed::Delivered { to, .. } => to,
+            Observed::Started(n) | Observed::TimerFired(n) => n,
+            Observed::Crashed(_) => return,
+        };
+        if at != s.leader || s.params.replication != Replication::Sync {
+            return;
+        }
+        let Some(Role::Leader(l)) = world.nodes[s.leader.index()].as_ref().map(|n| &n.role) else {
+            return;
+        };
+        for &r in &s.replicas {
+            let has = world.disk(r).synced().last().map_or(0, |a| a.seq);
+            if has < l.acked_sync {
+                self.acked_on_every_replica.violate(|| {
+                    format!(
+                        "at t={}: the leader has acknowledged the write at log position {} but {} holds only up to {has}",
+                        world.now,
+                        l.acked_sync,
+                        world.name(r)
+                    )
+                });
+            }
+        }
+    }
+
     fn finish(
         &mut self,
         world: &World<'_, RegisterNode>,
@@ -225,9 +312,20 @@ impl sim::Model for Register {
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
         let s = &self.setup;
+        let on_every_replica = match s.params.replication {
+            Replication::Sync => self.acked_on_every_replica.verdict(
+                "acked_on_every_replica",
+                "every write the leader acknowledged was in every replica's synced log by then",
+            ),
+            Replication::Async => Verdict::holds(
+                "acked_on_every_replica",
+                "not applicable: async replication acknowledges writes before replicating them",
+            ),
+        };
         vec![
             linearizable(history),
             acked_writes_durable(world, s.leader, history, metrics),
+            on_every_replica,
             replicas_converge(world, s),
         ]
     }
@@ -336,13 +434,7 @@ impl sim::Node for RegisterNode {
         match &mut self.role {
             Role::Leader(l) => {
                 // Replicas may have missed writes while we were down: resend the latest.
-                if let Some(value) = l.value {
-                    for &r in &self.setup.replicas {
-                        ctx.send(r, Msg::Replicate { seq: l.seq, value });
-                        l.unacked.push((r, l.seq, value));
-                    }
-                }
-                ctx.set_timer(params.retransmit_every, TIMER_RETRANSMIT);
+                l.resend_latest(ctx, &self.setup);
             }
             Role::Replica { .. } => {}
             Role::Client(c) => {
@@ -354,11 +446,15 @@ impl sim::Node for RegisterNode {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
         let setup = Rc::clone(&self.setup);
         match (&mut self.role, msg) {
-            (Role::Leader(l), Msg::Write { op, value }) => l.write(ctx, &setup, from, op, value),
-            (Role::Leader(l), Msg::Read { op }) => {
-                ctx.send(from, Msg::ReadOk { op, value: l.value })
-            }
-            (Role::Leader(l), Msg::ReplicateAck { seq }) => l.replica_acked(ctx, from, seq),
+            (Role::Leader(l), Msg::Write { req, value }) => l.write(ctx, &setup, from, req, value),
+            (Role::Leader(l), Msg::Read { req }) => ctx.send(
+                from,
+                Msg::ReadOk {
+                    req,
+                    value: l.value,
+                },
+            ),
+            (Role::Leader(l), Msg::ReplicateAck { seq }) => l.replica_acked(ctx, &setup, from, seq),
             (
                 Role::Replica {
                     seq: applied,
@@ -370,16 +466,20 @@ impl sim::Node for RegisterNode {
                 if seq > *applied {
                     *applied = seq;
                     *value = Some(v);
-                    ctx.disk().append_synced(Applied { seq, value: v });
+                    ctx.disk().append_synced(Applied {
+                        seq,
+                        value: v,
+                        by: None,
+                    });
                 }
                 ctx.send(from, Msg::ReplicateAck { seq });
             }
-            (Role::Replica { value, .. }, Msg::Read { op }) => {
-                ctx.send(from, Msg::ReadOk { op, value: *value })
+            (Role::Replica { value, .. }, Msg::Read { req }) => {
+                ctx.send(from, Msg::ReadOk { req, value: *value })
             }
-            (Role::Client(c), Msg::WriteOk { op }) => c.complete(ctx, &setup, op, None),
-            (Role::Client(c), Msg::ReadOk { op, value }) => {
-                c.complete(ctx, &setup, op, Some(value))
+            (Role::Client(c), Msg::WriteOk { req }) => c.complete(ctx, &setup, req, None),
+            (Role::Client(c), Msg::ReadOk { req, value }) => {
+                c.complete(ctx, &setup, req, Some(value))
             }
             // Anything else is a stray duplicate or a message for a role this node lacks.
             _ => {}
@@ -389,16 +489,7 @@ impl sim::Node for RegisterNode {
     fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
         let setup = Rc::clone(&self.setup);
         match (&mut self.role, tag) {
-            (Role::Leader(l), TIMER_RETRANSMIT) => {
-                if l.unsynced {
-                    ctx.disk().sync();
-                    l.unsynced = false;
-                }
-                for &(r, seq, value) in &l.unacked {
-                    ctx.send(r, Msg::Replicate { seq, value });
-                }
-                ctx.set_timer(setup.params.retransmit_every, TIMER_RETRANSMIT);
-            }
+            (Role::Leader(l), TIMER_RETRANSMIT) => l.retransmit(ctx, &setup),
             (Role::Client(c), TIMER_NEXT_OP) => c.issue(ctx, &setup),
             (Role::Client(c), TIMER_TIMEOUT) => c.time_out(ctx, &setup.params),
             _ => {}
@@ -412,14 +503,28 @@ impl Leader {
         ctx: &mut Ctx<'_, RegisterNode>,
         s: &Setup,
         client: NodeId,
-        op: u64,
+        req: ReqId,
         value: i64,
     ) {
+        match self.latest[client.index()] {
+            // A late copy of an earlier request: its client has moved on (it got an answer,
+            // timed out or restarted). Logging it now would roll the register back.
+            Some((latest, _)) if req < latest => return,
+            // A duplicate of the latest request: it is logged already; answer it again once
+            // it is acknowledgeable, never log it twice.
+            Some((latest, seq)) if req == latest => {
+                self.reacknowledge(ctx, s, client, req, seq);
+                return;
+            }
+            _ => {}
+        }
         self.seq += 1;
         self.value = Some(value);
+        self.latest[client.index()] = Some((req, self.seq));
         let record = Applied {
             seq: self.seq,
             value,
+            by: Some((client, req)),
         };
         if s.params.bug == Bug::AckBeforeSync {
             // The bug: acknowledge now, sync at the next tick (group commit done wrong).
@@ -429,12 +534,12 @@ impl Leader {
             ctx.disk().append_synced(record);
         }
         if s.params.replication == Replication::Async || s.replicas.is_empty() {
-            ctx.send(client, Msg::WriteOk { op });
+            ctx.send(client, Msg::WriteOk { req });
         } else {
-            self.pending.push(PendingWrite {
+            self.pending.push_back(PendingWrite {
                 seq: self.seq,
                 client,
-                op,
+                req,
             });
         }
         for &r in &s.replicas {
@@ -445,27 +550,107 @@ impl Leader {
                     value,
                 },
             );
-            self.unacked.push((r, self.seq, value));
+        }
+        self.arm_retransmit(ctx, s);
+    }
+
+    /// A duplicate of the write logged at `seq`: acknowledge it again if every replica has
+    /// it (or replication is async); otherwise its acknowledgement is pending, or — after a
+    /// leader restart forgot the pending list — becomes pending again.
+    fn reacknowledge(
+        &mut self,
+        ctx: &mut Ctx<'_, RegisterNode>,
+        s: &Setup,
+        client: NodeId,
+        req: ReqId,
+        seq: u64,
+    ) {
+        if s.params.replication == Replication::Async || seq <= self.replicated(s) {
+            self.acked_sync = self.acked_sync.max(seq);
+            ctx.send(client, Msg::WriteOk { req });
+            return;
+        }
+        let at = self.pending.partition_point(|p| p.seq < seq);
+        if self.pending.get(at).is_none_or(|p| p.seq != seq) {
+            self.pending.insert(at, PendingWrite { seq, client, req });
         }
     }
 
-    fn replica_acked(&mut self, ctx: &mut Ctx<'_, RegisterNode>, replica: NodeId, seq: u64) {
-        let before = self.unacked.len();
-        // An ack for `seq` covers every older write to that replica: it applies in seq order.
-        self.unacked
-            .retain(|&(r, s, _)| !(r == replica && s <= seq));
-        if self.unacked.len() == before {
-            return; // a duplicate ack
+    /// The log position up to which writes count as replicated: the lowest position every
+    /// replica acknowledged (with the `ack-after-one-replica` bug, the highest any did).
+    fn replicated(&self, s: &Setup) -> u64 {
+        let acked = self.acked.iter().copied();
+        if s.params.bug == Bug::AckAfterOneReplica {
+            acked.max()
+        } else {
+            acked.min()
         }
-        let unacked = &self.unacked;
-        self.pending.retain(|p| {
-            // Done once no replica still owes an ack for this write.
-            let done = !unacked.iter().any(|&(_, s, _)| s == p.seq);
-            if done {
-                ctx.send(p.client, Msg::WriteOk { op: p.op });
+        .unwrap_or(self.seq)
+    }
+
+    fn replica_acked(
+        &mut self,
+        ctx: &mut Ctx<'_, RegisterNode>,
+        s: &Setup,
+        replica: NodeId,
+        seq: u64,
+    ) {
+        let Some(i) = s.replicas.iter().position(|&r| r == replica) else {
+            return;
+        };
+        if seq <= self.acked[i] {
+            return; // a duplicate or stale ack
+        }
+        // An ack for `seq` covers every older write to that replica: it applies in seq order.
+        self.acked[i] = seq;
+        let replicated = self.replicated(s);
+        while let Some(p) = self.pending.front() {
+            if p.seq > replicated {
+                break;
             }
-            !done
-        });
+            self.acked_sync = self.acked_sync.max(p.seq);
+            ctx.send(p.client, Msg::WriteOk { req: p.req });
+            self.pending.pop_front();
+        }
+    }
+
+    /// Sends the latest write to every replica that has not acknowledged it, and keeps
+    /// retransmitting until they all have.
+    fn resend_latest(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
+        let Some(value) = self.value else {
+            return;
+        };
+        for (&r, &acked) in s.replicas.iter().zip(&self.acked) {
+            if acked < self.seq {
+                ctx.send(
+                    r,
+                    Msg::Replicate {
+                        seq: self.seq,
+                        value,
+                    },
+                );
+            }
+        }
+        self.arm_retransmit(ctx, s);
+    }
+
+    fn retransmit(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
+        self.retransmitting = false;
+        if self.unsynced {
+            ctx.disk().sync();
+            self.unsynced = false;
+        }
+        self.resend_latest(ctx, s);
+    }
+
+    /// Arms the retransmit timer if a replica lags or a write awaits its sync, and it is not
+    /// armed already: with nothing to retransmit the leader sets no timer.
+    fn arm_retransmit(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
+        let lagging = self.acked.iter().any(|&a| a < self.seq);
+        if !self.retransmitting && (lagging || self.unsynced) {
+            ctx.set_timer(s.params.retransmit_every, TIMER_RETRANSMIT);
+            self.retransmitting = true;
+        }
     }
 }
 
@@ -474,7 +659,10 @@ impl Client {
         if ctx.is_settling() || self.outstanding.is_some() {
             return;
         }
-        let op = self.next_op;
+        let req = ReqId {
+            incarnation: ctx.incarnation(),
+            op: self.next_op,
+        };
         self.next_op += 1;
         let is_write = ctx.workload_rng().unit() < s.params.write_ratio;
         let (f, value, to, msg) = if is_write {
@@ -484,7 +672,7 @@ impl Client {
                 OpFn::Write,
                 Value::Int(v),
                 s.leader,
-                Msg::Write { op, value: v },
+                Msg::Write { req, value: v },
             )
         } else {
             let to = match s.params.read_from {
@@ -494,7 +682,7 @@ impl Client {
                     s.replicas[ctx.workload_rng().below(s.replicas.len() as u64) as usize]
                 }
             };
-            (OpFn::Read, Value::Null, to, Msg::Read { op })
+            (OpFn::Read, Value::Null, to, Msg::Read { req })
         };
         ctx.record_op(
             self.process,
@@ -507,7 +695,7 @@ impl Client {
         ctx.send(to, msg);
         let timeout = ctx.set_timer(s.params.client_timeout, TIMER_TIMEOUT);
         self.outstanding = Some(Outstanding {
-            op,
+            req,
             f,
             value,
             timeout,
@@ -519,12 +707,14 @@ impl Client {
         &mut self,
         ctx: &mut Ctx<'_, RegisterNode>,
         setup: &Setup,
-        op: u64,
+        req: ReqId,
         read: Option<Option<i64>>,
     ) {
-        let Some(o) = self.outstanding.take_if(|o| o.op == op) else {
+        // Matched by incarnation and operation: a late or duplicate reply, or one to an
+        // earlier life's request, completes nothing.
+        let Some(o) = self.outstanding.take_if(|o| o.req == req) else {
             return;
-        }; // late or duplicate reply
+        };
         ctx.cancel_timer(o.timeout);
         let value = match read {
             Some(v) => v.map_or(Value::Null, Value::Int),
@@ -569,9 +759,14 @@ impl Params for RegisterParams {
     const SPEC: Spec = Spec {
         kind: "replicated_register",
         summary: "single-leader register, sync or async replication to replicas, reads from leader or replicas",
-        invariants: &["linearizable", "acked_writes_durable", "replicas_converge"],
+        invariants: &[
+            "linearizable",
+            "acked_writes_durable",
+            "acked_on_every_replica",
+            "replicas_converge",
+        ],
         metrics: &["write_latency_ms", "read_latency_ms", "timeouts", "acked_writes_lost"],
-        bugs: &["ack-before-sync"],
+        bugs: &["ack-before-sync", "ack-after-one-replica"],
         messages: &["Write", "WriteOk", "Read", "ReadOk", "Replicate", "ReplicateAck"],
     };
 
@@ -616,8 +811,10 @@ impl Params for RegisterParams {
                 leader,
                 replicas,
                 clients,
+                nodes: nodes.len(),
             }),
             client_restarts,
+            acked_on_every_replica: OnlineCheck::default(),
         })
     }
 }

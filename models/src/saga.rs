@@ -29,10 +29,14 @@
 //! still in flight is not lost, money a finished saga left nowhere is),
 //! `no_negative_balance` (online), `saga_completes` (at quiescence every saga is either
 //! fully committed — debited and credited — or fully compensated — not debited, or debited
-//! and refunded).
+//! and refunded), `outcome_matches_decision` (each outcome a client was told matches the
+//! participants: committed means debited and credited, aborted means not credited and, if
+//! debited, refunded).
 //!
-//! Known bug: `no-compensation` (a refused credit ends the saga without the refund: the
-//! debited money vanishes, and `conservation` breaks).
+//! Known bugs: `no-compensation` (a refused credit ends the saga without the refund: the
+//! debited money vanishes, and `conservation` breaks), `compensated-reported-committed` (a
+//! compensated saga is reported to its client as committed: `outcome_matches_decision`
+//! breaks while the money is all where it should be).
 
 use crate::bank::{
     self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
@@ -98,6 +102,9 @@ pub enum Bug {
     None,
     /// A refused credit ends the saga without refunding the debit.
     NoCompensation,
+    /// A compensated saga is reported to its client as committed ("the saga finished"):
+    /// the client believes money moved that came back (`outcome_matches_decision` breaks).
+    CompensatedReportedCommitted,
 }
 
 /// A saga's local transactions.
@@ -347,6 +354,9 @@ impl Orchestrator {
             }
             (Stage::Done { .. }, _) => unreachable!("a done saga waits for no step"),
         };
+        // The bug: a saga that ends by its refund is reported as a success.
+        let reported = matches!(saga.stage, Stage::Refunding { .. })
+            && s.params.bug == Bug::CompensatedReportedCommitted;
         ctx.disk()
             .append_synced(Record::Advanced { id, stage: next });
         let saga = self.sagas.get_mut(&id).expect("checked above");
@@ -356,6 +366,7 @@ impl Orchestrator {
         }
         match next {
             Stage::Done { committed } => {
+                let committed = committed || reported;
                 if let Some(c) = saga.client {
                     send(ctx, &s.bank, c, Msg::Outcome { id, committed });
                 }
@@ -548,6 +559,7 @@ impl sim::Model for SagaModel {
             conservation(world, s),
             self.observer.no_negative_verdict(),
             saga_completes(world, s),
+            outcome_matches_decision(world, s),
         ]
     }
 }
@@ -636,6 +648,30 @@ fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
     }
 }
 
+/// Each outcome a client was told matches the participants: a committed transfer is debited
+/// and credited, not refunded; an aborted one is not credited, and refunded if debited.
+fn outcome_matches_decision(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
+    bank::outcome_matches_decision(&s.bank, |t, committed| {
+        for q in s.bank.pair(t) {
+            if participant(world, q).is_none() {
+                return Err(world.name(q).to_string());
+            }
+        }
+        let (debit, credit, refund) = (
+            applied(world, s, t, Step::Debit),
+            applied(world, s, t, Step::Credit),
+            applied(world, s, t, Step::Refund),
+        );
+        let matches = if committed {
+            debit && credit && !refund
+        } else {
+            !credit && (!debit || refund)
+        };
+        Ok((!matches)
+            .then(|| format!("the databases have debit={debit} credit={credit} refund={refund}")))
+    })
+}
+
 fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
     if let Some(unknown) = world.unsettled("saga_completes") {
         return unknown;
@@ -680,7 +716,12 @@ impl Params for SagaParams {
     const SPEC: Spec = Spec {
         kind: "saga",
         summary: "orchestrated saga: debit, credit, refund on failure; retried idempotent steps, money visibly in flight",
-        invariants: &["conservation", "no_negative_balance", "saga_completes"],
+        invariants: &[
+            "conservation",
+            "no_negative_balance",
+            "saga_completes",
+            "outcome_matches_decision",
+        ],
         metrics: &[
             "transfer_latency_ms",
             "in_flight_ms",
@@ -692,7 +733,7 @@ impl Params for SagaParams {
             "messages",
             "messages_per_txn",
         ],
-        bugs: &["no-compensation"],
+        bugs: &["no-compensation", "compensated-reported-committed"],
         messages: &["Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome"],
     };
 

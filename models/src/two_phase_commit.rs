@@ -53,13 +53,19 @@
 //! aborted or unknown at the other), `conservation` (online, after every event while every
 //! participant is up: the committed balances plus the halves of transfers that the peer has
 //! already committed and this participant still holds prepared sum to the initial total),
-//! `no_negative_balance` (online), `no_stuck_locks` (no prepared transaction left at the end).
+//! `no_negative_balance` (online), `no_stuck_locks` (no prepared transaction left at the end),
+//! `locks_held_by_prepared` (online: every held lock belongs to a prepared transaction),
+//! `outcome_matches_decision` (each outcome a client was told matches the participants: a
+//! committed transfer is committed, or still prepared, at both; an aborted one at neither).
 //!
 //! Known bugs: `commit-before-log` (the coordinator writes its decision but syncs it only at
 //! its next retransmit tick, after sending `Commit`: a crash in between loses a decision
 //! some participant has applied, and recovery presumes abort), `unsynced-prepare` (a
 //! participant votes yes before syncing its prepare record: a crash loses the vote's
-//! promise, and the restarted participant acknowledges a commit it cannot apply).
+//! promise, and the restarted participant acknowledges a commit it cannot apply; it counts
+//! them in `commits_without_prepare`), `abort-keeps-lock` (a participant applying an abort
+//! drops the prepared transaction but keeps its account's lock: later transfers on that
+//! account abort forever, and `locks_held_by_prepared` breaks).
 //!
 //! Metrics specific to 2PC: `in_doubt_ms` (from a participant's prepare record to its
 //! learning the outcome, spanning its crashes), `lock_held_ms` (from lock grant to release),
@@ -170,6 +176,9 @@ pub enum Bug {
     CommitBeforeLog,
     /// A participant votes yes before its prepare record is durable.
     UnsyncedPrepare,
+    /// A participant applying an abort drops the prepared transaction but forgets to
+    /// release its account's lock: later transfers on that account abort, forever.
+    AbortKeepsLock,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -282,6 +291,10 @@ pub(crate) struct Participant {
     balances: Accounts,
     /// The transaction holding each account's lock.
     locks: Vec<Option<TxnId>>,
+    /// How many accounts are locked, kept up to date so that `locks_held_by_prepared`
+    /// costs O(1) per event: each prepared transaction holds exactly one lock, so the
+    /// counts match exactly when every held lock belongs to a prepared transaction.
+    held: usize,
     prepared: BTreeMap<TxnId, Prepared>,
     decided: BTreeMap<TxnId, Decision>,
     /// With `locking = "wait"`: per locked account, the prepares waiting for its lock, in
@@ -576,6 +589,7 @@ impl Participant {
             me,
             balances: Accounts::new(bank),
             locks: vec![None; bank.accounts_per_participant as usize],
+            held: 0,
             prepared: BTreeMap::new(),
             decided: BTreeMap::new(),
             queues: BTreeMap::new(),
@@ -601,6 +615,7 @@ impl Participant {
         let (account, _) = bank.effect_at(&txn, self.me);
         debug_assert!(self.locks[account].is_none(), "double lock on {account}");
         self.locks[account] = Some(txn.id);
+        self.held += 1;
         self.prepared.insert(
             txn.id,
             Prepared {
@@ -617,7 +632,19 @@ impl Participant {
         let (account, _) = bank.effect_at(&p.txn, self.me);
         debug_assert_eq!(self.locks[account], Some(id));
         self.locks[account] = None;
+        self.held -= 1;
         Some(p)
+    }
+
+    /// The first held lock that no prepared transaction owns, as (account, holder).
+    fn orphan_lock(&self) -> Option<(usize, TxnId)> {
+        if self.held == self.prepared.len() {
+            return None;
+        }
+        self.locks.iter().enumerate().find_map(|(a, l)| {
+            l.filter(|id| !self.prepared.contains_key(id))
+                .map(|id| (a, id))
+        })
     }
 
     /// Applies a prepared transaction's half; returns it for metrics.
@@ -777,7 +804,12 @@ impl Participant {
         } else {
             ctx.disk().append(Record::Aborted { id });
             self.decided.insert(id, Decision::Aborted);
-            self.release(&s.bank, id)
+            if s.params.bug == Bug::AbortKeepsLock {
+                // The bug: the prepared state goes, the lock stays.
+                self.prepared.remove(&id)
+            } else {
+                self.release(&s.bank, id)
+            }
         }
         .expect("checked prepared");
         if let Some(t) = p.query {
@@ -907,6 +939,7 @@ pub struct TwoPc {
     clients: ClientNodes,
     observer: BankObserver,
     conservation: OnlineCheck,
+    locks_held_by_prepared: OnlineCheck,
 }
 
 impl sim::Model for TwoPc {
@@ -935,6 +968,16 @@ impl sim::Model for TwoPc {
             return;
         };
         let s = &*self.setup;
+        if let Some((account, id)) = participant(world, changed).and_then(Participant::orphan_lock)
+        {
+            self.locks_held_by_prepared.violate(|| {
+                format!(
+                    "at t={}: {} holds the lock of its account {account} for txn {id}, which is not prepared there",
+                    world.now,
+                    world.name(changed)
+                )
+            });
+        }
         // Skipped while any participant is down: its committed state is on its disk, and the
         // check resumes, exact, once it is back.
         let Ok(total) = s
@@ -971,6 +1014,11 @@ impl sim::Model for TwoPc {
             ),
             self.observer.no_negative_verdict(),
             no_stuck_locks(world, &self.setup),
+            self.locks_held_by_prepared.verdict(
+                "locks_held_by_prepared",
+                "after every participant event, every held lock belonged to a prepared transaction",
+            ),
+            outcome_matches_decision(world, &self.setup),
         ]
     }
 }
@@ -1032,6 +1080,31 @@ fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
     }
 }
 
+/// Each outcome a client was told matches the participants: a committed transfer is
+/// committed (or, still in doubt, prepared) at both, an aborted one committed at neither.
+fn outcome_matches_decision(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    bank::outcome_matches_decision(&s.bank, |t, committed| {
+        for q in s.bank.pair(t) {
+            let p = participant(world, q).ok_or_else(|| world.name(q).to_string())?;
+            let state = match p.decided.get(&t.id) {
+                Some(Decision::Committed(_)) => "committed",
+                Some(Decision::Aborted) => "aborted",
+                None if p.prepared.contains_key(&t.id) => "prepared",
+                None => "no record of it",
+            };
+            let contradicts = if committed {
+                !matches!(state, "committed" | "prepared")
+            } else {
+                state == "committed"
+            };
+            if contradicts {
+                return Ok(Some(format!("{} has {state}", world.name(q))));
+            }
+        }
+        Ok(None)
+    })
+}
+
 fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
     if let Some(unknown) = world.unsettled("no_stuck_locks") {
         return unknown;
@@ -1066,7 +1139,14 @@ impl Params for TwoPcParams {
     const SPEC: Spec = Spec {
         kind: "two_phase_commit",
         summary: "two-phase commit with presumed abort over participant databases, optional cooperative termination",
-        invariants: &["atomicity", "conservation", "no_negative_balance", "no_stuck_locks"],
+        invariants: &[
+            "atomicity",
+            "conservation",
+            "no_negative_balance",
+            "no_stuck_locks",
+            "locks_held_by_prepared",
+            "outcome_matches_decision",
+        ],
         metrics: &[
             "transfer_latency_ms",
             "in_doubt_ms",
@@ -1079,8 +1159,9 @@ impl Params for TwoPcParams {
             "messages_per_txn",
             "vote_timeouts",
             "lock_conflicts",
+            "commits_without_prepare",
         ],
-        bugs: &["commit-before-log", "unsynced-prepare"],
+        bugs: &["commit-before-log", "unsynced-prepare", "abort-keeps-lock"],
         messages: &["Transfer", "Prepare", "Vote", "Commit", "Abort", "Ack", "Query", "PeerQuery", "PeerState", "Outcome"],
     };
 
@@ -1115,6 +1196,7 @@ impl Params for TwoPcParams {
             }),
             observer: BankObserver::default(),
             conservation: OnlineCheck::default(),
+            locks_held_by_prepared: OnlineCheck::default(),
         })
     }
 }

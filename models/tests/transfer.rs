@@ -223,6 +223,30 @@ fn unsynced_prepare_breaks_atomicity_on_seed_1() {
     }
 }
 
+#[test]
+fn abort_keeps_lock_is_caught_by_locks_held_by_prepared_on_seed_1() {
+    // Every abort of a prepared transfer leaves its account locked: later transfers on it
+    // abort, commits dwindle, and before this invariant every check still held.
+    for params in [two_pc, two_pc_waiting] {
+        let o = run(
+            params(two_phase_commit::Bug::AbortKeepsLock),
+            config(1, 30, Faults::Random, vec![]),
+        );
+        assert_eq!(
+            status(&o, "locks_held_by_prepared"),
+            Status::Violated,
+            "{:?}",
+            o.verdicts
+        );
+        // The correct protocol under the same faults keeps it (and every other invariant).
+        let fixed = run(
+            params(two_phase_commit::Bug::None),
+            config(1, 30, Faults::Random, vec![]),
+        );
+        assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    }
+}
+
 /// Few accounts and short think times: transfers keep colliding on the same locks.
 fn contended(locking: Locking) -> TwoPcParams {
     TwoPcParams {
@@ -306,6 +330,28 @@ fn no_compensation_breaks_conservation_on_seed_1() {
         tight_saga(saga::Bug::None),
         config(1, 10, Faults::None, vec![]),
     );
+    assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
+    assert!(fixed.metrics.counter("compensations").unwrap() > 0);
+}
+
+#[test]
+fn compensated_reported_committed_is_caught_by_outcome_matches_decision_on_seed_1() {
+    // The money is where it should be (every other invariant holds); only the clients were
+    // told a compensated transfer went through.
+    let faults = || config(1, 30, Faults::Random, vec![]);
+    let o = run(
+        tight_saga(saga::Bug::CompensatedReportedCommitted),
+        faults(),
+    );
+    assert_eq!(
+        status(&o, "outcome_matches_decision"),
+        Status::Violated,
+        "{:?}",
+        o.verdicts
+    );
+    assert_eq!(status(&o, "conservation"), Status::Holds);
+    assert_eq!(status(&o, "saga_completes"), Status::Holds);
+    let fixed = run(tight_saga(saga::Bug::None), faults());
     assert!(violations(&fixed).is_empty(), "{:?}", violations(&fixed));
     assert!(fixed.metrics.counter("compensations").unwrap() > 0);
 }

@@ -140,6 +140,12 @@ impl<N: Node> Ctx<'_, N> {
         self.id
     }
 
+    /// This node's incarnation: it changes at every crash and restart and never repeats, so
+    /// a node can tag its requests with it and tell its own replies from an earlier life's.
+    pub fn incarnation(&self) -> u32 {
+        self.kernel.slots[self.id.index()].incarnation
+    }
+
     pub fn node_count(&self) -> usize {
         self.kernel.names.len()
     }

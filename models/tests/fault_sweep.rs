@@ -1,0 +1,47 @@
+//! A slice of the heavy-fault sweep (`cargo bench -p models --bench fault_sweep` runs
+//! thousands of seeds): every correct model keeps every invariant, with no `unknown`, on
+//! its first seeds under loss, duplication, crashes, partitions, clock jumps and
+//! message-triggered crashes.
+
+mod support;
+
+use support::sweep::{self, Case};
+
+fn sweep(case: Case, seeds: u64) {
+    let mut crashes = 0;
+    for seed in 1..=seeds {
+        let o = sweep::run(case, seed);
+        crashes += o.stats.crashes;
+        let f = sweep::findings(&o);
+        assert!(f.is_empty(), "{} seed {seed}: {f:?}", case.name());
+    }
+    assert!(
+        crashes > seeds,
+        "the nemesis should crash nodes: {crashes} crashes"
+    );
+}
+
+#[test]
+fn register_sync_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::RegisterSync, 150);
+}
+
+#[test]
+fn register_async_with_leader_reads_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::RegisterAsync, 150);
+}
+
+#[test]
+fn two_pc_no_wait_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::TwoPcNoWait, 100);
+}
+
+#[test]
+fn two_pc_wait_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::TwoPcWait, 100);
+}
+
+#[test]
+fn saga_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::Saga, 100);
+}

@@ -1,0 +1,53 @@
+//! `consim models` lists what each model emits: every verdict and metric a run reports, for
+//! the correct model and every known bug, is named in the model's `Spec`.
+
+mod support;
+
+use models::register::RegisterParams;
+use models::saga::SagaParams;
+use models::two_phase_commit::TwoPcParams;
+use models::{Params, Spec};
+use sim::Outcome;
+use support::sweep::{self, Case};
+
+/// `bug` parsed as the model's bug type, as a scenario's `model.bug` would be.
+fn bug<B: serde::de::DeserializeOwned>(name: &str) -> B {
+    serde_json::from_value(serde_json::Value::String(name.into())).expect("a listed bug parses")
+}
+
+fn assert_listed(spec: &Spec, bug: &str, o: &Outcome) {
+    for v in &o.verdicts {
+        assert!(
+            spec.invariants.contains(&v.name),
+            "{} (bug {bug}) reports the invariant {} that its Spec does not list",
+            spec.kind,
+            v.name
+        );
+    }
+    let metrics = o.metrics.to_json();
+    for name in metrics.as_object().expect("metrics are an object").keys() {
+        assert!(
+            spec.metrics.contains(&name.as_str()),
+            "{} (bug {bug}) reports the metric {name} that its Spec does not list",
+            spec.kind
+        );
+    }
+}
+
+#[test]
+fn every_emitted_verdict_and_metric_is_listed() {
+    for seed in 1..=3 {
+        for b in std::iter::once("none").chain(RegisterParams::SPEC.bugs.iter().copied()) {
+            let o = sweep::run_with(Case::RegisterSync, seed, |p| p.bug = bug(b), |_| {}, |_| {});
+            assert_listed(&RegisterParams::SPEC, b, &o);
+        }
+        for b in std::iter::once("none").chain(TwoPcParams::SPEC.bugs.iter().copied()) {
+            let o = sweep::run_with(Case::TwoPcWait, seed, |_| {}, |p| p.bug = bug(b), |_| {});
+            assert_listed(&TwoPcParams::SPEC, b, &o);
+        }
+        for b in std::iter::once("none").chain(SagaParams::SPEC.bugs.iter().copied()) {
+            let o = sweep::run_with(Case::Saga, seed, |_| {}, |_| {}, |p| p.bug = bug(b));
+            assert_listed(&SagaParams::SPEC, b, &o);
+        }
+    }
+}

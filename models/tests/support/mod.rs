@@ -1,0 +1,2 @@
+//! Code shared by the models' tests and benchmarks.
+pub mod sweep;

@@ -1,0 +1,322 @@
+//! The heavy-fault sweep of every correct model, shared by the `fault_sweep` benchmark
+//! (thousands of seeds) and the `fault_sweep` test (a small slice of them, for CI).
+//!
+//! Each seed runs a model under 5% loss and 5% duplication on every link, random crashes
+//! every ~2 s of any node (clients included), partitions, clock jumps, and two
+//! message-triggered crashes drawn for the seed (a random node crashing right after it sends,
+//! or right before it handles, its n-th message of a random kind). A correct model must keep
+//! every invariant: a `violated` or `unknown` verdict is a finding, either in the model or in
+//! the check.
+
+#![allow(dead_code)] // each includer uses part of it
+
+use models::register::{self, RegisterParams};
+use models::saga::SagaParams;
+use models::two_phase_commit::{Locking, TwoPcParams};
+use models::{NodeInfo, Params};
+use sim::clock::Clock;
+use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use sim::invariant::Status;
+use sim::net::{InFlight, LinkParams, Network, Order};
+use sim::rng::Rng;
+use sim::{NodeId, Outcome, Sim, SimConfig};
+use std::time::Duration;
+
+/// The correct models the sweep covers, in the configurations whose invariants must hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Case {
+    /// Sync replication, reads from the leader.
+    RegisterSync,
+    /// Async replication, reads from the leader (linearizable: the leader syncs first).
+    RegisterAsync,
+    TwoPcNoWait,
+    TwoPcWait,
+    Saga,
+}
+
+pub const CASES: [Case; 5] = [
+    Case::RegisterSync,
+    Case::RegisterAsync,
+    Case::TwoPcNoWait,
+    Case::TwoPcWait,
+    Case::Saga,
+];
+
+impl Case {
+    pub fn name(self) -> &'static str {
+        match self {
+            Case::RegisterSync => "replicated_register sync",
+            Case::RegisterAsync => "replicated_register async, leader reads",
+            Case::TwoPcNoWait => "two_phase_commit no-wait",
+            Case::TwoPcWait => "two_phase_commit wait",
+            Case::Saga => "saga",
+        }
+    }
+
+    fn messages(self) -> &'static [&'static str] {
+        match self {
+            Case::RegisterSync | Case::RegisterAsync => RegisterParams::SPEC.messages,
+            Case::TwoPcNoWait | Case::TwoPcWait => TwoPcParams::SPEC.messages,
+            Case::Saga => SagaParams::SPEC.messages,
+        }
+    }
+}
+
+/// (name, region, role) of each node.
+type Nodes = Vec<(String, u32, &'static str)>;
+
+fn register_nodes(clients: usize) -> Nodes {
+    let mut n: Nodes = vec![
+        ("leader".into(), 0, "leader"),
+        ("replica1".into(), 1, "replica"),
+        ("replica2".into(), 2, "replica"),
+    ];
+    n.extend((1..=clients).map(|i| (format!("client{i}"), 0, "client")));
+    n
+}
+
+fn bank_nodes() -> Nodes {
+    vec![
+        ("coordinator".into(), 0, "coordinator"),
+        ("db1".into(), 0, "participant"),
+        ("db2".into(), 1, "participant"),
+        ("client1".into(), 0, "client"),
+        ("client2".into(), 0, "client"),
+    ]
+}
+
+/// The sweep's faults: loss, duplication and the nemesis on every node.
+pub fn heavy_nemesis() -> Nemesis {
+    Nemesis {
+        crash_every: Some("exponential(2s)".parse().unwrap()),
+        restart_after: Some("uniform(100ms, 2s)".parse().unwrap()),
+        partition_every: Some("exponential(5s)".parse().unwrap()),
+        heal_after: Some("uniform(100ms, 3s)".parse().unwrap()),
+        clock_jump_every: Some("exponential(5s)".parse().unwrap()),
+        ..Nemesis::default()
+    }
+}
+
+/// A network of `regions` regions, `local` inside each, `wan` between any two.
+fn network(nodes: &Nodes, regions: u32, local: &str, wan: &str, loss: f64, dup: f64) -> Network {
+    let link = |latency: &str| LinkParams {
+        latency: latency.parse().unwrap(),
+        loss,
+        duplicate: dup,
+    };
+    let mut links = Vec::new();
+    for a in 0..regions {
+        for b in 0..regions {
+            links.push(link(if a == b { local } else { wan }));
+        }
+    }
+    Network::new(
+        nodes.iter().map(|n| n.1).collect(),
+        regions as usize,
+        links,
+        Order::Unordered,
+        InFlight::Drop,
+    )
+}
+
+/// Two crashes triggered by messages, drawn for `seed` outside the run.
+fn triggered_crashes(seed: u64, nodes: usize, kinds: &[&str]) -> Vec<ScheduledFault> {
+    let mut rng = Rng::stream(seed, "sweep/triggers");
+    (0..2)
+        .map(|_| {
+            let node = NodeId(rng.below(nodes as u64) as u32);
+            let direction = if rng.chance(0.5) {
+                Direction::Sends
+            } else {
+                Direction::Receives
+            };
+            let kind = kinds[rng.below(kinds.len() as u64) as usize].to_string();
+            let count = 1 + rng.below(40) as u32;
+            let restart_after_ns = Some(100_000_000 + rng.below(1_900_000_000));
+            ScheduledFault {
+                when: When::Message {
+                    node,
+                    direction,
+                    kind,
+                    count,
+                },
+                fault: Fault::Crash {
+                    node,
+                    restart_after_ns,
+                },
+            }
+        })
+        .collect()
+}
+
+fn config(seed: u64, nodes: &Nodes, network: Network, faults: bool, kinds: &[&str]) -> SimConfig {
+    SimConfig {
+        seed,
+        node_names: nodes.iter().map(|n| n.0.clone()).collect(),
+        network,
+        clocks: nodes.iter().map(|_| Clock::new(0, 0)).collect(),
+        schedule: FaultSchedule {
+            faults: if faults {
+                triggered_crashes(seed, nodes.len(), kinds)
+            } else {
+                Vec::new()
+            },
+        },
+        nemesis: if faults {
+            heavy_nemesis()
+        } else {
+            Nemesis::default()
+        },
+        duration: Duration::from_secs(60),
+        settle: Duration::from_secs(10),
+        max_events: 5_000_000,
+    }
+}
+
+fn infos(nodes: &Nodes) -> Vec<NodeInfo> {
+    nodes
+        .iter()
+        .map(|(name, region, role)| NodeInfo {
+            name: name.clone(),
+            region: format!("r{region}"),
+            role: role.to_string(),
+        })
+        .collect()
+}
+
+fn run_model<P: Params>(params: P, nodes: &Nodes, config: SimConfig) -> Outcome {
+    let model = params.build(&infos(nodes)).expect("valid parameters");
+    Sim::new(config, model, None).run().expect("no trace file")
+}
+
+/// Runs `case` on `seed` under the sweep's faults, with `params` adjusting the parameters
+/// of a register case (`bug`, say) and `bank` those of a bank case.
+pub fn run_with(
+    case: Case,
+    seed: u64,
+    register: impl FnOnce(&mut RegisterParams),
+    two_pc: impl FnOnce(&mut TwoPcParams),
+    saga: impl FnOnce(&mut SagaParams),
+) -> Outcome {
+    let kinds = case.messages();
+    match case {
+        Case::RegisterSync | Case::RegisterAsync => {
+            let nodes = register_nodes(3);
+            let net = network(
+                &nodes,
+                3,
+                "uniform(200us, 1ms)",
+                "lognormal(40ms, 0.2)",
+                0.05,
+                0.05,
+            );
+            let mut p = RegisterParams {
+                replication: if case == Case::RegisterSync {
+                    register::Replication::Sync
+                } else {
+                    register::Replication::Async
+                },
+                read_from: register::ReadFrom::Leader,
+                ..RegisterParams::default()
+            };
+            register(&mut p);
+            run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
+        }
+        Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
+            let nodes = bank_nodes();
+            let net = network(
+                &nodes,
+                2,
+                "uniform(200us, 1ms)",
+                "lognormal(45ms, 0.1)",
+                0.05,
+                0.05,
+            );
+            let config = config(seed, &nodes, net, true, kinds);
+            if case == Case::Saga {
+                let mut p = SagaParams::default();
+                saga(&mut p);
+                run_model(p, &nodes, config)
+            } else {
+                let mut p = TwoPcParams {
+                    locking: if case == Case::TwoPcWait {
+                        Locking::Wait
+                    } else {
+                        Locking::NoWait
+                    },
+                    ..TwoPcParams::default()
+                };
+                two_pc(&mut p);
+                run_model(p, &nodes, config)
+            }
+        }
+    }
+}
+
+/// Runs the correct model of `case` on `seed` under the sweep's faults.
+pub fn run(case: Case, seed: u64) -> Outcome {
+    run_with(case, seed, |_| {}, |_| {}, |_| {})
+}
+
+/// The findings of one run: every verdict that is not `holds`, as text.
+pub fn findings(o: &Outcome) -> Vec<(Status, String)> {
+    o.verdicts
+        .iter()
+        .filter(|v| v.status != Status::Holds)
+        .map(|v| (v.status, format!("{} {}: {}", v.name, v.status, v.detail)))
+        .collect()
+}
+
+/// How the links of [`register_with`] behave.
+pub struct Links {
+    /// Latency inside a region (the clients sit beside the leader) and between regions.
+    pub local: &'static str,
+    pub wan: &'static str,
+    pub loss: f64,
+    pub dup: f64,
+}
+
+/// The sweep's links, without loss or duplication.
+pub const CALM: Links = Links {
+    local: "uniform(200us, 1ms)",
+    wan: "lognormal(40ms, 0.2)",
+    loss: 0.0,
+    dup: 0.0,
+};
+
+/// The sweep's register (a leader, two replicas in two other regions, `clients` clients
+/// beside the leader) with `params`, `links`, the nemesis if `nemesis`, and `scripted`
+/// faults; `settle` after 60 s.
+pub fn register_with(
+    params: RegisterParams,
+    clients: usize,
+    seed: u64,
+    links: Links,
+    nemesis: bool,
+    scripted: Vec<ScheduledFault>,
+    settle: Duration,
+) -> Outcome {
+    let nodes = register_nodes(clients);
+    let net = network(&nodes, 3, links.local, links.wan, links.loss, links.dup);
+    let mut config = config(seed, &nodes, net, nemesis, RegisterParams::SPEC.messages);
+    config.schedule.faults.extend(scripted);
+    config.settle = settle;
+    run_model(params, &nodes, config)
+}
+
+/// The register with `clients` clients and no faults, for the scaling benchmark.
+pub fn register_clients(clients: usize, seed: u64) -> Outcome {
+    let nodes = register_nodes(clients);
+    let net = network(
+        &nodes,
+        3,
+        "uniform(200us, 1ms)",
+        "lognormal(40ms, 0.2)",
+        0.0,
+        0.0,
+    );
+    let p = RegisterParams::default();
+    let mut config = config(seed, &nodes, net, false, &[]);
+    config.max_events = 100_000_000;
+    run_model(p, &nodes, config)
+}
