@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use consim::exit::{self, Judgement};
 use consim::output;
 use sim::history::{History, Operation, Outcome};
-use sim::linearizability::{check, Budget, Explanation, Model, Report, Verdict};
+use sim::linearizability::{check, operations, Budget, Explanation, Model, Report, Verdict};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -162,9 +162,9 @@ fn human(
     };
     let _ = writeln!(
         s,
-        "{file}: {verdict} ({} model, {} operations, {elapsed_ms:.1} ms)",
+        "{file}: {verdict} ({} model, {}, {elapsed_ms:.1} ms)",
         model.as_str(),
-        report.stats.operations
+        operations(report.stats.operations)
     );
     if let Some(why) = &report.unknown_reason {
         let _ = writeln!(s, "  {why}");
@@ -174,17 +174,25 @@ fn human(
             let _ = writeln!(s, "  key: {k:?}");
         }
         let _ = writeln!(s, "  {}", e.reason);
-        let _ = writeln!(
-            s,
-            "  longest linearizable prefix: {} operations, leaving the value {}",
-            e.prefix.len(),
-            e.state_after_prefix
-        );
-        const SHOWN: usize = 8;
-        if e.prefix.len() > SHOWN {
-            let _ = writeln!(s, "    ... {} earlier operations", e.prefix.len() - SHOWN);
+        let prefix: &[_] = e.prefix.as_deref().unwrap_or_default();
+        match (&e.prefix, &e.state_after_prefix) {
+            (Some(p), Some(v)) => {
+                let _ = writeln!(
+                    s,
+                    "  longest linearizable prefix: {}, leaving the value {v}",
+                    operations(p.len())
+                );
+            }
+            _ if report.stats.decided_by_precheck => {
+                let _ = writeln!(s, "  (decided by a pre-check, without a search: no prefix)");
+            }
+            _ => {}
         }
-        for op in e.prefix.iter().skip(e.prefix.len().saturating_sub(SHOWN)) {
+        const SHOWN: usize = 8;
+        if prefix.len() > SHOWN {
+            let _ = writeln!(s, "    ... {} earlier", operations(prefix.len() - SHOWN));
+        }
+        for op in prefix.iter().skip(prefix.len().saturating_sub(SHOWN)) {
             let _ = writeln!(
                 s,
                 "    {} {} by process {} (lines {}–{})",
@@ -251,8 +259,8 @@ fn timeline_svg(ops: &[Operation], e: &Explanation, file: &str) -> String {
     const TAIL: usize = 12;
     const MAX_OPS: usize = 150;
     let blocked = e.blocked.op;
-    let prefix_rank: BTreeMap<usize, usize> = e
-        .prefix
+    let prefix: &[_] = e.prefix.as_deref().unwrap_or_default();
+    let prefix_rank: BTreeMap<usize, usize> = prefix
         .iter()
         .enumerate()
         .map(|(i, o)| (o.op, i + 1))
@@ -260,7 +268,7 @@ fn timeline_svg(ops: &[Operation], e: &Explanation, file: &str) -> String {
     // The window: the last prefix operations, the blocked one and those concurrent with it.
     let mut focus: Vec<usize> = vec![blocked];
     focus.extend(e.concurrent.iter().map(|o| o.op));
-    focus.extend(e.prefix.iter().rev().take(TAIL).map(|o| o.op));
+    focus.extend(prefix.iter().rev().take(TAIL).map(|o| o.op));
     let lo = focus
         .iter()
         .filter_map(|&i| ops.get(i))

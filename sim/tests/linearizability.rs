@@ -178,10 +178,12 @@ fn explanation_names_lines_and_values() {
     );
     assert_eq!(e.blocked.process, 2);
     assert_eq!(
-        e.prefix.iter().map(|o| o.invoke_line).collect::<Vec<_>>(),
-        vec![1, 3]
+        e.prefix
+            .as_ref()
+            .map(|p| p.iter().map(|o| o.invoke_line).collect::<Vec<_>>()),
+        Some(vec![1, 3])
     );
-    assert_eq!(e.state_after_prefix, serde_json::json!(2));
+    assert_eq!(e.state_after_prefix, Some(serde_json::json!(2)));
     assert!(
         e.reason.contains("returned 1") && e.reason.contains("could only hold 2"),
         "{}",
@@ -198,6 +200,98 @@ fn explanation_names_lines_and_values() {
         .unwrap();
     assert_eq!(e.key.as_deref(), Some("a"));
     assert_eq!(e.blocked.invoke_line, 5);
+}
+
+/// The explanation of a history that is not linearizable, as JSON (the `--json` contract).
+fn explanation(model: Model, spec: &str) -> serde_json::Value {
+    let history = History::parse_jsonl(&jsonl(spec)).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let r = check(&history, model, &Budget::default()).unwrap();
+    assert_eq!(r.verdict, NOT, "{spec}");
+    serde_json::to_value(r.explanation.expect("explanation")).unwrap()
+}
+
+/// Invocation lines of the explanation's prefix, in order.
+fn prefix_lines(e: &serde_json::Value) -> Vec<u64> {
+    e["prefix"]
+        .as_array()
+        .expect("a searched prefix")
+        .iter()
+        .map(|o| o["invoke_line"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn possible_values_cover_every_order_of_overlapping_writes() {
+    // The read runs from line 5 to 10; before it 2 is written, during it 3 and 4 overlap. It
+    // could see 2 (before either), 3 or 4 (in either order), never 1.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 1 | 0 ok write | 0 invoke write 2 | 0 ok write | 1 invoke read | 2 invoke write 3 | 3 invoke write 4 | 2 ok write | 3 ok write | 1 ok read 1",
+    );
+    assert_eq!(
+        e["reason"],
+        "read by process 1 (lines 5–10) returned 1 but the register could only hold 2, 3 or 4 at that point"
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 3, 6, 7]);
+    assert_eq!(e["state_after_prefix"], 4);
+
+    // A cas that needs a value already overwritten.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 2 | 0 ok write | 0 invoke write 1 | 0 ok write | 1 invoke cas [2,3] | 2 invoke write 4 | 2 ok write | 1 ok cas",
+    );
+    assert_eq!(
+        e["reason"],
+        "cas [2,3] by process 1 (lines 5–8) succeeded, so the register held 2 just before it, but the register could only hold 1 or 4 at that point"
+    );
+}
+
+#[test]
+fn possible_values_cover_a_put_overlapping_an_append() {
+    // put "p;" and append "b;" overlap, then a get returns "c;": either order is possible.
+    let e = explanation(
+        Model::Kv,
+        r#"0 invoke put "p;" @k | 1 invoke append "b;" @k | 0 ok put @k | 1 ok append @k | 2 invoke get @k | 2 ok get "c;" @k"#,
+    );
+    assert_eq!(
+        e["reason"],
+        r#"get by process 2 (lines 5–6) returned "c;" but the key "k" could only hold "p;" or "p;b;" at that point"#
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 2]);
+    assert_eq!(e["state_after_prefix"], "p;b;");
+}
+
+#[test]
+fn a_stale_get_is_blamed_not_the_append_overlapping_it() {
+    // "a;" is appended, then a get overlapping the append of "b;" returns "": the get cannot
+    // be placed; "a;" and "b;" linearize.
+    let e = explanation(
+        Model::Kv,
+        r#"0 invoke append "a;" @k | 0 ok append @k | 1 invoke get @k | 2 invoke append "b;" @k | 2 ok append @k | 1 ok get "" @k"#,
+    );
+    assert_eq!(e["blocked"]["f"], "get");
+    assert_eq!(
+        e["reason"],
+        r#"get by process 1 (lines 3–6) returned "" but the key "k" could only hold "a;" or "a;b;" at that point"#
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 4]);
+    assert_eq!(e["state_after_prefix"], "a;b;");
+}
+
+#[test]
+fn a_pre_check_claims_no_prefix() {
+    // Three operations linearize before the read of a value nobody wrote; the pre-check
+    // decides without searching, so no prefix is claimed.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 1 | 0 ok write | 0 invoke read | 0 ok read 1 | 0 invoke write 2 | 0 ok write | 1 invoke read | 1 ok read 9",
+    );
+    assert_eq!(
+        e["reason"],
+        "read by process 1 (lines 7–8) returned 9 but no write to the register invoked before line 8 ever writes that value"
+    );
+    assert!(e["prefix"].is_null(), "{e}");
+    assert!(e["state_after_prefix"].is_null(), "{e}");
 }
 
 #[test]
