@@ -401,3 +401,16 @@ fn good_input_edge_cases_parse() {
         History::parse_jsonl(text).unwrap_or_else(|e| panic!("{text}: {e}"));
     }
 }
+
+#[test]
+fn invalid_utf8_names_the_line() {
+    let mut bytes = format!("{W0}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"index\":1,\"time\":1,\"pro\xffcess\":0}\n");
+    let err = History::parse_jsonl_bytes(&bytes).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(err.message.contains("invalid UTF-8 at byte 25"), "{err}");
+    assert_eq!(
+        History::parse_jsonl_bytes(format!("{W0}\n{OK1}\n").as_bytes()).unwrap(),
+        History::parse_jsonl(&format!("{W0}\n{OK1}\n")).unwrap()
+    );
+}
