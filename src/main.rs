@@ -9,7 +9,7 @@ use consim::exit::{self, Judgement};
 use consim::runner::{self, RunReport, Samples};
 use consim::{bench, chart, output, registry};
 use rayon::prelude::*;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -231,17 +231,16 @@ fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
         })
         .collect();
     let d = dir.join(safe.trim_start_matches('.'));
-    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    std::fs::write(
-        d.join("result.json"),
-        serde_json::to_string_pretty(r)? + "\n",
-    )?;
-    let mut h = std::io::BufWriter::new(std::fs::File::create(d.join("history.jsonl"))?);
+    // Every failure names the path and why (the same messages as `check --out`).
+    output::create_dir(&d)?;
+    let json = serde_json::to_string_pretty(r)? + "\n";
+    output::write_file(&d.join("result.json"), json.as_bytes())?;
+    let mut h = Vec::new();
     r.history.write_jsonl(&mut h)?;
-    h.flush()?;
-    std::fs::write(d.join("schedule.toml"), &r.schedule_toml)?;
+    output::write_file(&d.join("history.jsonl"), &h)?;
+    output::write_file(&d.join("schedule.toml"), r.schedule_toml.as_bytes())?;
     if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
-        std::fs::write(d.join("timeline.svg"), svg)?;
+        output::write_file(&d.join("timeline.svg"), svg.as_bytes())?;
     }
     Ok(())
 }
