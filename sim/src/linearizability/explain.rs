@@ -34,6 +34,10 @@ pub struct Explanation {
     pub blocked: OpSummary,
     /// Why, in words.
     pub reason: String,
+    /// Every value the object could hold where `blocked` could take effect, over every order
+    /// of the operations before and concurrent with it that lets the operations completed
+    /// before `blocked` completes return what they returned. Empty when not searched.
+    pub could_hold: Vec<serde_json::Value>,
     /// The longest linearization of the operations completed before `blocked` completes (and
     /// any then still running), in order; `None` when no search established one (a pre-check
     /// decided, or the budget ran out before an exhaustive search).
@@ -177,6 +181,7 @@ pub(crate) fn from_failure<S: Spec>(
         key: part.key.map(str::to_owned),
         blocked: summary(ops, part.src[blocked]),
         reason,
+        could_hold: if exact { held } else { Vec::new() },
         prefix: exact.then(|| {
             prefix_local
                 .iter()
@@ -212,6 +217,7 @@ pub(crate) fn unwritten<S: Spec>(
         key: part.key.map(str::to_owned),
         blocked: summary(ops, part.src[blocked]),
         reason,
+        could_hold: Vec::new(),
         prefix: None,
         state_after_prefix: None,
         concurrent: concurrent(ops, part, blocked, &[]),
