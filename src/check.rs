@@ -165,11 +165,8 @@ fn bad_input(args: &CheckArgs, file: &str, line: usize, message: &str) -> ExitCo
 /// names one (a trailing `/`, created if missing), else to the file `out`. Returns the path
 /// written; the error names the path that could not be written and why.
 fn write_timeline(out: &Path, name: &str, svg: &str) -> anyhow::Result<PathBuf> {
-    let names_dir = out
-        .as_os_str()
-        .to_string_lossy()
-        .ends_with(std::path::MAIN_SEPARATOR)
-        || out.as_os_str().to_string_lossy().ends_with('/');
+    let text = out.as_os_str().to_string_lossy();
+    let names_dir = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
     let path = if out.is_dir() || names_dir {
         consim::output::create_dir(out)?;
         out.join(format!("{name}.timeline.svg"))
