@@ -30,7 +30,10 @@ pub struct Explanation {
     /// The key whose operations are not linearizable (key-value model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// The operation that could not be placed.
+    /// The operation that cannot be placed: the history up to its completion (operations
+    /// still running treated as indeterminate) is linearizable, and with it it is not. (If the
+    /// budget ran out before the exhaustive search, which `reason` then says and an empty
+    /// `could_hold` and no `prefix` show, only where the fast search got furthest.)
     pub blocked: OpSummary,
     /// Why, in words.
     pub reason: String,
