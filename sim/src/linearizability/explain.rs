@@ -33,7 +33,8 @@ pub struct Explanation {
     /// The operation that cannot be placed: the history up to its completion (operations
     /// still running treated as indeterminate) is linearizable, and with it it is not. (If the
     /// budget ran out before the exhaustive search, which `reason` then says and an empty
-    /// `could_hold` and no `prefix` show, only where the fast search got furthest.)
+    /// `could_hold` and no `prefix` show, only where the fast search got furthest. After a
+    /// pre-check, an operation that can never be placed, not necessarily the first.)
     pub blocked: OpSummary,
     /// Why, in words.
     pub reason: String,
