@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use consim::exit::{self, Judgement};
 use consim::output;
 use sim::history::{History, Operation, Outcome};
-use sim::linearizability::{check, Budget, Explanation, Model, Report, Verdict};
+use sim::linearizability::{check, operations, Budget, Explanation, Model, Report, Verdict};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct CheckArgs {
-    /// The history, JSON Lines as in docs/HISTORY_FORMAT.md.
+    /// The history, JSON Lines as in docs/HISTORY_FORMAT.md; `-` for standard input.
     pub history: PathBuf,
     /// The model to check against; by default the one the history's operations belong to.
     #[arg(long, value_enum)]
@@ -26,10 +26,11 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
     /// Give up with "unknown" (exit 3) after this many seconds.
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<f64>,
-    /// Where to write the timeline SVG of a counterexample: a file, or an existing directory
-    /// (default: `<history>.timeline.svg` next to the history).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+    /// Write the timeline SVG of a counterexample to this file, or into this directory (an
+    /// existing one, or a path ending in `/`, created like `run --out`) as
+    /// `<history>.timeline.svg`. Without it no file is written.
     #[arg(long, value_name = "FILE_OR_DIR")]
     pub out: Option<PathBuf>,
 }
@@ -40,11 +41,37 @@ pub enum ModelArg {
     Kv,
 }
 
+/// The longest timeout accepted: a year, far beyond any useful check.
+const MAX_TIMEOUT_SECS: f64 = 365.0 * 24.0 * 3600.0;
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(secs) if (0.0..=MAX_TIMEOUT_SECS).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(format!(
+            "expected a number of seconds from 0 to {MAX_TIMEOUT_SECS} (a year)"
+        )),
+    }
+}
+
+fn is_stdin(path: &Path) -> bool {
+    path.as_os_str() == "-"
+}
+
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let file = args.history.display().to_string();
-    let text = std::fs::read_to_string(&args.history)
-        .with_context(|| format!("cannot read history {file}"))?;
-    let history = match History::parse_jsonl(&text) {
+    let stdin = is_stdin(&args.history);
+    let file = if stdin {
+        "standard input".to_string()
+    } else {
+        args.history.display().to_string()
+    };
+    let bytes = if stdin {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(&args.history)
+    }
+    .with_context(|| format!("cannot read history {file}"))?;
+    let history = match History::parse_jsonl_bytes(&bytes) {
         Ok(h) => h,
         Err(e) => return Ok(bad_input(args, &file, e.line, &e.message)),
     };
@@ -56,14 +83,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             _ => Model::Register,
         },
     };
-    let timeout = match args.timeout {
-        None => None,
-        Some(secs) => Some(Duration::try_from_secs_f64(secs).map_err(|_| {
-            anyhow::anyhow!("--timeout must be a non-negative number of seconds, got {secs}")
-        })?),
-    };
     let budget = Budget {
-        timeout,
+        timeout: args.timeout,
         ..Budget::default()
     };
 
@@ -76,17 +97,20 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 
     let mut timeline = None;
     let mut timeline_error = None;
-    if let Some(expl) = &report.explanation {
+    if let (Some(expl), Some(out)) = (&report.explanation, &args.out) {
         // A paired history: `check` already validated it, so this cannot fail.
         let ops = history.operations().unwrap_or_default();
-        let path = timeline_path(&args.history, args.out.as_deref());
-        match std::fs::write(&path, timeline_svg(&ops, expl, &file)) {
-            Ok(()) => timeline = Some(path),
-            Err(e) => timeline_error = Some(format!("cannot write {}: {e}", path.display())),
+        let name = if stdin {
+            "history".into()
+        } else {
+            args.history
+                .file_name()
+                .map_or("history".into(), |n| n.to_string_lossy())
+        };
+        match write_timeline(out, &name, &timeline_svg(&ops, expl, &file)) {
+            Ok(path) => timeline = Some(path),
+            Err(e) => timeline_error = Some(e),
         }
-    }
-    if let Some(e) = &timeline_error {
-        eprintln!("warning: timeline not written: {e}");
     }
 
     if args.json {
@@ -111,6 +135,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
             timeline.as_deref(),
         ))?;
     }
+    // Output that could not be written is exit 2, as for `run --out`; the verdict is printed.
+    if let Some(e) = timeline_error {
+        return Err(e);
+    }
     Ok(match report.verdict {
         Verdict::Linearizable => Judgement::Met,
         Verdict::NotLinearizable => Judgement::Unmet,
@@ -133,18 +161,20 @@ fn bad_input(args: &CheckArgs, file: &str, line: usize, message: &str) -> ExitCo
     ExitCode::from(exit::BAD_INPUT)
 }
 
-fn timeline_path(history: &Path, out: Option<&Path>) -> PathBuf {
-    let name = format!(
-        "{}.timeline.svg",
-        history
-            .file_name()
-            .map_or("history".into(), |n| n.to_string_lossy())
-    );
-    match out {
-        Some(dir) if dir.is_dir() => dir.join(name),
-        Some(file) => file.to_path_buf(),
-        None => history.with_file_name(name),
-    }
+/// Writes the timeline to `out`: into it as `<name>.timeline.svg` if it is a directory or
+/// names one (a trailing `/`, created if missing), else to the file `out`. Returns the path
+/// written; the error names the path that could not be written and why.
+fn write_timeline(out: &Path, name: &str, svg: &str) -> anyhow::Result<PathBuf> {
+    let text = out.as_os_str().to_string_lossy();
+    let names_dir = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
+    let path = if out.is_dir() || names_dir {
+        consim::output::create_dir(out)?;
+        out.join(format!("{name}.timeline.svg"))
+    } else {
+        out.to_path_buf()
+    };
+    consim::output::write_file(&path, svg.as_bytes())?;
+    Ok(path)
 }
 
 fn human(
@@ -162,9 +192,9 @@ fn human(
     };
     let _ = writeln!(
         s,
-        "{file}: {verdict} ({} model, {} operations, {elapsed_ms:.1} ms)",
+        "{file}: {verdict} ({} model, {}, {elapsed_ms:.1} ms)",
         model.as_str(),
-        report.stats.operations
+        operations(report.stats.operations)
     );
     if let Some(why) = &report.unknown_reason {
         let _ = writeln!(s, "  {why}");
@@ -174,17 +204,25 @@ fn human(
             let _ = writeln!(s, "  key: {k:?}");
         }
         let _ = writeln!(s, "  {}", e.reason);
-        let _ = writeln!(
-            s,
-            "  longest linearizable prefix: {} operations, leaving the value {}",
-            e.prefix.len(),
-            e.state_after_prefix
-        );
-        const SHOWN: usize = 8;
-        if e.prefix.len() > SHOWN {
-            let _ = writeln!(s, "    ... {} earlier operations", e.prefix.len() - SHOWN);
+        let prefix: &[_] = e.prefix.as_deref().unwrap_or_default();
+        match (&e.prefix, &e.state_after_prefix) {
+            (Some(p), Some(v)) => {
+                let _ = writeln!(
+                    s,
+                    "  longest linearizable prefix: {}, leaving the value {v}",
+                    operations(p.len())
+                );
+            }
+            _ if report.stats.decided_by_precheck => {
+                let _ = writeln!(s, "  (decided by a pre-check, without a search: no prefix)");
+            }
+            _ => {}
         }
-        for op in e.prefix.iter().skip(e.prefix.len().saturating_sub(SHOWN)) {
+        const SHOWN: usize = 8;
+        if prefix.len() > SHOWN {
+            let _ = writeln!(s, "    ... {} earlier", operations(prefix.len() - SHOWN));
+        }
+        for op in prefix.iter().skip(prefix.len().saturating_sub(SHOWN)) {
             let _ = writeln!(
                 s,
                 "    {} {} by process {} (lines {}–{})",
@@ -195,8 +233,13 @@ fn human(
                 op.complete_line.map_or("open".into(), |c| c.to_string())
             );
         }
-        if let Some(p) = timeline {
-            let _ = writeln!(s, "  timeline: {}", p.display());
+        match timeline {
+            Some(p) => {
+                let _ = writeln!(s, "  timeline: {}", p.display());
+            }
+            None => {
+                let _ = writeln!(s, "  (--out FILE_OR_DIR draws the timeline as SVG)");
+            }
         }
     }
     s
@@ -251,8 +294,8 @@ fn timeline_svg(ops: &[Operation], e: &Explanation, file: &str) -> String {
     const TAIL: usize = 12;
     const MAX_OPS: usize = 150;
     let blocked = e.blocked.op;
-    let prefix_rank: BTreeMap<usize, usize> = e
-        .prefix
+    let prefix: &[_] = e.prefix.as_deref().unwrap_or_default();
+    let prefix_rank: BTreeMap<usize, usize> = prefix
         .iter()
         .enumerate()
         .map(|(i, o)| (o.op, i + 1))
@@ -260,7 +303,7 @@ fn timeline_svg(ops: &[Operation], e: &Explanation, file: &str) -> String {
     // The window: the last prefix operations, the blocked one and those concurrent with it.
     let mut focus: Vec<usize> = vec![blocked];
     focus.extend(e.concurrent.iter().map(|o| o.op));
-    focus.extend(e.prefix.iter().rev().take(TAIL).map(|o| o.op));
+    focus.extend(prefix.iter().rev().take(TAIL).map(|o| o.op));
     let lo = focus
         .iter()
         .filter_map(|&i| ops.get(i))

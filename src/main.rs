@@ -9,7 +9,7 @@ use consim::exit::{self, Judgement};
 use consim::runner::{self, RunReport, Samples};
 use consim::{bench, chart, output, registry};
 use rayon::prelude::*;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -283,29 +283,19 @@ fn closing_line(runs: usize, not_met: &[String]) -> String {
 fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
     // The name comes from a file: kept to one plain path component inside DIR.
     let d = dir.join(consim::scenario::output_folder(&r.scenario));
-    std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
-    // Every failed write names its file.
-    let write = |name: &str, bytes: &[u8]| {
-        let f = d.join(name);
-        std::fs::write(&f, bytes).with_context(|| format!("writing {}", f.display()))
-    };
-    write(
-        "result.json",
-        (serde_json::to_string_pretty(r)? + "\n").as_bytes(),
-    )?;
+    // Every failure names the path and why (the same messages as `check --out`).
+    output::create_dir(&d)?;
+    let json = serde_json::to_string_pretty(r)? + "\n";
+    output::write_file(&d.join("result.json"), json.as_bytes())?;
     // Models whose clients record no history (the transfers) get no empty file.
     if !r.history.events.is_empty() {
-        let f = d.join("history.jsonl");
-        (|| {
-            let mut h = std::io::BufWriter::new(std::fs::File::create(&f)?);
-            r.history.write_jsonl(&mut h)?;
-            h.flush()
-        })()
-        .with_context(|| format!("writing {}", f.display()))?;
+        let mut h = Vec::new();
+        r.history.write_jsonl(&mut h)?;
+        output::write_file(&d.join("history.jsonl"), &h)?;
     }
-    write("schedule.toml", r.schedule_toml.as_bytes())?;
+    output::write_file(&d.join("schedule.toml"), r.schedule_toml.as_bytes())?;
     if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
-        write("timeline.svg", svg.as_bytes())?;
+        output::write_file(&d.join("timeline.svg"), svg.as_bytes())?;
     }
     Ok(())
 }

@@ -14,6 +14,18 @@ pub fn emit(text: &str) -> std::io::Result<()> {
     }
 }
 
+/// Creates directory `dir` and its parents; the error names it and says why.
+pub fn create_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot create directory {}: {e}", dir.display()))
+}
+
+/// Writes `bytes` to `path`; the error names the file and says why (`run --out` and
+/// `check --out` alike: exit 2).
+pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+}
+
 /// Formats one run's summary.
 pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
     let mut s = String::new();

@@ -1,7 +1,8 @@
 //! `consim check` end to end: exit codes 0/1/2, the timeline file, and the located error.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 fn corpus(file: &str) -> PathBuf {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/corpus")).join(file);
@@ -9,12 +10,84 @@ fn corpus(file: &str) -> PathBuf {
     p
 }
 
-/// A scratch directory per test, so the shared corpus is never written to.
-fn scratch(name: &str) -> PathBuf {
+/// A scratch directory per test, so the shared corpus is never written to; removed when
+/// dropped, so no `consim-check-*` folder outlives the test.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("consim-check-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
+
+/// Files in `dir`, by name.
+fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `consim ARGS` run in directory `cwd`, with `stdin` on standard input.
+fn consim_in(cwd: &Path, args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consim"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A command that fails on its arguments exits without reading: a closed pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    child.wait_with_output().unwrap()
+}
+
+/// Lines of a history in the compact notation `P TYPE F [VALUE]`, `|`-separated (register).
+fn history(spec: &str) -> String {
+    let mut out = String::new();
+    let mut last = std::collections::HashMap::new();
+    for (i, item) in spec.split('|').map(str::trim).enumerate() {
+        let w: Vec<&str> = item.split_whitespace().collect();
+        let value = match w.get(3) {
+            Some(v) => v.to_string(),
+            None if w[1] == "invoke" => "null".into(),
+            None => last.get(w[0]).cloned().unwrap_or_else(|| "null".into()),
+        };
+        if w[1] == "invoke" {
+            last.insert(w[0], value.clone());
+        }
+        out.push_str(&format!(
+            r#"{{"index":{i},"time":{i},"process":{},"type":"{}","f":"{}","value":{value}}}"#,
+            w[0], w[1], w[2]
+        ));
+        out.push('\n');
+    }
+    out
+}
+
+const STALE_READ: &str = "0 invoke write 1 | 0 ok write | 1 invoke read | 1 ok read null";
 
 fn consim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_consim"))
@@ -112,4 +185,143 @@ fn malformed_history_exits_2_with_line() {
 fn missing_file_exits_2() {
     let o = consim(&["check", "/nonexistent/history.jsonl", "--model", "register"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn no_timeline_is_written_unless_asked() {
+    let data = scratch("default-data");
+    let cwd = scratch("default-cwd");
+    let file = data.join("h.jsonl");
+    std::fs::write(&file, history(STALE_READ)).unwrap();
+    let o = consim_in(&cwd, &["check", file.to_str().unwrap()], b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(files_in(&data), vec!["h.jsonl"]);
+    assert!(files_in(&cwd).is_empty());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(!stdout.contains("timeline:"), "{stdout}");
+}
+
+#[test]
+fn dash_reads_standard_input() {
+    let cwd = scratch("stdin");
+    let o = consim_in(
+        &cwd,
+        &["check", "-", "--out", "t/"],
+        history(STALE_READ).as_bytes(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.starts_with("standard input: NOT linearizable"),
+        "{stdout}"
+    );
+    assert_eq!(files_in(&cwd.join("t")), vec!["history.timeline.svg"]);
+    assert!(files_in(&cwd).len() == 1);
+}
+
+#[test]
+fn counts_are_singular_or_plural() {
+    let cwd = scratch("plural");
+    let o = consim_in(&cwd, &["check", "-"], history(STALE_READ).as_bytes());
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("(register model, 2 operations, "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  longest linearizable prefix: 1 operation, leaving the value 1\n"),
+        "{stdout}"
+    );
+    let o = consim_in(
+        &cwd,
+        &["check", "-"],
+        history("0 invoke read | 0 ok read 5").as_bytes(),
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("(register model, 1 operation, "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(decided by a pre-check, without a search: no prefix)"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn unwritable_out_names_the_path_and_exits_2() {
+    let cwd = scratch("unwritable");
+    std::fs::write(cwd.join("file"), "").unwrap();
+    // A directory that cannot exist (under a file), asked for with a trailing slash.
+    let dir = cwd.join("file/missing/");
+    let dir = format!("{}/", dir.display());
+    let o = consim_in(
+        &cwd,
+        &["check", "-", "--out", &dir],
+        history(STALE_READ).as_bytes(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("cannot create directory {dir}")) && err.contains("Not a directory"),
+        "{err}"
+    );
+    // The verdict was still printed.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("NOT linearizable"));
+}
+
+#[test]
+fn huge_timeout_is_refused_briefly() {
+    let cwd = scratch("timeout");
+    for bad in ["1e300", "-1", "NaN", "inf"] {
+        let arg = format!("--timeout={bad}");
+        let o = consim_in(&cwd, &["check", "-", &arg], history(STALE_READ).as_bytes());
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--timeout") && err.contains("a year"), "{err}");
+        assert!(err.len() < 300, "{err}");
+    }
+}
+
+#[test]
+fn invalid_utf8_names_the_line() {
+    let cwd = scratch("utf8");
+    let mut bytes = history("0 invoke write 1").into_bytes();
+    bytes.extend_from_slice(b"{\"index\":1,\xff}\n");
+    let o = consim_in(&cwd, &["check", "-"], &bytes);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("standard input: line 2: invalid UTF-8"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_and_check_fail_alike_on_an_unwritable_out() {
+    let cwd = scratch("unwritable-run");
+    std::fs::write(cwd.join("file"), "").unwrap();
+    let out = cwd.join("file");
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/register-singapore-sync.toml"
+    );
+    let o = consim_in(
+        &cwd,
+        &["run", scenario, "--out", out.to_str().unwrap()],
+        b"",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let dir = out.join("register-singapore-sync");
+    assert!(
+        err.contains(&format!("cannot create directory {}: ", dir.display()))
+            && err.contains("Not a directory"),
+        "{err}"
+    );
 }

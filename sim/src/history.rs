@@ -429,6 +429,27 @@ fn parse_event(line: &str, index: usize) -> Result<Event, String> {
 impl History {
     /// Parses and validates a JSON Lines history (`docs/HISTORY_FORMAT.md`). Every rule of the
     /// format is checked here, so the checker may assume a well-formed history.
+    /// [`History::parse_jsonl`] for bytes as read from a file: text that is not UTF-8 is an
+    /// error on the line where it stops being UTF-8.
+    pub fn parse_jsonl_bytes(bytes: &[u8]) -> Result<History, HistoryError> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => History::parse_jsonl(text),
+            Err(e) => {
+                let valid = &bytes[..e.valid_up_to()];
+                let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+                let column =
+                    valid.len() - valid.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+                Err(HistoryError::new(
+                    line,
+                    format!(
+                        "invalid UTF-8 at byte {} of the line (the format is UTF-8 text)",
+                        column + 1
+                    ),
+                ))
+            }
+        }
+    }
+
     pub fn parse_jsonl(text: &str) -> Result<History, HistoryError> {
         let mut history = History::default();
         let mut lines: Vec<&str> = text.split('\n').collect();

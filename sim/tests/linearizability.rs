@@ -178,10 +178,12 @@ fn explanation_names_lines_and_values() {
     );
     assert_eq!(e.blocked.process, 2);
     assert_eq!(
-        e.prefix.iter().map(|o| o.invoke_line).collect::<Vec<_>>(),
-        vec![1, 3]
+        e.prefix
+            .as_ref()
+            .map(|p| p.iter().map(|o| o.invoke_line).collect::<Vec<_>>()),
+        Some(vec![1, 3])
     );
-    assert_eq!(e.state_after_prefix, serde_json::json!(2));
+    assert_eq!(e.state_after_prefix, Some(serde_json::json!(2)));
     assert!(
         e.reason.contains("returned 1") && e.reason.contains("could only hold 2"),
         "{}",
@@ -198,6 +200,98 @@ fn explanation_names_lines_and_values() {
         .unwrap();
     assert_eq!(e.key.as_deref(), Some("a"));
     assert_eq!(e.blocked.invoke_line, 5);
+}
+
+/// The explanation of a history that is not linearizable, as JSON (the `--json` contract).
+fn explanation(model: Model, spec: &str) -> serde_json::Value {
+    let history = History::parse_jsonl(&jsonl(spec)).unwrap_or_else(|e| panic!("{spec}: {e}"));
+    let r = check(&history, model, &Budget::default()).unwrap();
+    assert_eq!(r.verdict, NOT, "{spec}");
+    serde_json::to_value(r.explanation.expect("explanation")).unwrap()
+}
+
+/// Invocation lines of the explanation's prefix, in order.
+fn prefix_lines(e: &serde_json::Value) -> Vec<u64> {
+    e["prefix"]
+        .as_array()
+        .expect("a searched prefix")
+        .iter()
+        .map(|o| o["invoke_line"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn possible_values_cover_every_order_of_overlapping_writes() {
+    // The read runs from line 5 to 10; before it 2 is written, during it 3 and 4 overlap. It
+    // could see 2 (before either), 3 or 4 (in either order), never 1.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 1 | 0 ok write | 0 invoke write 2 | 0 ok write | 1 invoke read | 2 invoke write 3 | 3 invoke write 4 | 2 ok write | 3 ok write | 1 ok read 1",
+    );
+    assert_eq!(
+        e["reason"],
+        "read by process 1 (lines 5–10) returned 1 but the register could only hold 2, 3 or 4 at that point"
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 3, 6, 7]);
+    assert_eq!(e["state_after_prefix"], 4);
+
+    // A cas that needs a value already overwritten.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 2 | 0 ok write | 0 invoke write 1 | 0 ok write | 1 invoke cas [2,3] | 2 invoke write 4 | 2 ok write | 1 ok cas",
+    );
+    assert_eq!(
+        e["reason"],
+        "cas [2,3] by process 1 (lines 5–8) succeeded, so the register held 2 just before it, but the register could only hold 1 or 4 at that point"
+    );
+}
+
+#[test]
+fn possible_values_cover_a_put_overlapping_an_append() {
+    // put "p;" and append "b;" overlap, then a get returns "c;": either order is possible.
+    let e = explanation(
+        Model::Kv,
+        r#"0 invoke put "p;" @k | 1 invoke append "b;" @k | 0 ok put @k | 1 ok append @k | 2 invoke get @k | 2 ok get "c;" @k"#,
+    );
+    assert_eq!(
+        e["reason"],
+        r#"get by process 2 (lines 5–6) returned "c;" but the key "k" could only hold "p;" or "p;b;" at that point"#
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 2]);
+    assert_eq!(e["state_after_prefix"], "p;b;");
+}
+
+#[test]
+fn a_stale_get_is_blamed_not_the_append_overlapping_it() {
+    // "a;" is appended, then a get overlapping the append of "b;" returns "": the get cannot
+    // be placed; "a;" and "b;" linearize.
+    let e = explanation(
+        Model::Kv,
+        r#"0 invoke append "a;" @k | 0 ok append @k | 1 invoke get @k | 2 invoke append "b;" @k | 2 ok append @k | 1 ok get "" @k"#,
+    );
+    assert_eq!(e["blocked"]["f"], "get");
+    assert_eq!(
+        e["reason"],
+        r#"get by process 1 (lines 3–6) returned "" but the key "k" could only hold "a;" or "a;b;" at that point"#
+    );
+    assert_eq!(prefix_lines(&e), vec![1, 4]);
+    assert_eq!(e["state_after_prefix"], "a;b;");
+}
+
+#[test]
+fn a_pre_check_claims_no_prefix() {
+    // Three operations linearize before the read of a value nobody wrote; the pre-check
+    // decides without searching, so no prefix is claimed.
+    let e = explanation(
+        Model::Register,
+        "0 invoke write 1 | 0 ok write | 0 invoke read | 0 ok read 1 | 0 invoke write 2 | 0 ok write | 1 invoke read | 1 ok read 9",
+    );
+    assert_eq!(
+        e["reason"],
+        "read by process 1 (lines 7–8) returned 9 but no write to the register invoked before line 8 ever writes that value"
+    );
+    assert!(e["prefix"].is_null(), "{e}");
+    assert!(e["state_after_prefix"].is_null(), "{e}");
 }
 
 #[test]
@@ -305,5 +399,292 @@ fn good_input_edge_cases_parse() {
         ),
     ] {
         History::parse_jsonl(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}
+
+#[test]
+fn invalid_utf8_names_the_line() {
+    let mut bytes = format!("{W0}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"index\":1,\"time\":1,\"pro\xffcess\":0}\n");
+    let err = History::parse_jsonl_bytes(&bytes).unwrap_err();
+    assert_eq!(err.line, 2, "{err}");
+    assert!(err.message.contains("invalid UTF-8 at byte 25"), "{err}");
+    assert_eq!(
+        History::parse_jsonl_bytes(format!("{W0}\n{OK1}\n").as_bytes()).unwrap(),
+        History::parse_jsonl(&format!("{W0}\n{OK1}\n")).unwrap()
+    );
+}
+
+/// A brute-force oracle for explanations of small histories of one object: every order of
+/// every subset, straight from the definitions in `Explanation`'s documentation.
+mod oracle {
+    use serde_json::Value as J;
+    use sim::history::{OpFn, Operation, Outcome, Value};
+
+    #[derive(Clone, Debug)]
+    pub enum Step {
+        Read(J),
+        Write(J),
+        Append(String),
+        Cas(J, J),
+        CasFail(J),
+    }
+
+    pub struct Op {
+        pub src: usize,
+        pub step: Step,
+        pub call: usize,
+        /// Completion of a required operation.
+        pub ret: Option<usize>,
+    }
+
+    fn json(v: &Value) -> J {
+        match v {
+            Value::Int(i) => (*i).into(),
+            Value::Str(s) => s.as_str().into(),
+            _ => J::Null,
+        }
+    }
+
+    /// The operations the format keeps, as the checker reads them.
+    pub fn ops(all: &[Operation]) -> Vec<Op> {
+        let mut out = Vec::new();
+        for (i, o) in all.iter().enumerate() {
+            let step = match (o.f, o.outcome, &o.input) {
+                (OpFn::Read | OpFn::Get, Outcome::Ok, _) => Step::Read(json(&o.output)),
+                (OpFn::Read | OpFn::Get, _, _) => continue,
+                (OpFn::Write | OpFn::Put | OpFn::Append, Outcome::Fail, _) => continue,
+                (OpFn::Write | OpFn::Put, _, v) => Step::Write(json(v)),
+                (OpFn::Append, _, Value::Str(s)) => Step::Append(s.clone()),
+                (OpFn::Cas, Outcome::Fail, Value::Pair(e, _)) => Step::CasFail((*e).into()),
+                (OpFn::Cas, _, Value::Pair(e, n)) => Step::Cas((*e).into(), (*n).into()),
+                _ => continue,
+            };
+            let required = !o.outcome.is_indeterminate();
+            out.push(Op {
+                src: i,
+                step,
+                call: o.invoke,
+                ret: if required { o.complete } else { None },
+            });
+        }
+        out
+    }
+
+    fn apply(state: &J, step: &Step) -> Option<J> {
+        match step {
+            Step::Read(v) => (state == v).then(|| state.clone()),
+            Step::Write(v) => Some(v.clone()),
+            Step::Append(s) => Some(format!("{}{s}", state.as_str().unwrap_or("")).into()),
+            Step::Cas(e, n) => (state == e).then(|| n.clone()),
+            Step::CasFail(e) => (state != e).then(|| state.clone()),
+        }
+    }
+
+    /// Calls `done(order, state before noop)` for every valid order of a subset of `set`
+    /// containing every op in `required`; `noop` (if any) is applied without its check.
+    struct Orders<'a> {
+        ops: &'a [Op],
+        set: &'a [usize],
+        required: &'a [usize],
+        noop: Option<usize>,
+    }
+
+    impl Orders<'_> {
+        fn go(
+            &self,
+            order: &mut Vec<usize>,
+            state: J,
+            at_noop: Option<J>,
+            done: &mut dyn FnMut(&[usize], Option<J>),
+        ) {
+            if self.required.iter().all(|r| order.contains(r)) {
+                done(order, at_noop.clone());
+            }
+            for &i in self.set {
+                if order.contains(&i) {
+                    continue;
+                }
+                // Every op completed before i is invoked comes first.
+                let call = self.ops[i].call;
+                if self
+                    .set
+                    .iter()
+                    .any(|&z| !order.contains(&z) && self.ops[z].ret.is_some_and(|r| r < call))
+                {
+                    continue;
+                }
+                let (next, at) = if Some(i) == self.noop {
+                    (Some(state.clone()), Some(state.clone()))
+                } else {
+                    (apply(&state, &self.ops[i].step), at_noop.clone())
+                };
+                if let Some(next) = next {
+                    order.push(i);
+                    self.go(order, next, at, done);
+                    order.pop();
+                }
+            }
+        }
+    }
+
+    pub struct Expected {
+        pub blocked: usize,
+        pub could_hold: Vec<J>,
+        pub prefix_len: usize,
+    }
+
+    /// The operation that cannot be placed, what the object could hold there, and the
+    /// longest linearization of the history before its completion.
+    pub fn explain(ops: &[Op], initial: J) -> Option<Expected> {
+        let mut rets: Vec<usize> = ops.iter().filter_map(|o| o.ret).collect();
+        rets.sort_unstable();
+        for t in rets {
+            let set: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].call < t).collect();
+            let required: Vec<usize> = set
+                .iter()
+                .copied()
+                .filter(|&i| ops[i].ret.is_some_and(|r| r <= t))
+                .collect();
+            let run = |set: &[usize],
+                       required: &[usize],
+                       noop,
+                       done: &mut dyn FnMut(&[usize], Option<J>)| {
+                Orders {
+                    ops,
+                    set,
+                    required,
+                    noop,
+                }
+                .go(&mut Vec::new(), initial.clone(), None, done)
+            };
+            let mut ok = false;
+            run(&set, &required, None, &mut |_, _| ok = true);
+            if ok {
+                continue;
+            }
+            let x = (0..ops.len()).find(|&i| ops[i].ret == Some(t)).unwrap();
+            let mut could_hold = Vec::new();
+            run(&set, &required, Some(x), &mut |_, at| {
+                could_hold.push(at.unwrap())
+            });
+            could_hold.sort_by(|a, b| (a.as_i64(), a.as_str()).cmp(&(b.as_i64(), b.as_str())));
+            could_hold.dedup();
+            let without: Vec<usize> = set.iter().copied().filter(|&i| i != x).collect();
+            let before: Vec<usize> = required.iter().copied().filter(|&i| i != x).collect();
+            let mut prefix_len = 0;
+            run(&without, &before, None, &mut |o, _| {
+                prefix_len = prefix_len.max(o.len())
+            });
+            return Some(Expected {
+                blocked: ops[x].src,
+                could_hold,
+                prefix_len,
+            });
+        }
+        None
+    }
+}
+
+/// Small random histories of one object: three processes, six overlapping operations, some
+/// failed or indeterminate. `kv` draws put/append/get on one key, else write/read/cas.
+fn random_history(seed: u64, kv: bool) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    let mut items: Vec<String> = Vec::new();
+    let mut pid = [0u64, 1, 2];
+    let mut fresh = 3;
+    let mut open: [Option<String>; 3] = [None, None, None];
+    let mut invoked = 0;
+    let key = if kv { " @k" } else { "" };
+    while invoked < 6 || open.iter().any(Option::is_some) {
+        let p = next(3) as usize;
+        match open[p].take() {
+            None if invoked < 6 => {
+                let v = 1 + next(3);
+                let f = match (kv, next(3)) {
+                    (false, 0) => format!("write {v}"),
+                    (false, 1) => "read".into(),
+                    (false, _) => format!("cas [{},{v}]", 1 + next(3)),
+                    (true, 0) => format!(r#"put "{v};""#),
+                    (true, 1) => "get".into(),
+                    (true, _) => format!(r#"append "{v};""#),
+                };
+                items.push(format!("{} invoke {f}{key}", pid[p]));
+                open[p] = Some(f);
+                invoked += 1;
+            }
+            None => {}
+            Some(f) => {
+                let name = f.split_whitespace().next().unwrap().to_string();
+                let ty = match next(10) {
+                    0 => "info",
+                    1 => "fail",
+                    _ => "ok",
+                };
+                let value = match (name.as_str(), ty) {
+                    ("read", "ok") => match next(4) {
+                        0 => " null".to_string(),
+                        v => format!(" {v}"),
+                    },
+                    ("get", "ok") => {
+                        let parts: Vec<String> =
+                            (0..next(3)).map(|_| format!("{};", 1 + next(3))).collect();
+                        format!(r#" "{}""#, parts.concat())
+                    }
+                    _ => String::new(),
+                };
+                items.push(format!("{} {ty} {name}{value}{key}", pid[p]));
+                if ty == "info" {
+                    pid[p] = fresh;
+                    fresh += 1;
+                }
+            }
+        }
+    }
+    jsonl(&items.join(" | "))
+}
+
+#[test]
+fn explanations_agree_with_brute_force() {
+    for (model, kv, initial) in [
+        (Model::Register, false, serde_json::Value::Null),
+        (Model::Kv, true, serde_json::json!("")),
+    ] {
+        let mut compared = 0;
+        for seed in 0..4000 {
+            let text = random_history(seed, kv);
+            let h = History::parse_jsonl(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+            let r = check(&h, model, &Budget::default()).unwrap();
+            let ops = h.operations().unwrap();
+            let expected = oracle::explain(&oracle::ops(&ops), initial.clone());
+            assert_eq!(
+                r.verdict == NOT,
+                expected.is_some(),
+                "verdict, seed {seed}\n{text}"
+            );
+            let (Some(e), Some(want)) = (r.explanation, expected) else {
+                continue;
+            };
+            if r.stats.decided_by_precheck {
+                continue;
+            }
+            assert_eq!(
+                (e.blocked.op, &e.could_hold, e.prefix.as_ref().map(Vec::len)),
+                (want.blocked, &want.could_hold, Some(want.prefix_len)),
+                "{model:?} seed {seed}: {}\n{text}",
+                e.reason
+            );
+            compared += 1;
+        }
+        assert!(
+            compared > 200,
+            "{model:?}: only {compared} explanations compared"
+        );
     }
 }

@@ -30,14 +30,24 @@ pub struct Explanation {
     /// The key whose operations are not linearizable (key-value model).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    /// The operation that could not be placed.
+    /// The operation that cannot be placed: the history up to its completion (operations
+    /// still running treated as indeterminate) is linearizable, and with it it is not. (If the
+    /// budget ran out before the exhaustive search, which `reason` then says and an empty
+    /// `could_hold` and no `prefix` show, only where the fast search got furthest. After a
+    /// pre-check, an operation that can never be placed, not necessarily the first.)
     pub blocked: OpSummary,
     /// Why, in words.
     pub reason: String,
-    /// The longest linearizable prefix found, in linearization order.
-    pub prefix: Vec<OpSummary>,
-    /// The object's value after `prefix`.
-    pub state_after_prefix: serde_json::Value,
+    /// Every value the object could hold where `blocked` could take effect, over every order
+    /// of the operations before and concurrent with it that lets the operations completed
+    /// before `blocked` completes return what they returned. Empty when not searched.
+    pub could_hold: Vec<serde_json::Value>,
+    /// The longest linearization of the operations completed before `blocked` completes (and
+    /// any then still running), in order; `None` when no search established one (a pre-check
+    /// decided, or the budget ran out before an exhaustive search).
+    pub prefix: Option<Vec<OpSummary>>,
+    /// The object's value after `prefix` (`None` with it).
+    pub state_after_prefix: Option<serde_json::Value>,
     /// Other operations of the same object overlapping `blocked` in real time and not in
     /// `prefix`: the candidates a reader should look at.
     pub concurrent: Vec<OpSummary>,
@@ -115,44 +125,59 @@ fn concurrent(ops: &[Operation], part: &Part, blocked: usize, prefix: &[usize]) 
         .collect()
 }
 
+/// "1 operation", "2 operations".
+pub fn operations(n: usize) -> String {
+    if n == 1 {
+        "1 operation".into()
+    } else {
+        format!("{n} operations")
+    }
+}
+
+/// The explanation of a failed search. `exact` says whether the search explored every
+/// configuration (then the failure names the operation that cannot be placed, and the values
+/// the object could hold there, see [`Failure`]); otherwise only what the search did is said.
 pub(crate) fn from_failure<S: Spec>(
     ops: &[Operation],
     part: &Part,
     failure: &Failure,
     spec: &mut S,
+    exact: bool,
 ) -> Explanation {
     let blocked = (failure.blocked as usize).min(part.src.len().saturating_sub(1));
     let bop = &ops[part.src[blocked]];
     let step = part.ops[blocked].step;
-    let impossible: Vec<StateId> = failure
-        .blocked_states
-        .iter()
-        .copied()
-        .filter(|&s| spec.apply(s, step).is_none())
-        .collect();
-    let mut held: Vec<serde_json::Value> = impossible.iter().map(|&s| spec.to_json(s)).collect();
+    let mut held: Vec<serde_json::Value> =
+        failure.possible.iter().map(|&s| spec.to_json(s)).collect();
     // Numbers in numeric order, strings in lexicographic order, null first.
     held.sort_by(|a, b| (a.as_i64(), a.as_str()).cmp(&(b.as_i64(), b.as_str())));
     let obj = object(part);
     let what = describe(bop);
-    let reason = match (step, held.is_empty()) {
-        (Step::Read(v), false) => format!(
+    let completion = bop.complete_line().unwrap_or(0);
+    let expected_possible = |e: StateId| failure.possible.contains(&e);
+    let reason = match step {
+        _ if !exact => format!(
+            "not linearizable, but the budget ran out before an exhaustive search could tell which operation cannot be placed (the search got furthest at {what})"
+        ),
+        Step::Read(v) if !held.is_empty() => format!(
             "{what} returned {} but the {obj} could only hold {} at that point",
             spec.to_json(v),
             one_of(&held)
         ),
-        (Step::Cas { expected, .. }, false) => format!(
-            "{what} succeeded, so the {obj} held {} just before it, but the {obj} could only hold {} at that point",
-            spec.to_json(expected),
-            one_of(&held)
-        ),
-        (Step::CasFail { expected }, false) => format!(
+        Step::Cas { expected, .. } if !held.is_empty() && !expected_possible(expected) => {
+            format!(
+                "{what} succeeded, so the {obj} held {} just before it, but the {obj} could only hold {} at that point",
+                spec.to_json(expected),
+                one_of(&held)
+            )
+        }
+        Step::CasFail { expected } if held.len() == 1 && expected_possible(expected) => format!(
             "{what} failed, so the {obj} did not hold {}, but it held {} wherever the cas could take effect",
             spec.to_json(expected),
             spec.to_json(expected)
         ),
         _ => format!(
-            "{what} must take effect before its completion, but no placement of it and of the operations concurrent with it lets every later operation return what it returned"
+            "{what} cannot be placed: wherever it takes effect, some operation completed before line {completion} cannot return what it returned"
         ),
     };
     let prefix_local: Vec<usize> = failure.prefix.iter().map(|&o| o as usize).collect();
@@ -160,12 +185,15 @@ pub(crate) fn from_failure<S: Spec>(
         key: part.key.map(str::to_owned),
         blocked: summary(ops, part.src[blocked]),
         reason,
-        prefix: prefix_local
-            .iter()
-            .map(|&o| summary(ops, part.src[o]))
-            .collect(),
-        state_after_prefix: spec.to_json(failure.state_after_prefix),
-        concurrent: concurrent(ops, part, blocked, &prefix_local),
+        could_hold: if exact { held } else { Vec::new() },
+        prefix: exact.then(|| {
+            prefix_local
+                .iter()
+                .map(|&o| summary(ops, part.src[o]))
+                .collect()
+        }),
+        state_after_prefix: exact.then(|| spec.to_json(failure.state_after_prefix)),
+        concurrent: concurrent(ops, part, blocked, if exact { &prefix_local } else { &[] }),
     }
 }
 
@@ -193,8 +221,9 @@ pub(crate) fn unwritten<S: Spec>(
         key: part.key.map(str::to_owned),
         blocked: summary(ops, part.src[blocked]),
         reason,
-        prefix: Vec::new(),
-        state_after_prefix: spec.to_json(super::model::INITIAL),
+        could_hold: Vec::new(),
+        prefix: None,
+        state_after_prefix: None,
         concurrent: concurrent(ops, part, blocked, &[]),
     }
 }

@@ -27,8 +27,10 @@ pub(crate) struct Memo {
 /// The outcome of an insert.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Insert {
-    New,
-    Seen,
+    /// A new configuration, with its entry number (entries are numbered 0, 1, 2, … in order).
+    New(u32),
+    /// Already explored, as entry number so-and-so.
+    Seen(u32),
     /// The table cannot address more entries (u32 slots); the caller reports Unknown.
     Full,
 }
@@ -80,7 +82,7 @@ impl Memo {
             if s.hash == hash && s.state == state {
                 let at = s.at as usize * self.words;
                 if self.arena[at..at + self.words] == *bits {
-                    return Insert::Seen;
+                    return Insert::Seen(s.at);
                 }
             }
             i = (i + 1) & mask;
@@ -98,7 +100,15 @@ impl Memo {
         if self.len * 2 > self.slots.len() {
             self.grow();
         }
-        Insert::New
+        Insert::New(self.len as u32 - 1)
+    }
+
+    /// Every entry as (entry number, state, linearized set), in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u32, StateId, &[u64])> + '_ {
+        self.slots.iter().filter(|s| s.hash != 0).map(|s| {
+            let at = s.at as usize * self.words;
+            (s.at, s.state, &self.arena[at..at + self.words])
+        })
     }
 
     fn grow(&mut self) {

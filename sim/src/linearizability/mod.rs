@@ -24,7 +24,7 @@ use crate::history::{History, HistoryError, ModelKind, Operation};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
-pub use explain::{Explanation, OpSummary};
+pub use explain::{operations, Explanation, OpSummary};
 
 /// The sequential object a history is checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]

@@ -77,7 +77,7 @@ impl Hasher for FxHasher {
 pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The register: one `i64` or `null`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Register {
     ids: FxMap<i64, StateId>,
     /// `values[id - 1]`; id 0 is `null`.
@@ -120,6 +120,7 @@ impl Spec for Register {
 }
 
 /// One key of the key-value model: a string, initially `""`.
+#[derive(Clone)]
 pub(crate) struct KvKey {
     ids: FxMap<Box<str>, StateId>,
     strings: Vec<Box<str>>,

@@ -200,7 +200,7 @@ fn unknown_reason(r: SearchResult, limits: Limits) -> String {
     }
 }
 
-fn conclude<S: Spec>(
+fn conclude<S: Spec + Clone>(
     ops: &[Operation],
     part: &Part,
     search: &mut Search<S>,
@@ -209,12 +209,24 @@ fn conclude<S: Spec>(
 ) -> Outcome {
     match result {
         SearchResult::Linearizable => Outcome::Linearizable,
-        SearchResult::Violation(f) => Outcome::Violation(Box::new(explain::from_failure(
-            ops,
-            part,
-            &f,
-            &mut search.spec,
-        ))),
+        SearchResult::Violation(f) if search.is_exact() => Outcome::Violation(Box::new(
+            explain::from_failure(ops, part, &f, &mut search.spec, true),
+        )),
+        SearchResult::Violation(f) => {
+            // The verdict stands; the explanation needs the configurations the fast search
+            // pruned, so search this object again without pruning, within what is left of
+            // the budget.
+            let reached = part.ops[f.blocked as usize].ret.unwrap_or(0);
+            let mut exact = Search::exact(&part.ops, search.spec.clone(), reached);
+            let mut s = SearchStats::default();
+            let (f, mut spec, is_exact) = match exact.run(limits, u64::MAX, &mut s) {
+                Some(SearchResult::Violation(e)) => (e, exact.spec, true),
+                _ => (f, search.spec.clone(), false),
+            };
+            Outcome::Violation(Box::new(explain::from_failure(
+                ops, part, &f, &mut spec, is_exact,
+            )))
+        }
         r => Outcome::Unknown(unknown_reason(r, limits)),
     }
 }

@@ -30,16 +30,27 @@ pub(crate) struct SearchOp {
     pub ret: Option<u32>,
 }
 
-/// Why a history is not linearizable, as far as the search got.
+/// Why a history is not linearizable.
+///
+/// Every explored configuration (a valid linearization of a set of operations) stops at its
+/// first return entry: the completion of an operation it has not placed. Over all
+/// configurations, the latest such completion is the point past which the history cannot be
+/// linearized: the history cut there (operations still running treated as indeterminate) is
+/// linearizable, and requiring the operation completing there makes it not, so that operation
+/// is the one that cannot be placed. When the search explored every configuration (see
+/// [`Search::is_exact`]) this is exact.
 #[derive(Clone, Debug)]
 pub(crate) struct Failure {
-    /// The longest sequence of operations the search linearized, in order (operation indices).
+    /// The longest valid linearization, in order (operation indices), of the operations
+    /// completed before `blocked` completes (and any still running).
     pub prefix: Vec<u32>,
     pub state_after_prefix: StateId,
-    /// The operation whose completion the search reached without being able to place it.
+    /// The operation that cannot be placed.
     pub blocked: u32,
-    /// States in which the search found the blocked operation unplaceable (bounded sample).
-    pub blocked_states: Vec<StateId>,
+    /// Every state the object could hold where `blocked` could take effect: the states of the
+    /// configurations in which `blocked` could go next and from which the operations completed
+    /// before its completion can all be placed (without `blocked`). Sorted, distinct.
+    pub possible: Vec<StateId>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,8 +77,6 @@ pub(crate) struct Limits {
 }
 
 const NIL: u32 = u32::MAX;
-/// How many states per operation the explanation keeps; more adds nothing a reader can use.
-const STATES_KEPT: usize = 6;
 
 /// Doubly linked list of entries: `2 i` is the call of operation `i`, `2 i + 1` its return;
 /// the head sentinel is `2 n`.
@@ -137,14 +146,21 @@ pub(crate) struct Search<'a, S> {
     remaining: usize,
     stack: Vec<Frame>,
     prune: Option<AppendPrune>,
+    /// See [`Search::is_exact`].
+    exact: bool,
     /// Ops that leave the state unchanged (the read-first rule applies to them).
     read_only: Vec<bool>,
     /// Where the walk stands, so that [`Search::run`] can stop after a slice and resume.
     entry: u32,
     /// True when the search just arrived at a configuration not yet scanned for reads.
     arrived: bool,
-    blocked_states: Vec<(u8, [StateId; STATES_KEPT])>,
-    best: Option<Failure>,
+    /// Per memo entry: the latest return entry (event index + 1; 0 for none yet) at which a
+    /// configuration at or beyond it stopped. See [`Failure`].
+    reach: Vec<u32>,
+    /// The same for the empty configuration, which has no memo entry.
+    root_reach: u32,
+    /// The configuration that stopped at the latest return entry, the deepest among those.
+    best: Option<(u32, Failure)>,
     fixed_bytes: usize,
 }
 
@@ -163,7 +179,8 @@ struct AppendPrune {
 }
 
 impl AppendPrune {
-    fn new(ops: &[SearchOp]) -> Option<AppendPrune> {
+    /// Prunes by the reads completing before event `before` only.
+    fn new(ops: &[SearchOp], before: u32) -> Option<AppendPrune> {
         if !ops.iter().any(|o| matches!(o.step, Step::Append(_))) {
             return None;
         }
@@ -171,7 +188,7 @@ impl AppendPrune {
         let mut puts: Vec<(u32, u32)> = Vec::new();
         for (i, o) in ops.iter().enumerate() {
             match (o.step, o.ret) {
-                (Step::Read(v), Some(r)) => reads.push((r, v, i as u32)),
+                (Step::Read(v), Some(r)) if r < before => reads.push((r, v, i as u32)),
                 (Step::Write(_), _) => puts.push((o.call, i as u32)),
                 _ => {}
             }
@@ -185,6 +202,8 @@ impl AppendPrune {
 #[derive(Clone, Copy)]
 struct Frame {
     op: u32,
+    /// The memo entry of the configuration after `op`.
+    entry: u32,
     before: StateId,
     /// Linearized by the read-first rule: if the configuration after it fails, so does the
     /// one before it, and no alternative needs trying there.
@@ -211,9 +230,11 @@ impl<S: Spec> Search<'_, S> {
         let hash = self.set_hash ^ self.keys[op];
         self.bits[op / 64] |= 1 << (op % 64);
         match self.memo.insert(hash, next_state, &self.bits) {
-            Insert::New => {
+            Insert::New(entry) => {
+                self.reach.push(0);
                 self.stack.push(Frame {
                     op: op as u32,
+                    entry,
                     before: self.state,
                     forced,
                 });
@@ -227,8 +248,11 @@ impl<S: Spec> Search<'_, S> {
                 self.links.unlink(call);
                 Try::Pushed
             }
-            Insert::Seen => {
+            Insert::Seen(entry) => {
                 self.bits[op / 64] &= !(1 << (op % 64));
+                // Explored already: what it reached, this configuration reaches.
+                let r = self.reach[entry as usize];
+                self.bump_reach(r);
                 Try::Seen
             }
             Insert::Full => {
@@ -238,9 +262,21 @@ impl<S: Spec> Search<'_, S> {
         }
     }
 
+    /// Raises the current configuration's reach to `r`.
+    #[inline]
+    fn bump_reach(&mut self, r: u32) {
+        let slot = match self.stack.last() {
+            Some(f) => &mut self.reach[f.entry as usize],
+            None => &mut self.root_reach,
+        };
+        *slot = (*slot).max(r);
+    }
+
     #[inline]
     fn pop(&mut self) -> Option<Frame> {
         let frame = self.stack.pop()?;
+        let r = self.reach[frame.entry as usize];
+        self.bump_reach(r);
         let op = frame.op as usize;
         self.bits[op / 64] &= !(1 << (op % 64));
         self.set_hash ^= self.keys[op];
@@ -281,7 +317,21 @@ impl<S: Spec> Search<'_, S> {
 }
 
 impl<'a, S: Spec> Search<'a, S> {
+    /// A search that prunes appends by the next read (fast; its [`Failure`] may then name an
+    /// operation other than the one that cannot be placed, see [`Search::is_exact`]).
     pub(crate) fn new(ops: &'a [SearchOp], spec: S) -> Self {
+        let mut s = Search::exact(ops, spec, 0);
+        s.prune = AppendPrune::new(ops, u32::MAX);
+        s.exact = s.prune.is_none();
+        s
+    }
+
+    /// A search whose [`Failure`] is exact, for a history known not to be linearizable and to
+    /// reach at least the return entry at event `reached` (a fast search's failure). It prunes
+    /// appends only by reads completing before that event: a pruned configuration can never
+    /// place such a read, so it stops before the failure's point and loses nothing the
+    /// explanation uses (its reach, its states).
+    pub(crate) fn exact(ops: &'a [SearchOp], spec: S, reached: u32) -> Self {
         let n = ops.len();
         let words = n.div_ceil(64).max(1);
         let links = Links::new(ops);
@@ -297,14 +347,16 @@ impl<'a, S: Spec> Search<'a, S> {
             state: INITIAL,
             remaining: ops.iter().filter(|o| o.ret.is_some()).count(),
             stack: Vec::with_capacity(n),
-            prune: AppendPrune::new(ops),
+            prune: AppendPrune::new(ops, reached),
+            exact: true,
             read_only: ops
                 .iter()
                 .map(|o| matches!(o.step, Step::Read(_) | Step::CasFail { .. }))
                 .collect(),
             entry,
             arrived: true,
-            blocked_states: vec![(0, [0; STATES_KEPT]); n],
+            reach: Vec::new(),
+            root_reach: 0,
             best: None,
             fixed_bytes: n * 80 + words * 8,
         }
@@ -312,7 +364,17 @@ impl<'a, S: Spec> Search<'a, S> {
 
     /// Memory held by this search (memo table, interned states, working arrays).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.memo.heap_bytes() + self.spec.heap_bytes() + self.fixed_bytes
+        self.memo.heap_bytes()
+            + self.reach.capacity() * 4
+            + self.spec.heap_bytes()
+            + self.fixed_bytes
+    }
+
+    /// Whether the search's [`Failure`] is exact: the reductions it uses (memoization, reads
+    /// first, and for [`Search::exact`] its bounded pruning) lose no state or reach the
+    /// explanation needs. Unbounded append pruning does: it drops states a later read refutes.
+    pub(crate) fn is_exact(&self) -> bool {
+        self.exact
     }
 
     /// Runs the search for at most about `max_steps` steps; `None` if it has not decided yet
@@ -423,36 +485,62 @@ impl<'a, S: Spec> Search<'a, S> {
     }
 
     fn record_blocked(&mut self, blocked: u32) {
-        let state = self.state;
-        let (count, kept) = &mut self.blocked_states[blocked as usize];
-        if (*count as usize) < STATES_KEPT && !kept[..*count as usize].contains(&state) {
-            kept[*count as usize] = state;
-            *count += 1;
-        }
+        // Return entries exist only for operations with a completion.
+        let at = self.ops[blocked as usize].ret.map_or(0, |r| r + 1);
+        self.bump_reach(at);
+        let depth = self.stack.len();
         if self
             .best
             .as_ref()
-            .is_none_or(|b| self.stack.len() > b.prefix.len())
+            .is_none_or(|(b, f)| (at, depth) > (*b, f.prefix.len()))
         {
-            self.best = Some(Failure {
-                prefix: self.stack.iter().map(|f| f.op).collect(),
-                state_after_prefix: state,
-                blocked,
-                blocked_states: Vec::new(),
-            });
+            self.best = Some((
+                at,
+                Failure {
+                    prefix: self.stack.iter().map(|f| f.op).collect(),
+                    state_after_prefix: self.state,
+                    blocked,
+                    possible: Vec::new(),
+                },
+            ));
         }
     }
 
     fn failure(&mut self) -> Failure {
-        let mut failure = self.best.take().unwrap_or(Failure {
-            prefix: Vec::new(),
-            state_after_prefix: INITIAL,
-            blocked: 0,
-            blocked_states: Vec::new(),
-        });
-        if let Some(&(count, kept)) = self.blocked_states.get(failure.blocked as usize) {
-            failure.blocked_states = kept[..count as usize].to_vec();
+        let Some((at, mut failure)) = self.best.take() else {
+            // A violation always stops at some return entry; kept total for safety.
+            return Failure {
+                prefix: Vec::new(),
+                state_after_prefix: INITIAL,
+                blocked: 0,
+                possible: Vec::new(),
+            };
+        };
+        // The configurations where `blocked` could go next contain every operation that
+        // completes before it is invoked, and not `blocked` itself.
+        let x = failure.blocked as usize;
+        let words = self.bits.len();
+        let mut need = vec![0u64; words];
+        for (i, o) in self.ops.iter().enumerate() {
+            if o.ret.is_some_and(|r| r < self.ops[x].call) {
+                need[i / 64] |= 1 << (i % 64);
+            }
         }
+        let candidate = |bits: &[u64]| {
+            bits[x / 64] & (1 << (x % 64)) == 0 && bits.iter().zip(&need).all(|(b, n)| b & n == *n)
+        };
+        let mut possible: Vec<StateId> = self
+            .memo
+            .entries()
+            .filter(|&(e, _, bits)| self.reach[e as usize] == at && candidate(bits))
+            .map(|(_, state, _)| state)
+            .collect();
+        if self.root_reach == at && candidate(&vec![0u64; words]) {
+            possible.push(INITIAL);
+        }
+        possible.sort_unstable();
+        possible.dedup();
+        failure.possible = possible;
         failure
     }
 }
