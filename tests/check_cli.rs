@@ -1,5 +1,8 @@
 //! `consim check` end to end: exit codes 0/1/2, the timeline file, and the located error.
 
+mod common;
+
+use common::Scratch;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -10,33 +13,9 @@ fn corpus(file: &str) -> PathBuf {
     p
 }
 
-/// A scratch directory per test, so the shared corpus is never written to; removed when
-/// dropped, so no `consim-check-*` folder outlives the test.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// A scratch directory per test, so the corpus is never written to (removed at the end).
 fn scratch(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("consim-check-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    Scratch(dir)
+    Scratch::new(&format!("check-{name}"))
 }
 
 /// Files in `dir`, by name.
