@@ -1,9 +1,10 @@
 //! Fuzzing what users feed consim: mutated scenario files, `--set` values and histories go
 //! through the real binary, which must never panic, must exit with one of its four codes
-//! (0–3), and must stay within a memory and a time bound while it loads and runs.
+//! (0–3), must stay within a memory and a time bound while it loads and runs, and must give
+//! the same answer built for tests (debug assertions and overflow checks on) and for release.
 //!
 //! The bases are the bundled scenarios (every model kind runs: the transfers, the register,
-//! and a small ping-pong file kept beside this test) and two corpus histories; proptest mutates
+//! and a small ping-pong file kept beside this test) and four corpus histories; proptest mutates
 //! them from a fixed seed, so a run of the tests is repeatable and a failure shrinks to a
 //! small input. `CONSIM_FUZZ_CASES` raises the number of cases per family for a long hunt (the
 //! default keeps the suite quick).
@@ -74,6 +75,65 @@ fn consim_bounded(dir: &Path, args: &[&str]) -> Output {
         .env("RUST_BACKTRACE", "0")
         .output()
         .expect("bash runs")
+}
+
+/// The same consim built with the release profile (no debug assertions, no overflow checks),
+/// built once by the first test that asks: every input must get the same answer from both.
+fn release_binary() -> &'static Path {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--release", "--bin", "consim"])
+            .current_dir(root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "the release build failed");
+        let debug = Path::new(env!("CARGO_BIN_EXE_consim"));
+        let release = debug
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .join("release/consim");
+        assert!(
+            release.is_file(),
+            "no release binary at {}",
+            release.display()
+        );
+        release
+    })
+}
+
+/// Runs the same arguments through the release build and asserts the same exit code and, for
+/// runs, the same standard output (the JSON reports, trace hashes included). A checker's
+/// output is compared by its verdict only: it reports its own wall-clock time.
+fn assert_same_in_release(
+    debug: &Output,
+    dir: &Path,
+    args: &[&str],
+    input: &str,
+) -> Result<(), TestCaseError> {
+    let release = Command::new(release_binary())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("consim runs");
+    prop_assert_eq!(
+        debug.status.code(),
+        release.status.code(),
+        "input:\n{}",
+        input
+    );
+    if args[0] == "run" {
+        prop_assert!(
+            debug.stdout == release.stdout,
+            "debug and release differ\n{}\n{}\ninput:\n{}",
+            String::from_utf8_lossy(&debug.stdout),
+            String::from_utf8_lossy(&release.stdout),
+            input
+        );
+    }
+    Ok(())
 }
 
 /// The harness's one assertion: a clean exit with one of consim's codes and no panic.
@@ -252,8 +312,10 @@ fn mutated_scenarios_never_panic_or_run_away() {
             let text = apply(&bases[b].1, &edits, TOML_VALUES, TOML_LINES);
             let file = dir.join("input.toml");
             std::fs::write(&file, &text).unwrap();
-            let out = consim_bounded(&dir, &["run", "input.toml", "--json", SHORT[0], SHORT[1]]);
-            assert_clean(&tally, &out, &text)
+            let args = ["run", "input.toml", "--json", SHORT[0], SHORT[1]];
+            let out = consim_bounded(&dir, &args);
+            assert_clean(&tally, &out, &text)?;
+            assert_same_in_release(&out, &dir, &args, &text)
         })
         .unwrap();
     tally.print("scenarios");
@@ -336,7 +398,8 @@ fn mutated_set_values_never_panic_or_run_away() {
                 args.extend(SHORT.iter().map(|s| s.to_string()));
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
                 let out = consim_bounded(Path::new(&root), &argv);
-                assert_clean(&tally, &out, &args.join(" "))
+                assert_clean(&tally, &out, &args.join(" "))?;
+                assert_same_in_release(&out, Path::new(&root), &argv, &args.join(" "))
             },
         )
         .unwrap();
@@ -385,6 +448,18 @@ fn mutate_history(text: &str, edits: &[Edit]) -> String {
             }
             let i = n % lines.len();
             if let Ok(serde_json::Value::Object(mut m)) = serde_json::from_str(&lines[i]) {
+                // Half the edits keep the history well formed and change what an operation
+                // saw or wrote, so the checker itself runs (and must decide or give up).
+                if p % 2 == 0 {
+                    let plausible = match m.get("value") {
+                        Some(serde_json::Value::String(_)) => format!("x {} 0 y", p % 7).into(),
+                        Some(serde_json::Value::Number(_)) => serde_json::Value::from(p % 7),
+                        _ => continue, // a read's null, a cas pair: left as they are
+                    };
+                    m.insert("value".into(), plausible);
+                    lines[i] = serde_json::Value::Object(m).to_string();
+                    continue;
+                }
                 let keys: Vec<String> = m.keys().cloned().collect();
                 let key = &keys[(n / lines.len()) % keys.len()];
                 let raw = JSON_VALUES[p % JSON_VALUES.len()];
@@ -407,7 +482,9 @@ fn mutated_histories_never_panic_or_run_away() {
     let corpus = root().join("tests/corpus");
     let bases: Vec<(&str, String)> = [
         ("register", "etcd/etcd_000.jsonl"),
+        ("register", "etcd/etcd_005.jsonl"),
         ("kv", "kv/c10-bad.jsonl"),
+        ("kv", "kv/c10-ok.jsonl"),
     ]
     .iter()
     .map(|(model, f)| (*model, std::fs::read_to_string(corpus.join(f)).unwrap()))
@@ -417,9 +494,31 @@ fn mutated_histories_never_panic_or_run_away() {
     let mut runner = proptest::test_runner::TestRunner::new(config());
     runner
         .run(
-            &(0..bases.len(), edits(), any::<bool>(), any::<bool>()),
-            |(b, edits, other_model, invalid_utf8)| {
+            &(
+                0..bases.len(),
+                edits(),
+                any::<bool>(),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            |(b, edits, other_model, invalid_utf8, well_formed)| {
                 let (model, text) = &bases[b];
+                // Half the inputs stay well formed (only values change), so that they reach
+                // the search rather than the parser.
+                let (edits, invalid_utf8, other_model) = if well_formed {
+                    let values = edits.iter().map(|e| match *e {
+                        Edit::Value(n, p) | Edit::Insert(n, p) | Edit::Swap(n, p) => {
+                            Edit::Value(n, p.wrapping_mul(2))
+                        }
+                        Edit::Append(n)
+                        | Edit::Delete(n)
+                        | Edit::Duplicate(n)
+                        | Edit::Truncate(n) => Edit::Value(n, n.wrapping_mul(2)),
+                    });
+                    (values.collect(), false, false)
+                } else {
+                    (edits, invalid_utf8, other_model)
+                };
                 let mut bytes = mutate_history(text, &edits).into_bytes();
                 if invalid_utf8 && !bytes.is_empty() {
                     let at = edits.len() * 7919 % bytes.len();
@@ -431,19 +530,19 @@ fn mutated_histories_never_panic_or_run_away() {
                     ("kv", true) => "register",
                     (m, _) => m,
                 };
-                let out = consim_bounded(
-                    &dir,
-                    &[
-                        "check",
-                        "h.jsonl",
-                        "--model",
-                        model,
-                        "--timeout",
-                        "5",
-                        "--json",
-                    ],
-                );
-                assert_clean(&tally, &out, &String::from_utf8_lossy(&bytes))
+                let args = [
+                    "check",
+                    "h.jsonl",
+                    "--model",
+                    model,
+                    "--timeout",
+                    "5",
+                    "--json",
+                ];
+                let out = consim_bounded(&dir, &args);
+                let input = String::from_utf8_lossy(&bytes);
+                assert_clean(&tally, &out, &input)?;
+                assert_same_in_release(&out, &dir, &args, &input)
             },
         )
         .unwrap();
