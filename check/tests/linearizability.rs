@@ -1,8 +1,8 @@
 //! Linearizability checker: the bundled corpus (tests/corpus) (known verdicts), hand-written histories for
 //! each rule of `docs/HISTORY_FORMAT.md`, and bad input with its line number.
 
-use sim::history::History;
-use sim::linearizability::{check, Budget, Model, Verdict};
+use check::history::History;
+use check::linearizability::{check, Budget, Model, Verdict};
 use std::path::PathBuf;
 
 /// The corpus is bundled in tests/corpus (see SOURCE.md there); a missing file is a failure, not a skip.
@@ -418,8 +418,8 @@ fn invalid_utf8_names_the_line() {
 /// A brute-force oracle for explanations of small histories of one object: every order of
 /// every subset, straight from the definitions in `Explanation`'s documentation.
 mod oracle {
+    use check::history::{OpFn, Operation, Outcome, Value};
     use serde_json::Value as J;
-    use sim::history::{OpFn, Operation, Outcome, Value};
 
     #[derive(Clone, Debug)]
     pub enum Step {
