@@ -78,10 +78,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let model = match args.model {
         Some(ModelArg::Register) => Model::Register,
         Some(ModelArg::Kv) => Model::Kv,
-        None => match history.model() {
-            Some(sim::history::ModelKind::Kv) => Model::Kv,
-            _ => Model::Register,
-        },
+        None => Model::of(&history).unwrap_or(Model::Register),
     };
     let budget = Budget {
         timeout: args.timeout,
@@ -270,12 +267,11 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 fn op_label(op: &Operation) -> String {
-    let v = match op.f {
-        sim::history::OpFn::Read | sim::history::OpFn::Get => match op.outcome {
-            Outcome::Ok => format!("→ {}", op.output),
-            _ => "?".to_string(),
-        },
-        _ => op.input.to_string(),
+    // A read (no argument) shows its result, anything else its argument.
+    let v = match (&op.input, op.outcome) {
+        (sim::history::Value::Null, Outcome::Ok) => format!("→ {}", op.output),
+        (sim::history::Value::Null, _) => "?".to_string(),
+        (v, _) => v.to_string(),
     };
     let mark = match op.outcome {
         Outcome::Ok => "",

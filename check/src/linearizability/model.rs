@@ -1,4 +1,5 @@
-//! Sequential specifications of the two models, over interned states.
+//! Sequential specifications, over interned states: the open [`SequentialSpec`] trait a
+//! model implements, and the register and key-value models.
 //!
 //! The search compares and hashes states on every step, so a state is a `u32` id: register
 //! values and key-value strings are interned once, and an `append` result is hash-consed
@@ -8,14 +9,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::history::{Event, EventType, OpFn, Operation, Outcome, Value};
+
 /// A state id. Id 0 is always the initial state (`null` register, `""` key).
-pub(crate) type StateId = u32;
-pub(crate) const INITIAL: StateId = 0;
+pub type StateId = u32;
+pub const INITIAL: StateId = 0;
 
 /// One operation as the search sees it, after the format's rules dropped the operations that
 /// constrain nothing (failed writes, failed or indeterminate reads).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// `ok` read/get: the state must equal the id.
     Read(StateId),
     /// write/put: the state becomes the id.
@@ -30,8 +33,9 @@ pub(crate) enum Step {
     Append(u32),
 }
 
-/// A sequential specification over interned states.
-pub(crate) trait Spec {
+/// One independent object's states: how steps apply to them (the search calls this on every
+/// step, so it works on interned ids and never allocates once a state is known).
+pub trait Spec {
     /// The state after applying `step` to `state`, or `None` if the step's precondition or
     /// recorded result does not hold there.
     fn apply(&mut self, state: StateId, step: Step) -> Option<StateId>;
@@ -78,14 +82,14 @@ pub(crate) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
 
 /// The register: one `i64` or `null`.
 #[derive(Default, Clone)]
-pub(crate) struct Register {
+pub struct Register {
     ids: FxMap<i64, StateId>,
     /// `values[id - 1]`; id 0 is `null`.
     values: Vec<i64>,
 }
 
 impl Register {
-    pub(crate) fn intern(&mut self, v: Option<i64>) -> StateId {
+    pub fn intern(&mut self, v: Option<i64>) -> StateId {
         let Some(v) = v else { return INITIAL };
         let next = self.values.len() as StateId + 1;
         *self.ids.entry(v).or_insert_with(|| {
@@ -121,7 +125,7 @@ impl Spec for Register {
 
 /// One key of the key-value model: a string, initially `""`.
 #[derive(Clone)]
-pub(crate) struct KvKey {
+pub struct KvKey {
     ids: FxMap<Box<str>, StateId>,
     strings: Vec<Box<str>>,
     suffixes: Vec<Box<str>>,
@@ -145,7 +149,7 @@ impl Default for KvKey {
 }
 
 impl KvKey {
-    pub(crate) fn intern(&mut self, s: &str) -> StateId {
+    pub fn intern(&mut self, s: &str) -> StateId {
         if let Some(&id) = self.ids.get(s) {
             return id;
         }
@@ -156,13 +160,13 @@ impl KvKey {
         id
     }
 
-    pub(crate) fn suffix(&mut self, s: &str) -> u32 {
+    pub fn suffix(&mut self, s: &str) -> u32 {
         self.suffixes.push(s.into());
         self.string_bytes += s.len();
         self.suffixes.len() as u32 - 1
     }
 
-    pub(crate) fn string(&self, id: StateId) -> &str {
+    pub fn string(&self, id: StateId) -> &str {
         self.strings.get(id as usize).map_or("", |s| s)
     }
 }
@@ -201,5 +205,178 @@ impl Spec for KvKey {
             + self.strings.capacity() * 16
             + self.ids.capacity() * 24
             + self.appended.capacity() * 16
+    }
+}
+
+/// A sequential specification a history is checked against: which operations it reads, the
+/// shapes their values take, how its operations split into independent objects, and what each
+/// operation does to its object, as a [`Step`] over the object's interned [`Spec`] states.
+/// Implement it for a new model; the search is generic over it, so a model costs no dispatch.
+pub trait SequentialSpec {
+    /// One independent object's states.
+    type Object: Spec + Default + Clone;
+    /// The name `--model` uses.
+    fn name(&self) -> &'static str;
+    /// The operation names the model reads; any other `f` is bad input.
+    fn operations(&self) -> &'static [OpFn];
+    /// Checks one event's `key` and `value` (its `f` is one of [`Self::operations`]).
+    fn validate(&self, event: &Event) -> Result<(), String>;
+    /// Whether an `ok` completion of `f` repeats its invocation's value (a different one is
+    /// a broken recorder).
+    fn echoes(&self, f: OpFn) -> bool;
+    /// The independent object `op` addresses (`None`: the history is one object).
+    fn object<'a>(&self, op: &'a Operation) -> Option<&'a str>;
+    /// What `op` does to `object`, interning its values there; `None` for an operation that
+    /// constrains nothing (a failed write, a failed or indeterminate read).
+    fn step(&self, op: &Operation, object: &mut Self::Object) -> Option<Step>;
+    /// Whether `op` shows the object's value (a read), for explanations.
+    fn reads(&self, f: OpFn) -> bool;
+}
+
+/// The register model: `read`, `write`, `cas` on one integer register, initially `null`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RegisterSpec;
+
+/// The key-value model: `get`, `put`, `append` on string keys, each initially `""`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KvSpec;
+
+/// The format's rule on `fail` and `info` values: ignored, so any shape goes.
+fn value_counts(e: &Event) -> bool {
+    matches!(e.kind, EventType::Invoke | EventType::Ok)
+}
+
+fn shape_error(e: &Event, want: &str) -> String {
+    format!(
+        "{} {} value must be {want}, got {}",
+        e.f,
+        e.kind.as_str(),
+        e.value.describe()
+    )
+}
+
+impl SequentialSpec for RegisterSpec {
+    type Object = Register;
+
+    fn name(&self) -> &'static str {
+        "register"
+    }
+
+    fn operations(&self) -> &'static [OpFn] {
+        &[OpFn::Read, OpFn::Write, OpFn::Cas]
+    }
+
+    fn validate(&self, e: &Event) -> Result<(), String> {
+        if e.key.is_some() {
+            return Err(format!(
+                "`{}` is a register operation and takes no `key`",
+                e.f
+            ));
+        }
+        let want = match (e.f, e.kind) {
+            _ if !value_counts(e) => return Ok(()),
+            (OpFn::Read, EventType::Invoke) => (e.value == Value::Null, "null"),
+            (OpFn::Read, _) => (
+                matches!(e.value, Value::Null | Value::Int(_)),
+                "an integer or null",
+            ),
+            (OpFn::Write, _) => (matches!(e.value, Value::Int(_)), "an integer"),
+            _ => (
+                e.value.pair().is_some(),
+                "an [expected, new] array of two integers",
+            ),
+        };
+        match want {
+            (true, _) => Ok(()),
+            (false, want) => Err(shape_error(e, want)),
+        }
+    }
+
+    fn echoes(&self, f: OpFn) -> bool {
+        f != OpFn::Read
+    }
+
+    fn object<'a>(&self, _: &'a Operation) -> Option<&'a str> {
+        None
+    }
+
+    fn step(&self, op: &Operation, spec: &mut Register) -> Option<Step> {
+        let int = |v: &Value| match v {
+            Value::Int(x) => Some(Some(*x)),
+            Value::Null => Some(None),
+            _ => None,
+        };
+        match (op.f, op.outcome) {
+            (OpFn::Read, Outcome::Ok) => int(&op.output).map(|v| Step::Read(spec.intern(v))),
+            (OpFn::Write, Outcome::Fail) => None,
+            (OpFn::Write, _) => int(&op.input).map(|v| Step::Write(spec.intern(v))),
+            (OpFn::Cas, outcome) => {
+                let (e, n) = op.input.pair()?;
+                let expected = spec.intern(Some(e));
+                Some(match outcome {
+                    Outcome::Fail => Step::CasFail { expected },
+                    _ => Step::Cas {
+                        expected,
+                        new: spec.intern(Some(n)),
+                    },
+                })
+            }
+            // Failed/indeterminate reads: no constraint.
+            _ => None,
+        }
+    }
+
+    fn reads(&self, f: OpFn) -> bool {
+        f == OpFn::Read
+    }
+}
+
+impl SequentialSpec for KvSpec {
+    type Object = KvKey;
+
+    fn name(&self) -> &'static str {
+        "kv"
+    }
+
+    fn operations(&self) -> &'static [OpFn] {
+        &[OpFn::Get, OpFn::Put, OpFn::Append]
+    }
+
+    fn validate(&self, e: &Event) -> Result<(), String> {
+        if e.key.is_none() {
+            return Err(format!("`{}` needs a `key` (key-value model)", e.f));
+        }
+        let ok = match (e.f, e.kind) {
+            _ if !value_counts(e) => return Ok(()),
+            (OpFn::Get, EventType::Invoke) => e.value == Value::Null,
+            _ => matches!(e.value, Value::Str(_)),
+        };
+        match (ok, e.f, e.kind) {
+            (true, ..) => Ok(()),
+            (false, OpFn::Get, EventType::Invoke) => Err(shape_error(e, "null")),
+            _ => Err(shape_error(e, "a string")),
+        }
+    }
+
+    fn echoes(&self, f: OpFn) -> bool {
+        f != OpFn::Get
+    }
+
+    fn object<'a>(&self, op: &'a Operation) -> Option<&'a str> {
+        op.key.as_deref()
+    }
+
+    fn step(&self, op: &Operation, spec: &mut KvKey) -> Option<Step> {
+        match (op.f, op.outcome, &op.input, &op.output) {
+            (OpFn::Get, Outcome::Ok, _, Value::Str(s)) => Some(Step::Read(spec.intern(s))),
+            (OpFn::Put | OpFn::Append, Outcome::Fail, _, _) => None,
+            (OpFn::Put, _, Value::Str(s), _) => Some(Step::Write(spec.intern(s))),
+            (OpFn::Append, _, Value::Str(s), _) => Some(Step::Append(spec.suffix(s))),
+            _ => None,
+        }
+    }
+
+    fn reads(&self, f: OpFn) -> bool {
+        f == OpFn::Get
     }
 }
