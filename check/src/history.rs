@@ -69,7 +69,7 @@ impl OpFn {
     }
 
     /// For the constants: a name known to fit (a bad one fails the build, not a run).
-    const fn known(s: &str) -> OpFn {
+    pub(crate) const fn known(s: &str) -> OpFn {
         match OpFn::new(s) {
             Some(f) => f,
             None => panic!("operation name constants fit"),
