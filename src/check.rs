@@ -1,13 +1,15 @@
-//! `consim check HISTORY.jsonl --model register|kv`: the linearizability checker at the CLI
-//! edge. All checking lives in `sim::linearizability`; this module reads the file, prints the
-//! verdict and draws the timeline SVG of a counterexample.
+//! `consim check HISTORY.jsonl [--checker NAME] [--model register|kv]`: the history checkers
+//! at the CLI edge. All checking lives in the `check` crate; this module reads the file,
+//! prints the verdict and, for linearizability, draws the timeline SVG of a counterexample.
 //!
-//! Exit codes: 0 linearizable, 1 not linearizable, 2 bad input, 3 unknown (budget exhausted).
+//! Exit codes: 0 holds (linearizable), 1 violated, 2 bad input, 3 unknown (budget exhausted,
+//! or nothing the checker can judge).
 
 use anyhow::Context as _;
 use consim::exit::{self, Judgement};
 use consim::output;
 use sim::history::{History, Operation, Outcome};
+use sim::invariant::Status;
 use sim::linearizability::{check, operations, Budget, Explanation, Model, Report, Verdict};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -19,7 +21,11 @@ use std::time::{Duration, Instant};
 pub struct CheckArgs {
     /// The history, JSON Lines as in docs/HISTORY_FORMAT.md; `-` for standard input.
     pub history: PathBuf,
-    /// The model to check against; by default the one the history's operations belong to.
+    /// The check to run (docs/HISTORY_FORMAT.md says which operations each reads).
+    #[arg(long, value_enum, default_value = "linearizable")]
+    pub checker: CheckerArg,
+    /// The model to check linearizability against; by default the one the history's
+    /// operations belong to.
     #[arg(long, value_enum)]
     pub model: Option<ModelArg>,
     /// Print one JSON object instead of the human summary.
@@ -33,6 +39,15 @@ pub struct CheckArgs {
     /// `<history>.timeline.svg`. Without it no file is written.
     #[arg(long, value_name = "FILE_OR_DIR")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckerArg {
+    Linearizable,
+    Session,
+    TotalQueue,
+    SetFull,
+    UniqueIds,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,13 +90,13 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Ok(h) => h,
         Err(e) => return Ok(bad_input(args, &file, e.line, &e.message)),
     };
+    if args.checker != CheckerArg::Linearizable {
+        return run_checker(args, &file, &history);
+    }
     let model = match args.model {
         Some(ModelArg::Register) => Model::Register,
         Some(ModelArg::Kv) => Model::Kv,
-        None => match history.model() {
-            Some(sim::history::ModelKind::Kv) => Model::Kv,
-            _ => Model::Register,
-        },
+        None => Model::of(&history).unwrap_or(Model::Register),
     };
     let budget = Budget {
         timeout: args.timeout,
@@ -116,6 +131,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let out = serde_json::json!({
             "file": file,
+            "checker": "linearizable",
             "model": model.as_str(),
             "verdict": report.verdict.as_str(),
             "operations": report.stats.operations,
@@ -143,6 +159,60 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         Verdict::Linearizable => Judgement::Met,
         Verdict::NotLinearizable => Judgement::Unmet,
         Verdict::Unknown => Judgement::Unknown,
+    }
+    .into())
+}
+
+/// The checkers other than linearizability: a [`Verdict`] whose detail is the evidence.
+fn run_checker(args: &CheckArgs, file: &str, history: &History) -> anyhow::Result<ExitCode> {
+    use clap::ValueEnum as _;
+    let name = args
+        .checker
+        .to_possible_value()
+        .map_or(String::new(), |v| v.get_name().to_string());
+    if args.model.is_some() || args.out.is_some() || args.timeout.is_some() {
+        eprintln!("error: --model, --out and --timeout apply to --checker linearizable only");
+        return Ok(ExitCode::from(exit::BAD_INPUT));
+    }
+    let Some(checker) = check::checkers::by_name(&name) else {
+        anyhow::bail!("no checker named {name}");
+    };
+    let started = Instant::now();
+    let verdict = match checker.check(history) {
+        Ok(v) => v,
+        Err(e) => return Ok(bad_input(args, file, e.line, &e.message)),
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let n_ops = history.operations().map_or(0, |o| o.len());
+    if args.json {
+        let out = serde_json::json!({
+            "file": file,
+            "checker": checker.name(),
+            "verdict": verdict.status.as_str(),
+            "operations": n_ops,
+            "elapsed_ms": elapsed_ms,
+            "detail": verdict.detail,
+        });
+        output::emit(&format!("{out}\n"))?;
+    } else {
+        let mut s = format!(
+            "{file}: {} ({}, {}, {elapsed_ms:.1} ms)\n",
+            match verdict.status {
+                Status::Violated => "VIOLATED",
+                other => other.as_str(),
+            },
+            checker.name(),
+            operations(n_ops)
+        );
+        for line in verdict.detail.lines() {
+            let _ = writeln!(s, "  {line}");
+        }
+        output::emit(&s)?;
+    }
+    Ok(match verdict.status {
+        Status::Holds => Judgement::Met,
+        Status::Violated => Judgement::Unmet,
+        Status::Unknown => Judgement::Unknown,
     }
     .into())
 }
@@ -270,12 +340,11 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 fn op_label(op: &Operation) -> String {
-    let v = match op.f {
-        sim::history::OpFn::Read | sim::history::OpFn::Get => match op.outcome {
-            Outcome::Ok => format!("→ {}", op.output),
-            _ => "?".to_string(),
-        },
-        _ => op.input.to_string(),
+    // A read (no argument) shows its result, anything else its argument.
+    let v = match (&op.input, op.outcome) {
+        (sim::history::Value::Null, Outcome::Ok) => format!("→ {}", op.output),
+        (sim::history::Value::Null, _) => "?".to_string(),
+        (v, _) => v.to_string(),
     };
     let mark = match op.outcome {
         Outcome::Ok => "",

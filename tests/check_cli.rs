@@ -304,3 +304,101 @@ fn run_and_check_fail_alike_on_an_unwritable_out() {
         "{err}"
     );
 }
+
+/// `consim check FILE --checker NAME [--json]` on the checkers' known histories.
+fn run_checker(checker: &str, file: &str, json: bool) -> Output {
+    let path = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/check/tests/data"))
+        .join(checker)
+        .join(file);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_consim"));
+    cmd.arg("check").arg(&path).args(["--checker", checker]);
+    if json {
+        cmd.arg("--json");
+    }
+    cmd.output().unwrap()
+}
+
+fn checker_cli(checker: &str, good: &str, bad: &str, finding: &str) {
+    let out = run_checker(checker, good, false);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("holds ({checker},")));
+    let out = run_checker(checker, bad, false);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("VIOLATED") && text.contains(&format!("  {finding}: ")),
+        "{text}"
+    );
+    let out = run_checker(checker, bad, true);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["checker"], checker);
+    assert_eq!(v["verdict"], "violated");
+    assert!(v["detail"].as_str().unwrap().starts_with(finding), "{v}");
+}
+
+#[test]
+fn checker_session() {
+    checker_cli(
+        "session",
+        "good.jsonl",
+        "monotonic-reads.jsonl",
+        "monotonic-reads",
+    );
+}
+
+#[test]
+fn checker_total_queue() {
+    checker_cli("total-queue", "good.jsonl", "lost.jsonl", "lost");
+}
+
+#[test]
+fn checker_set_full() {
+    checker_cli("set-full", "good.jsonl", "stale.jsonl", "stale");
+}
+
+#[test]
+fn checker_unique_ids() {
+    checker_cli("unique-ids", "good.jsonl", "duplicate.jsonl", "duplicated");
+}
+
+#[test]
+fn checker_linearizable_is_the_default_and_by_name() {
+    for args in [&[][..], &["--checker", "linearizable"][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_consim"))
+            .arg("check")
+            .arg(corpus("etcd/etcd_002.jsonl"))
+            .args(["--model", "register"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{out:?}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_consim"))
+        .arg("check")
+        .arg(corpus("etcd/etcd_000.jsonl"))
+        .args(["--checker", "linearizable"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+}
+
+#[test]
+fn checker_bad_input_names_the_line() {
+    // A set-full read whose value is not a list: exit 2, with the line.
+    let dir = scratch("checker_bad_input");
+    let file = dir.join("h.jsonl");
+    std::fs::write(
+        &file,
+        "{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\n{\"index\":1,\"time\":1,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":3}\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_consim"))
+        .arg("check")
+        .arg(&file)
+        .args(["--checker", "set-full"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: read ok value must be a list"));
+}

@@ -4,7 +4,7 @@
 use super::model::{Spec, StateId, Step};
 use super::partition::Part;
 use super::search::Failure;
-use crate::history::{OpFn, Operation, Value};
+use crate::history::{OpFn, Operation, Outcome, Value};
 use serde::Serialize;
 
 /// One operation, located in the file.
@@ -13,7 +13,7 @@ pub struct OpSummary {
     /// Position in [`crate::history::History::operations`].
     pub op: usize,
     pub process: u64,
-    pub f: &'static str,
+    pub f: OpFn,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// The argument, or for an `ok` read/get its result.
@@ -53,27 +53,24 @@ pub struct Explanation {
     pub concurrent: Vec<OpSummary>,
 }
 
-fn json(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Int(i) => (*i).into(),
-        Value::Str(s) => s.as_str().into(),
-        Value::Pair(a, b) => serde_json::json!([a, b]),
+/// What an operation is shown with: the result of a read (an invocation without argument
+/// that completed `ok`), else its argument. Model-free, so every model's reports agree.
+pub(crate) fn shown_value(op: &Operation) -> &Value {
+    if op.outcome == Outcome::Ok && op.input == Value::Null {
+        &op.output
+    } else {
+        &op.input
     }
 }
 
 pub(crate) fn summary(ops: &[Operation], i: usize) -> OpSummary {
     let op = &ops[i];
-    let value = match op.f {
-        OpFn::Read | OpFn::Get => &op.output,
-        _ => &op.input,
-    };
     OpSummary {
         op: i,
         process: op.process,
-        f: op.f.as_str(),
+        f: op.f,
         key: op.key.clone(),
-        value: json(value),
+        value: shown_value(op).to_json(),
         outcome: op.outcome.as_str(),
         invoke_line: op.invoke_line(),
         complete_line: op.complete_line(),
@@ -82,15 +79,15 @@ pub(crate) fn summary(ops: &[Operation], i: usize) -> OpSummary {
 
 /// "read by process 3 (lines 12–15)", "append \"x\" by process 2 (lines 4–9)".
 fn describe(op: &Operation) -> String {
-    let arg = match op.f {
-        OpFn::Read | OpFn::Get => String::new(),
-        _ => format!(" {}", op.input),
+    let arg = match &op.input {
+        Value::Null => String::new(),
+        v => format!(" {v}"),
     };
     let lines = match op.complete_line() {
         Some(c) => format!("lines {}–{c}", op.invoke_line()),
         None => format!("line {}, never completed", op.invoke_line()),
     };
-    format!("{}{arg} by process {} ({lines})", op.f.as_str(), op.process)
+    format!("{}{arg} by process {} ({lines})", op.f, op.process)
 }
 
 fn object(part: &Part) -> String {

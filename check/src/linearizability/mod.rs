@@ -7,7 +7,8 @@
 //!   "Faster linearizability checking via P-compositionality"). It also applies the format's
 //!   rules that drop operations constraining nothing (failed writes, failed or indeterminate
 //!   reads) and runs cheap pre-checks that refute many bad histories without a search.
-//! - `model`: the sequential specifications over interned states.
+//! - `model`: the open [`SequentialSpec`] trait and the register and key-value models, over
+//!   interned states.
 //! - `search` + `memo`: the Wing–Gong–Lowe search with memoized configurations.
 //! - `explain`: turns a failed search into words and line numbers.
 //!
@@ -20,35 +21,40 @@ mod model;
 mod partition;
 mod search;
 
-use crate::history::{History, HistoryError, ModelKind, Operation};
+use crate::history::{EventType, History, HistoryError, Operation};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
 pub use explain::{operations, Explanation, OpSummary};
+pub use model::{KvKey, KvSpec, Register, RegisterSpec, SequentialSpec, Spec, StateId, Step};
 
-/// The sequential object a history is checked against.
+/// The bundled models by the names `--model` uses; each is a [`SequentialSpec`], and
+/// [`check_spec`] takes any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Model {
-    /// One integer register with `read`, `write`, `cas`.
+    /// One integer register with `read`, `write`, `cas` ([`RegisterSpec`]).
     Register,
-    /// String keys with `get`, `put`, `append`.
+    /// String keys with `get`, `put`, `append` ([`KvSpec`]).
     Kv,
 }
 
 impl Model {
     pub fn as_str(self) -> &'static str {
         match self {
-            Model::Register => "register",
-            Model::Kv => "kv",
+            Model::Register => RegisterSpec.name(),
+            Model::Kv => KvSpec.name(),
         }
     }
 
-    fn kind(self) -> ModelKind {
-        match self {
-            Model::Register => ModelKind::Register,
-            Model::Kv => ModelKind::Kv,
-        }
+    /// The model whose operations the history begins with (`None` for an empty history or an
+    /// operation neither model reads).
+    pub fn of(history: &History) -> Option<Model> {
+        let f = history.events.first()?.f;
+        [Model::Register, Model::Kv].into_iter().find(|m| match m {
+            Model::Register => RegisterSpec.operations().contains(&f),
+            Model::Kv => KvSpec.operations().contains(&f),
+        })
     }
 }
 
@@ -123,29 +129,70 @@ pub struct Report {
     pub stats: Stats,
 }
 
-/// Checks `history` against `model`. Validates the history first (so a history built in
-/// memory gets the same checks as a parsed one) and fails on operations of the other model.
+/// Checks `history` against one of the bundled models.
 pub fn check(history: &History, model: Model, budget: &Budget) -> Result<Report, HistoryError> {
-    let ops = history.operations()?;
-    if let Some(first) = history.events.first() {
-        if first.f.model() != model.kind() {
-            return Err(HistoryError {
-                line: 1,
-                message: format!(
-                    "`{}` is a {} operation but the model is {}",
-                    first.f.as_str(),
-                    first.f.model().as_str(),
-                    model.as_str()
-                ),
-            });
-        }
+    match model {
+        Model::Register => check_spec(history, &RegisterSpec, budget),
+        Model::Kv => check_spec(history, &KvSpec, budget),
     }
-    Ok(check_operations(&ops, model, budget))
 }
 
-/// Checks operations already paired by [`History::operations`] (which also validated them).
-/// Operations of the wrong model are ignored.
-pub fn check_operations(ops: &[Operation], model: Model, budget: &Budget) -> Report {
+/// Checks `history` against `spec`. Validates the history first (so a history built in
+/// memory gets the same checks as a parsed one), then every event against the model: an
+/// operation it does not read, or a value of the wrong shape, is bad input on its line.
+pub fn check_spec<M: SequentialSpec>(
+    history: &History,
+    spec: &M,
+    budget: &Budget,
+) -> Result<Report, HistoryError> {
+    let ops = history.operations()?;
+    validate(history, &ops, spec)?;
+    Ok(check_operations(&ops, spec, budget))
+}
+
+fn validate<M: SequentialSpec>(
+    history: &History,
+    ops: &[Operation],
+    spec: &M,
+) -> Result<(), HistoryError> {
+    for e in &history.events {
+        let line = e.index + 1;
+        if !spec.operations().contains(&e.f) {
+            let names: Vec<&str> = spec.operations().iter().map(|f| f.as_str()).collect();
+            return Err(HistoryError::new(
+                line,
+                format!(
+                    "`{}` is not a {} operation ({}); one history holds one model",
+                    e.f,
+                    spec.name(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        spec.validate(e).map_err(|m| HistoryError::new(line, m))?;
+    }
+    // Writes echo their argument; a different echo means a broken recorder.
+    for op in ops {
+        let Some(c) = op.complete else { continue };
+        let echo = &history.events[c];
+        if echo.kind == EventType::Ok && spec.echoes(op.f) && echo.value != op.input {
+            return Err(HistoryError::new(
+                c + 1,
+                format!(
+                    "ok value {} differs from the invoked value {} on line {}",
+                    echo.value,
+                    op.input,
+                    op.invoke_line()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks operations already paired by [`History::operations`] and validated against `spec`.
+/// Operations the model does not read are ignored.
+pub fn check_operations<M: SequentialSpec>(ops: &[Operation], spec: &M, budget: &Budget) -> Report {
     // A timeout too large to add to now is no deadline at all.
     let deadline = budget.timeout.and_then(|t| Instant::now().checked_add(t));
     let limits = search::Limits {
@@ -156,10 +203,7 @@ pub fn check_operations(ops: &[Operation], model: Model, budget: &Budget) -> Rep
         operations: ops.len(),
         ..Stats::default()
     };
-    let result = match model {
-        Model::Register => partition::check_register(ops, limits, &mut stats),
-        Model::Kv => partition::check_kv(ops, limits, &mut stats),
-    };
+    let result = partition::check(spec, ops, limits, &mut stats);
     let (verdict, explanation, unknown_reason) = match result {
         partition::Outcome::Linearizable => (Verdict::Linearizable, None, None),
         partition::Outcome::Violation(e) => (Verdict::NotLinearizable, Some(*e), None),

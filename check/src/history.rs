@@ -27,39 +27,153 @@ impl EventType {
     }
 }
 
-/// Operation names of the two models: register (`read`, `write`, `cas`) and key-value
-/// (`get`, `put`, `append`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum OpFn {
-    Read,
-    Write,
-    Cas,
-    Get,
-    Put,
-    Append,
+/// An operation's name (`f`): any name of up to [`OpFn::MAX_LEN`] bytes, so each model and
+/// checker names its own operations. Stored inline and `Copy`, so comparing or copying one
+/// costs what a small enum did; the names the linearizability models read are constants
+/// (`OpFn::Read`, …), usable in patterns as the enum variants they replace were.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpFn {
+    len: u8,
+    bytes: [u8; OpFn::MAX_LEN],
 }
 
+// Named like the enum variants they replace, so existing code reads and matches unchanged.
+#[allow(non_upper_case_globals)]
 impl OpFn {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpFn::Read => "read",
-            OpFn::Write => "write",
-            OpFn::Cas => "cas",
-            OpFn::Get => "get",
-            OpFn::Put => "put",
-            OpFn::Append => "append",
+    /// The longest name, in bytes. Jepsen's operation names are short keywords; a longer one is
+    /// a broken recorder, refused with its line.
+    pub const MAX_LEN: usize = 31;
+    pub const Read: OpFn = OpFn::known("read");
+    pub const Write: OpFn = OpFn::known("write");
+    pub const Cas: OpFn = OpFn::known("cas");
+    pub const Get: OpFn = OpFn::known("get");
+    pub const Put: OpFn = OpFn::known("put");
+    pub const Append: OpFn = OpFn::known("append");
+
+    /// The name `s`, or `None` if it is empty or longer than [`OpFn::MAX_LEN`] bytes.
+    pub const fn new(s: &str) -> Option<OpFn> {
+        let b = s.as_bytes();
+        if b.is_empty() || b.len() > OpFn::MAX_LEN {
+            return None;
         }
+        let mut bytes = [0u8; OpFn::MAX_LEN];
+        let mut i = 0;
+        while i < b.len() {
+            bytes[i] = b[i];
+            i += 1;
+        }
+        Some(OpFn {
+            len: b.len() as u8,
+            bytes,
+        })
+    }
+
+    /// For the constants: a name known to fit (a bad one fails the build, not a run).
+    pub(crate) const fn known(s: &str) -> OpFn {
+        match OpFn::new(s) {
+            Some(f) => f,
+            None => panic!("operation name constants fit"),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Built only from a `&str` cut at its own length, so always UTF-8.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
     }
 }
 
-/// The `value` field: `null`, an integer (register), a string (key-value) or a
-/// `[expected, new]` pair (register `cas`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+impl std::fmt::Debug for OpFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl std::fmt::Display for OpFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for OpFn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// The `value` field: any JSON value, owned and compact. Integers that fit 64 bits are
+/// `Int` (registers, ids); other numbers keep their JSON text, so nothing is rounded; lists
+/// hold cas pairs, batches and queue drains; maps hold versions and whatever else a system
+/// records. Maps are sorted by key, so equal JSON objects are equal values.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Value {
     Null,
+    Bool(bool),
     Int(i64),
+    /// A number that is not a 64-bit integer, as written in canonical JSON.
+    Number(Box<str>),
     Str(String),
-    Pair(i64, i64),
+    List(Box<[Value]>),
+    Map(Box<[(String, Value)]>),
+}
+
+impl Value {
+    /// The `[a, b]` pair of two integers (a register `cas`'s `[expected, new]`).
+    pub fn pair(&self) -> Option<(i64, i64)> {
+        match self {
+            Value::List(l) => match **l {
+                [Value::Int(a), Value::Int(b)] => Some((a, b)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The value as JSON, for reports.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => (*i).into(),
+            Value::Number(n) => serde_json::from_str(n).unwrap_or(J::Null),
+            Value::Str(s) => s.as_str().into(),
+            Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
+            Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+        }
+    }
+
+    /// Converts any JSON value.
+    pub fn from_json(v: &serde_json::Value) -> Value {
+        use serde_json::Value as J;
+        match v {
+            J::Null => Value::Null,
+            J::Bool(b) => Value::Bool(*b),
+            J::Number(n) => n
+                .as_i64()
+                .map_or_else(|| Value::Number(n.to_string().into()), Value::Int),
+            J::String(s) => Value::Str(s.clone()),
+            J::Array(a) => Value::List(a.iter().map(Value::from_json).collect()),
+            // serde_json's map is ordered by key (no `preserve_order`), so this is sorted.
+            J::Object(m) => Value::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// "null", "an integer", …: for errors about a value's shape.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Number(_) => "a number that is not a 64-bit integer",
+            Value::Str(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Map(_) => "a map",
+        }
+    }
 }
 
 /// One line of a history.
@@ -73,6 +187,9 @@ pub struct Event {
     pub key: Option<String>,
     pub value: Value,
     pub error: Option<String>,
+    /// The client session the event belongs to (an extension of the format): a session may
+    /// span several processes, as a client continues under a fresh process after an `info`.
+    pub session: Option<u64>,
 }
 
 /// A history: events in real-time order, `events[i].index == i`.
@@ -110,7 +227,15 @@ impl History {
             key,
             value,
             error,
+            session: None,
         });
+    }
+
+    /// Puts the last event pushed in a client session (see [`Event::session`]).
+    pub fn set_session(&mut self, session: u64) {
+        if let Some(e) = self.events.last_mut() {
+            e.session = Some(session);
+        }
     }
 
     /// Writes the history as JSON Lines.
@@ -143,19 +268,13 @@ impl Event {
             s.push_str(&serde_json::to_string(k).expect("strings serialize"));
         }
         s.push_str(r#","value":"#);
-        match &self.value {
-            Value::Null => s.push_str("null"),
-            Value::Int(v) => {
-                let _ = write!(s, "{v}");
-            }
-            Value::Str(v) => s.push_str(&serde_json::to_string(v).expect("strings serialize")),
-            Value::Pair(a, b) => {
-                let _ = write!(s, "[{a},{b}]");
-            }
-        }
+        s.push_str(&self.value.to_json().to_string());
         if let Some(e) = &self.error {
             s.push_str(r#","error":"#);
             s.push_str(&serde_json::to_string(e).expect("strings serialize"));
+        }
+        if let Some(session) = self.session {
+            let _ = write!(s, r#","session":{session}"#);
         }
         s.push('}');
     }
@@ -172,7 +291,7 @@ pub struct HistoryError {
 }
 
 impl HistoryError {
-    fn new(line: usize, message: impl Into<String>) -> Self {
+    pub fn new(line: usize, message: impl Into<String>) -> Self {
         HistoryError {
             line,
             message: message.into(),
@@ -218,6 +337,8 @@ impl Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Operation {
     pub process: u64,
+    /// The invocation's session (see [`Event::session`]).
+    pub session: Option<u64>,
     pub f: OpFn,
     pub key: Option<String>,
     /// The invocation's value (the argument).
@@ -243,44 +364,6 @@ impl Operation {
     }
 }
 
-/// The model a history's operations belong to, told apart by `f`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ModelKind {
-    Register,
-    Kv,
-}
-
-impl ModelKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::Register => "register",
-            ModelKind::Kv => "kv",
-        }
-    }
-}
-
-impl OpFn {
-    fn parse(s: &str) -> Option<OpFn> {
-        Some(match s {
-            "read" => OpFn::Read,
-            "write" => OpFn::Write,
-            "cas" => OpFn::Cas,
-            "get" => OpFn::Get,
-            "put" => OpFn::Put,
-            "append" => OpFn::Append,
-            _ => return None,
-        })
-    }
-
-    /// The model this operation belongs to.
-    pub fn model(self) -> ModelKind {
-        match self {
-            OpFn::Read | OpFn::Write | OpFn::Cas => ModelKind::Register,
-            OpFn::Get | OpFn::Put | OpFn::Append => ModelKind::Kv,
-        }
-    }
-}
-
 impl EventType {
     fn parse(s: &str) -> Option<EventType> {
         Some(match s {
@@ -293,78 +376,9 @@ impl EventType {
     }
 }
 
-impl Value {
-    fn describe(&self) -> &'static str {
-        match self {
-            Value::Null => "null",
-            Value::Int(_) => "an integer",
-            Value::Str(_) => "a string",
-            Value::Pair(..) => "a pair",
-        }
-    }
-}
-
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Value::Null => f.write_str("null"),
-            Value::Int(v) => write!(f, "{v}"),
-            Value::Str(s) => write!(f, "{s:?}"),
-            Value::Pair(a, b) => write!(f, "[{a},{b}]"),
-        }
-    }
-}
-
-/// The value types the format allows for `f` on an `invoke` or `ok` event (`fail` and `info`
-/// values are ignored, so anything goes there).
-fn check_value(f: OpFn, kind: EventType, v: &Value) -> Result<(), String> {
-    let ok = match (f, kind) {
-        (_, EventType::Fail | EventType::Info) => true,
-        (OpFn::Read | OpFn::Get, EventType::Invoke) => matches!(v, Value::Null),
-        (OpFn::Read, _) => matches!(v, Value::Null | Value::Int(_)),
-        (OpFn::Write, _) => matches!(v, Value::Int(_)),
-        (OpFn::Cas, _) => matches!(v, Value::Pair(..)),
-        (OpFn::Get | OpFn::Put | OpFn::Append, _) => matches!(v, Value::Str(_)),
-    };
-    if ok {
-        return Ok(());
-    }
-    let want = match (f, kind) {
-        (OpFn::Read | OpFn::Get, EventType::Invoke) => "null",
-        (OpFn::Read, _) => "an integer or null",
-        (OpFn::Write, _) => "an integer",
-        (OpFn::Cas, _) => "an [expected, new] array of two integers",
-        _ => "a string",
-    };
-    Err(format!(
-        "{} {} value must be {want}, got {}",
-        f.as_str(),
-        kind.as_str(),
-        v.describe()
-    ))
-}
-
-/// Converts a JSON `value` field. Values of `fail`/`info` events carry no meaning, so a shape
-/// the format does not know is kept as `Null` there instead of rejected.
-fn value_from_json(v: &serde_json::Value, kind: EventType) -> Result<Value, String> {
-    use serde_json::Value as J;
-    let pair = |a: &[J]| match a {
-        [x, y] => Some((x.as_i64()?, y.as_i64()?)),
-        _ => None,
-    };
-    let out = match v {
-        J::Null => Some(Value::Null),
-        J::Number(n) => n.as_i64().map(Value::Int),
-        J::String(s) => Some(Value::Str(s.clone())),
-        J::Array(a) => pair(a).map(|(x, y)| Value::Pair(x, y)),
-        J::Bool(_) | J::Object(_) => None,
-    };
-    match (out, kind) {
-        (Some(v), _) => Ok(v),
-        (None, EventType::Fail | EventType::Info) => Ok(Value::Null),
-        (None, _) => Err(format!(
-            "value {v} is not null, a 64-bit integer, a string or an [int, int] array"
-        )),
+        write!(f, "{}", self.to_json())
     }
 }
 
@@ -400,20 +414,30 @@ fn parse_event(line: &str, index: usize) -> Result<Event, String> {
     let kind = EventType::parse(kind_s)
         .ok_or_else(|| format!("unknown `type` {kind_s:?} (expected invoke, ok, fail or info)"))?;
     let f_s = string("f")?;
-    let f = OpFn::parse(f_s).ok_or_else(|| {
-        format!("unknown `f` {f_s:?} (expected read, write, cas, get, put or append)")
+    let f = OpFn::new(f_s).ok_or_else(|| {
+        format!(
+            "`f` {f_s:?} is not an operation name (1 to {} bytes)",
+            OpFn::MAX_LEN
+        )
     })?;
     let key = match obj.get("key") {
         None => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(v) => return Err(format!("field `key` must be a string, got {v}")),
     };
-    let value = value_from_json(field("value")?, kind)?;
+    let value = Value::from_json(field("value")?);
     let error = match obj.get("error") {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) => Some(s.clone()),
         Some(v) => return Err(format!("field `error` must be a string, got {v}")),
     };
+    let session =
+        match obj.get("session") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                format!("field `session` must be a non-negative integer, got {v}")
+            })?),
+        };
     Ok(Event {
         index,
         time_ns,
@@ -423,12 +447,11 @@ fn parse_event(line: &str, index: usize) -> Result<Event, String> {
         key,
         value,
         error,
+        session,
     })
 }
 
 impl History {
-    /// Parses and validates a JSON Lines history (`docs/HISTORY_FORMAT.md`). Every rule of the
-    /// format is checked here, so the checker may assume a well-formed history.
     /// [`History::parse_jsonl`] for bytes as read from a file: text that is not UTF-8 is an
     /// error on the line where it stops being UTF-8.
     pub fn parse_jsonl_bytes(bytes: &[u8]) -> Result<History, HistoryError> {
@@ -450,6 +473,9 @@ impl History {
         }
     }
 
+    /// Parses and validates a JSON Lines history (`docs/HISTORY_FORMAT.md`). Every rule shared
+    /// by all histories (fields, order, pairing, retired processes) is checked here; what a
+    /// model's operations mean, and so the shapes of their values, each checker checks.
     pub fn parse_jsonl(text: &str) -> Result<History, HistoryError> {
         let mut history = History::default();
         let mut lines: Vec<&str> = text.split('\n').collect();
@@ -469,11 +495,6 @@ impl History {
         Ok(history)
     }
 
-    /// The model of the history's operations (`None` for an empty history).
-    pub fn model(&self) -> Option<ModelKind> {
-        self.events.first().map(|e| e.f.model())
-    }
-
     /// Pairs each invocation with its completion (rules 1–4 of the format), validating the
     /// history on the way. Operations come in invocation order; an invocation left open at the
     /// end of the history gets [`Outcome::Pending`].
@@ -484,7 +505,6 @@ impl History {
         // processes retired by an `info`, with the line that retired them
         let mut crashed: HashMap<u64, usize> = HashMap::new();
         let mut ops: Vec<Operation> = Vec::new();
-        let model = self.model();
         let mut last_time = 0u64;
         for (i, e) in self.events.iter().enumerate() {
             let line = i + 1;
@@ -499,34 +519,6 @@ impl History {
                 ));
             }
             last_time = e.time_ns;
-            if let Some(m) = model {
-                if e.f.model() != m {
-                    return err(format!(
-                        "`{}` is a {} operation but the history began with {} operations; one history holds one model",
-                        e.f.as_str(),
-                        e.f.model().as_str(),
-                        m.as_str()
-                    ));
-                }
-            }
-            match (e.f.model(), &e.key) {
-                (ModelKind::Kv, None) => {
-                    return err(format!(
-                        "`{}` needs a `key` (key-value model)",
-                        e.f.as_str()
-                    ))
-                }
-                (ModelKind::Register, Some(_)) => {
-                    return err(format!(
-                        "`{}` is a register operation and takes no `key`",
-                        e.f.as_str()
-                    ))
-                }
-                _ => {}
-            }
-            if let Err(m) = check_value(e.f, e.kind, &e.value) {
-                return err(m);
-            }
             if let Some(&at) = crashed.get(&e.process) {
                 return err(format!(
                     "process {} reused after its info completion on line {at}; a crashed client continues under a fresh process number",
@@ -544,6 +536,7 @@ impl History {
                 open.insert(e.process, ops.len());
                 ops.push(Operation {
                     process: e.process,
+                    session: e.session,
                     f: e.f,
                     key: e.key.clone(),
                     input: e.value.clone(),
@@ -585,16 +578,6 @@ impl History {
                 _ => Outcome::Info,
             };
             if e.kind == EventType::Ok {
-                // Writes echo their argument; a different echo means a broken recorder.
-                let echoes = matches!(e.f, OpFn::Write | OpFn::Cas | OpFn::Put | OpFn::Append);
-                if echoes && e.value != op.input {
-                    return err(format!(
-                        "ok value {} differs from the invoked value {} on line {}",
-                        e.value,
-                        op.input,
-                        op.invoke_line()
-                    ));
-                }
                 op.output = e.value.clone();
             }
             if e.kind == EventType::Info {

@@ -11,10 +11,10 @@
 //! big one.
 
 use super::explain;
-use super::model::{KvKey, Register, Spec, StateId, Step, INITIAL};
+use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
 use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
 use super::Stats;
-use crate::history::{OpFn, Operation, Outcome as OpOutcome, Value};
+use crate::history::Operation;
 
 pub(crate) enum Outcome {
     Linearizable,
@@ -46,102 +46,50 @@ impl Part<'_> {
     }
 }
 
-pub(crate) fn check_register(ops: &[Operation], limits: Limits, stats: &mut Stats) -> Outcome {
-    let mut spec = Register::default();
-    let mut part = Part {
-        key: None,
-        ops: Vec::with_capacity(ops.len()),
-        src: Vec::new(),
-    };
+/// Splits `ops` into `spec`'s independent objects and searches each.
+pub(crate) fn check<M: SequentialSpec>(
+    spec: &M,
+    ops: &[Operation],
+    limits: Limits,
+    stats: &mut Stats,
+) -> Outcome {
+    let mut index: FxMap<Option<&str>, usize> = Default::default();
+    let mut parts: Vec<(Part, M::Object)> = Vec::new();
     for (i, op) in ops.iter().enumerate() {
-        let int = |v: &Value| match v {
-            Value::Int(x) => Some(Some(*x)),
-            Value::Null => Some(None),
-            _ => None,
-        };
-        let step = match (op.f, op.outcome, &op.input) {
-            (OpFn::Read, OpOutcome::Ok, _) => int(&op.output).map(|v| Step::Read(spec.intern(v))),
-            (OpFn::Write, OpOutcome::Fail, _) => None,
-            (OpFn::Write, _, v) => int(v).map(|v| Step::Write(spec.intern(v))),
-            (OpFn::Cas, outcome, &Value::Pair(e, n)) => {
-                let expected = spec.intern(Some(e));
-                Some(match outcome {
-                    OpOutcome::Fail => Step::CasFail { expected },
-                    _ => Step::Cas {
-                        expected,
-                        new: spec.intern(Some(n)),
-                    },
-                })
-            }
-            // Failed/indeterminate reads, other models, malformed values: no constraint.
-            _ => None,
-        };
-        if let Some(step) = step {
-            part.push(i, op, step);
-        }
-    }
-    stats.partitions = 1;
-    stats.searched_operations = part.ops.len();
-    if let Some(v) = precheck(ops, &part, &spec, stats) {
-        return v;
-    }
-    let mut search = Search::new(&part.ops, spec);
-    let mut s = SearchStats::default();
-    let result = search.run(limits, u64::MAX, &mut s);
-    add_stats(stats, &s);
-    match result {
-        Some(r) => conclude(ops, &part, &mut search, r, limits),
-        None => Outcome::Unknown("search stopped without a verdict".into()),
-    }
-}
-
-pub(crate) fn check_kv(ops: &[Operation], limits: Limits, stats: &mut Stats) -> Outcome {
-    let mut index: super::model::FxMap<&str, usize> = Default::default();
-    let mut parts: Vec<(Part, KvKey)> = Vec::new();
-    for (i, op) in ops.iter().enumerate() {
-        let Some(key) = op.key.as_deref() else {
-            continue;
-        };
+        let key = spec.object(op);
         let p = *index.entry(key).or_insert_with(|| {
             parts.push((
                 Part {
-                    key: Some(key),
+                    key,
                     ops: Vec::new(),
                     src: Vec::new(),
                 },
-                KvKey::default(),
+                M::Object::default(),
             ));
             parts.len() - 1
         });
-        let (part, spec) = &mut parts[p];
-        let step = match (op.f, op.outcome, &op.input, &op.output) {
-            (OpFn::Get, OpOutcome::Ok, _, Value::Str(s)) => Some(Step::Read(spec.intern(s))),
-            (OpFn::Put | OpFn::Append, OpOutcome::Fail, _, _) => None,
-            (OpFn::Put, _, Value::Str(s), _) => Some(Step::Write(spec.intern(s))),
-            (OpFn::Append, _, Value::Str(s), _) => Some(Step::Append(spec.suffix(s))),
-            _ => None,
-        };
-        if let Some(step) = step {
+        let (part, object) = &mut parts[p];
+        if let Some(step) = spec.step(op, object) {
             part.push(i, op, step);
         }
     }
     stats.partitions = parts.len();
     stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
-    for (part, spec) in &parts {
-        if let Some(v) = precheck(ops, part, spec, stats) {
+    for (part, object) in &parts {
+        if let Some(v) = precheck(ops, part, object, stats) {
             return v;
         }
     }
-    let (parts, specs): (Vec<Part>, Vec<KvKey>) = parts.into_iter().unzip();
-    // Keys are searched in interleaved slices of steps that double each round, like
+    let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
+    // Objects are searched in interleaved slices of steps that double each round, like
     // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
     // and deterministically: an easily refuted key is found before a hard key exhausts the
     // budget, and a linearizable history costs the same total work.
-    let mut live: Vec<(usize, Search<KvKey>)> = parts
+    let mut live: Vec<(usize, Search<M::Object>)> = parts
         .iter()
-        .zip(specs)
+        .zip(objects)
         .enumerate()
-        .map(|(i, (p, spec))| (i, Search::new(&p.ops, spec)))
+        .map(|(i, (p, object))| (i, Search::new(&p.ops, object)))
         .collect();
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;

@@ -4,10 +4,10 @@
 //! slowest single file ~0.3 s. Parsing is timed apart from checking so the two can be compared
 //! with Porcupine's check-only figures.
 //!
-//! Run: `cargo bench -p sim --bench linearizability`.
+//! Run: `cargo bench -p check --bench linearizability`.
 
-use sim::history::History;
-use sim::linearizability::{check, Budget, Model, Verdict};
+use check::history::History;
+use check::linearizability::{check, Budget, Model, Verdict};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
