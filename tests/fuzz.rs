@@ -454,6 +454,9 @@ fn mutate_history(text: &str, edits: &[Edit]) -> String {
                     let plausible = match m.get("value") {
                         Some(serde_json::Value::String(_)) => format!("x {} 0 y", p % 7).into(),
                         Some(serde_json::Value::Number(_)) => serde_json::Value::from(p % 7),
+                        Some(serde_json::Value::Array(a)) if a.len() != 2 => {
+                            (0..p % 5).map(|i| (i + p) % 7).collect()
+                        }
                         _ => continue, // a read's null, a cas pair: left as they are
                     };
                     m.insert("value".into(), plausible);
@@ -479,16 +482,30 @@ fn mutate_history(text: &str, edits: &[Edit]) -> String {
 
 #[test]
 fn mutated_histories_never_panic_or_run_away() {
-    let corpus = root().join("tests/corpus");
-    let bases: Vec<(&str, String)> = [
+    // (checker, the linearizability model, file): the corpus for linearizability, and each
+    // other checker's good and bad histories.
+    let mut bases: Vec<(&str, &str, PathBuf)> = [
         ("register", "etcd/etcd_000.jsonl"),
         ("register", "etcd/etcd_005.jsonl"),
         ("kv", "kv/c10-bad.jsonl"),
         ("kv", "kv/c10-ok.jsonl"),
     ]
     .iter()
-    .map(|(model, f)| (*model, std::fs::read_to_string(corpus.join(f)).unwrap()))
+    .map(|(model, f)| ("linearizable", *model, root().join("tests/corpus").join(f)))
     .collect();
+    for checker in ["session", "total-queue", "set-full", "unique-ids"] {
+        let data = root().join("check/tests/data").join(checker);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
+            .unwrap_or_else(|e| panic!("{}: {e}", data.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        bases.extend(files.into_iter().map(|f| (checker, "", f)));
+    }
+    let bases: Vec<(&str, &str, String)> = bases
+        .into_iter()
+        .map(|(c, m, f)| (c, m, std::fs::read_to_string(f).unwrap()))
+        .collect();
     let dir = common::Scratch::new("fuzz-histories");
     let tally = Tally::default();
     let mut runner = proptest::test_runner::TestRunner::new(config());
@@ -502,7 +519,7 @@ fn mutated_histories_never_panic_or_run_away() {
                 any::<bool>(),
             ),
             |(b, edits, other_model, invalid_utf8, well_formed)| {
-                let (model, text) = &bases[b];
+                let (checker, model, text) = &bases[b];
                 // Half the inputs stay well formed (only values change), so that they reach
                 // the search rather than the parser.
                 let (edits, invalid_utf8, other_model) = if well_formed {
@@ -525,20 +542,19 @@ fn mutated_histories_never_panic_or_run_away() {
                     bytes[at] = 0xff;
                 }
                 std::fs::write(dir.join("h.jsonl"), &bytes).unwrap();
+                // The other reading: another model, or linearizability of a history that
+                // was written for another checker.
                 let model = match (*model, other_model) {
                     ("register", true) => "kv",
-                    ("kv", true) => "register",
+                    ("kv" | "", true) => "register",
                     (m, _) => m,
                 };
-                let args = [
-                    "check",
-                    "h.jsonl",
-                    "--model",
-                    model,
-                    "--timeout",
-                    "5",
-                    "--json",
-                ];
+                let mut args = vec!["check", "h.jsonl", "--json"];
+                if *checker == "linearizable" || other_model {
+                    args.extend(["--model", model, "--timeout", "5"]);
+                } else {
+                    args.extend(["--checker", checker]);
+                }
                 let out = consim_bounded(&dir, &args);
                 let input = String::from_utf8_lossy(&bytes);
                 assert_clean(&tally, &out, &input)?;
