@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use consim::exit::{self, Judgement};
 use consim::runner::{self, RunReport, Samples};
+use consim::watch::ProgressLine;
 use consim::{bench, chart, output, registry};
 use rayon::prelude::*;
 use std::io::IsTerminal;
@@ -213,7 +214,12 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             let s = scenarios[0].as_ref();
             // A failed write names the trace file (`--trace /dev/full`: no space left).
             let report = s
-                .run_with(seed_of(s), Some(Box::new(file)), samples, true)
+                .run_with(
+                    seed_of(s),
+                    Some(Box::new(file)),
+                    samples,
+                    ProgressLine::OnTerminal,
+                )
                 .map_err(|e| {
                     std::io::Error::new(e.kind(), format!("writing {}: {e}", path.display()))
                 });
@@ -224,7 +230,13 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             .par_iter()
             .map(|s| {
                 // One scenario gets its own progress line; several share the bar above.
-                let report = s.run_with(seed_of(s.as_ref()), None, samples, files.len() == 1);
+                // Several scenarios share the scenario bar; one alone draws its own line.
+                let line = if files.len() == 1 {
+                    ProgressLine::OnTerminal
+                } else {
+                    ProgressLine::Never
+                };
+                let report = s.run_with(seed_of(s.as_ref()), None, samples, line);
                 if let Some(b) = &progress {
                     b.inc(1);
                 }

@@ -4,13 +4,13 @@
 use crate::exit::Judgement;
 use crate::registry::{self, Visitor};
 use crate::scenario::{self, Common, ScenarioError};
-use crate::watch::RunWatch;
+use crate::watch::{ProgressLine, RunWatch};
 use models::Params;
 use serde::Serialize;
 use sim::history::History;
 use sim::invariant::Status;
 use sim::{EpisodeKind, Sim, Stats, Stop};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::Path;
 
 /// A loaded scenario: runs any seed.
@@ -20,7 +20,7 @@ pub trait Scenario: Send + Sync {
     fn bug(&self) -> String;
     /// Runs one seed; `trace` receives the JSON Lines trace when given.
     fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> std::io::Result<RunReport> {
-        self.run_with(seed, trace, Samples::Drop, false)
+        self.run_with(seed, trace, Samples::Drop, ProgressLine::Never)
     }
 
     /// [`Scenario::run`], keeping every latency sample with its time when asked (for charts),
@@ -30,7 +30,7 @@ pub trait Scenario: Send + Sync {
         seed: u64,
         trace: Option<Box<dyn Write>>,
         samples: Samples,
-        progress: bool,
+        progress: ProgressLine,
     ) -> std::io::Result<RunReport>;
 }
 
@@ -67,7 +67,7 @@ impl<P: Params> Scenario for Loaded<P> {
         seed: u64,
         trace: Option<Box<dyn Write>>,
         samples: Samples,
-        progress: bool,
+        progress: ProgressLine,
     ) -> std::io::Result<RunReport> {
         let c = &self.common;
         let model = self
@@ -75,7 +75,7 @@ impl<P: Params> Scenario for Loaded<P> {
             .clone()
             .build(&c.nodes)
             .expect("parameters were validated at load");
-        let watch = RunWatch::new(c.max_wall_time, progress && std::io::stderr().is_terminal());
+        let watch = RunWatch::new(c.max_wall_time, progress);
         let mut sim = Sim::new(c.sim_config(seed), model, trace)
             .max_history(c.max_history_events)
             .watch(watch.into_hook());

@@ -6,30 +6,47 @@
 //! a run's trace hash is the same with the progress line on or off.
 
 use sim::{Progress, Watch};
+use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-/// How long a run goes before its progress line appears: short runs stay silent.
+/// How long a run goes before its progress line appears on a terminal: short runs stay silent.
 const SHOW_AFTER: Duration = Duration::from_secs(1);
+
+/// Whether a run draws its progress line on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressLine {
+    Never,
+    /// When stderr is a terminal, once the run has taken [`SHOW_AFTER`].
+    OnTerminal,
+    /// From the first poll, wherever stderr goes (indicatif hides it off a terminal): the
+    /// drawing path runs, so tests can show that drawing leaves the run unchanged.
+    Always,
+}
 
 /// The watch of one run.
 pub struct RunWatch {
     started: Instant,
     limit: Duration,
-    show: bool,
+    /// Wall time before the line appears; `None`: never.
+    show_after: Option<Duration>,
     bar: Option<indicatif::ProgressBar>,
     /// Wall time and event count at the last redraw, for the event rate.
     last: (Instant, u64),
 }
 
 impl RunWatch {
-    /// Stops the run past `limit` of wall time; draws a progress line when `show` (the caller
-    /// checks that stderr is a terminal).
-    pub fn new(limit: Duration, show: bool) -> RunWatch {
+    /// Stops the run past `limit` of wall time; draws a progress line as `line` says.
+    pub fn new(limit: Duration, line: ProgressLine) -> RunWatch {
         let now = Instant::now();
+        let show_after = match line {
+            ProgressLine::Never => None,
+            ProgressLine::OnTerminal => std::io::stderr().is_terminal().then_some(SHOW_AFTER),
+            ProgressLine::Always => Some(Duration::ZERO),
+        };
         RunWatch {
             started: now,
             limit,
-            show,
+            show_after,
             bar: None,
             last: (now, 0),
         }
@@ -50,7 +67,7 @@ impl RunWatch {
                 sim::time::format_nanos(sim::time::nanos(self.limit))
             ));
         }
-        if !self.show || elapsed < SHOW_AFTER {
+        if self.show_after.is_none_or(|after| elapsed < after) {
             return None;
         }
         let since_redraw = now.duration_since(self.last.0);
@@ -110,10 +127,10 @@ mod tests {
             end: Time(10),
         };
         assert_eq!(
-            RunWatch::new(Duration::from_secs(3600), true).poll(&p),
+            RunWatch::new(Duration::from_secs(3600), ProgressLine::Always).poll(&p),
             None
         );
-        let mut w = RunWatch::new(Duration::from_nanos(1), false);
+        let mut w = RunWatch::new(Duration::from_nanos(1), ProgressLine::Never);
         std::thread::sleep(Duration::from_millis(1)); // a bound, not a timed assertion
         let why = w.poll(&p).expect("1 ns is over");
         assert!(why.contains("limits.max_wall_time = 1ns"), "{why}");

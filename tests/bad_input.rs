@@ -4,7 +4,9 @@
 //! Each file in `tests/bad_scenarios/` is a minimal valid register scenario with one defect,
 //! described by its first line.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::consim;
 
 /// `(file, line, field, message substring)`: where the error must point and what it must say.
 #[rustfmt::skip]
@@ -66,14 +68,6 @@ const CASES: &[(&str, usize, &str, &str)] = &[
 ];
 
 const GOOD: &str = "scenarios/register-singapore-sync.toml";
-
-fn consim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consim"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 /// Exit code 2, no panic, and the error line on stderr.
 fn bad_input(args: &[&str]) -> String {

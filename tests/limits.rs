@@ -3,15 +3,11 @@
 //! before its fix: a wrapped time, a panic, or memory without bound.
 
 use consim::runner::{self, Samples};
-use std::process::{Command, Output};
+use consim::watch::ProgressLine;
+mod common;
 
-fn consim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("consim runs")
-}
+use common::consim;
+use std::process::Output;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -163,8 +159,12 @@ fn progress_does_not_change_the_run() {
         .join("scenarios/register-singapore-sync.toml");
     let set = [("duration".to_string(), "20m".to_string())];
     let s = runner::load(&path, &set).unwrap();
-    let quiet = s.run_with(7, None, Samples::Drop, false).unwrap();
-    let shown = s.run_with(7, None, Samples::Drop, true).unwrap();
+    let quiet = s
+        .run_with(7, None, Samples::Drop, ProgressLine::Never)
+        .unwrap();
+    let shown = s
+        .run_with(7, None, Samples::Drop, ProgressLine::Always)
+        .unwrap();
     assert!(quiet.events > 1 << 16, "the hook must have run");
     assert_eq!(quiet.trace_hash, shown.trace_hash);
     assert_eq!(quiet.events, shown.events);

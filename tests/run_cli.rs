@@ -3,17 +3,9 @@
 
 mod common;
 
-use common::Scratch;
+use common::{consim, Scratch};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn consim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_consim"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("consim runs")
-}
+use std::process::Output;
 
 fn scenario(name: &str) -> String {
     format!("scenarios/{name}.toml")

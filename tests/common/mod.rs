@@ -1,6 +1,19 @@
 //! Helpers shared by the integration tests.
 
+// Each test file uses the part it needs; the rest would be dead code in that crate.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs the `consim` binary from the project's root, so scenario paths are relative to it.
+pub fn consim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_consim"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("consim runs")
+}
 
 /// A scratch directory of one test, removed when the test ends (pass or fail), so test runs
 /// leave nothing behind in the temporary directory.
