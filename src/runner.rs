@@ -84,6 +84,7 @@ impl<P: Params> Scenario for Loaded<P> {
         }
         let names = c.node_names();
         let schedule_toml = sim.schedule().to_toml(&names);
+        let nemesis_cut = sim.schedule().nemesis_was_cut();
         let out = sim.run()?;
         let mut warnings: Vec<String> = out
             .unfired
@@ -102,6 +103,13 @@ impl<P: Params> Scenario for Loaded<P> {
                 format!("a triggered fault never fired ({when}): this run did not test it")
             })
             .collect();
+        if nemesis_cut {
+            warnings.push(format!(
+                "the nemesis stopped drawing one kind of fault at {} (sim::fault::\
+                 MAX_RANDOM_FAULTS): the rest of the run had none of that kind",
+                sim::fault::MAX_RANDOM_FAULTS
+            ));
+        }
         for name in out.metrics.distribution_names() {
             let dropped = out.metrics.samples_dropped(name);
             if dropped > 0 {

@@ -59,6 +59,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("dist_named_out_of_order.toml", 35, "network.links.latency", "argument 1 of normal is `mean`, not `sd`"),
     ("clock_offset_huge_negative.toml", 15, "nodes.clock", "duration `-1000000h` is too large"),
     ("nemesis_crash_every_1ns.toml", 34, "nemesis.crash_every", "about 10000000000 faults, more than 100000"),
+    ("nemesis_heavy_tail.toml", 34, "nemesis.crash_every", "`lognormal(1ns, 7.5)` over 86400000s draws about"),
     ("nemesis_partition_every_1ns.toml", 34, "nemesis.partition_every", "about 10000000000 faults"),
     ("nemesis_clock_jump_every_1ns.toml", 34, "nemesis.clock_jump_every", "about 10000000000 faults"),
     ("accounts_too_many.toml", 8, "model.accounts_per_participant", "4294967296 accounts, more than 4194304"),

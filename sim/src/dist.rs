@@ -68,22 +68,6 @@ impl Dist {
         }
     }
 
-    /// The mean draw, in nanoseconds, as far as the cap allows (for sizing what a rate
-    /// produces over a run; an infinite mean is the cap).
-    pub fn mean_ns(&self) -> f64 {
-        let m = match *self {
-            Dist::Constant(v) => v as f64,
-            Dist::Uniform { lo, hi } => (lo as f64 + hi as f64) / 2.0,
-            // Clamping negative draws to 0 raises the mean; at least mean / 2 for sd <= mean.
-            Dist::Normal { mean, sd } => (mean as f64).max(sd as f64 * 0.4),
-            Dist::LogNormal { median, sigma } => median as f64 * libm::exp(sigma * sigma / 2.0),
-            Dist::Exponential { mean } => mean as f64,
-            Dist::Pareto { min, alpha } if alpha > 1.0 => min as f64 * alpha / (alpha - 1.0),
-            Dist::Pareto { .. } => PARETO_CAP_NS,
-        };
-        m.min(MAX_DRAW_NS as f64)
-    }
-
     /// True when the distribution can never draw zero.
     pub fn is_positive(&self) -> bool {
         match *self {

@@ -128,16 +128,30 @@ impl SwarmChoice {
 
 /// The most random faults of one kind a run draws. The schedule is drawn whole before the run
 /// (so it can be printed and replayed), so an interval of `1ns` would otherwise fill memory;
-/// scenario loading refuses rates expected to draw more than a tenth of this
-/// ([`Nemesis::expected_faults`]), so the cut only ever trims a freak tail.
+/// scenario loading refuses intervals that draw more than a tenth of this on a probe
+/// ([`Nemesis::probe_faults`]), and a run whose own draw still reaches it says so
+/// ([`FaultSchedule::nemesis_was_cut`]).
 pub const MAX_RANDOM_FAULTS: usize = 1_000_000;
 
 impl Nemesis {
-    /// The expected number of faults a `*_every` interval draws over `until_ns`, with swarm
-    /// testing's fastest scale (intervals down to 1/4).
-    pub fn expected_faults(&self, every: &Dist, until_ns: u64) -> f64 {
-        let swarm = if self.swarm { 4.0 } else { 1.0 };
-        until_ns as f64 / every.mean_ns().max(1.0) * swarm
+    /// How many faults an interval `every` draws over `[0, until_ns)`, counted on a fixed probe
+    /// stream at swarm testing's fastest scale (intervals down to 1/4), but at most `limit`:
+    /// `(count, time reached)`. Drawing rather than dividing by the mean is what judges heavy
+    /// tails right: `lognormal(1ns, 7.5)` has a mean of minutes, yet draws half a million
+    /// faults in its first days.
+    pub fn probe_faults(&self, every: &Dist, until_ns: u64, limit: usize) -> (usize, u64) {
+        let mut rng = Rng::stream(0, "nemesis/probe");
+        let scale = if self.swarm { 0.25 } else { 1.0 };
+        let (mut count, mut t) = (0, 0u64);
+        while count < limit {
+            let gap = ((every.sample(&mut rng) as f64 * scale) as u64).max(1);
+            if t.saturating_add(gap) >= until_ns {
+                return (count, until_ns);
+            }
+            t += gap;
+            count += 1;
+        }
+        (count, t)
     }
 
     pub fn is_active(&self) -> bool {
@@ -261,6 +275,21 @@ impl Nemesis {
 }
 
 impl FaultSchedule {
+    /// Whether the nemesis stopped drawing some kind of fault at [`MAX_RANDOM_FAULTS`], so the
+    /// rest of the run has none of that kind (scripted faults are far fewer than that).
+    pub fn nemesis_was_cut(&self) -> bool {
+        let mut counts = [0usize; 3];
+        for f in &self.faults {
+            match f.fault {
+                Fault::Crash { .. } => counts[0] += 1,
+                Fault::Partition { .. } => counts[1] += 1,
+                Fault::ClockJump { .. } => counts[2] += 1,
+                _ => {}
+            }
+        }
+        counts.iter().any(|&c| c >= MAX_RANDOM_FAULTS)
+    }
+
     /// The schedule as `[[faults]]` TOML tables, the same syntax a scenario file uses.
     pub fn to_toml(&self, names: &[String]) -> String {
         let name = |n: &NodeId| format!("{:?}", names[n.index()]);

@@ -552,15 +552,18 @@ impl Resolver<'_> {
             ("nemesis.clock_jump_every", &nemesis.clock_jump_every),
         ] {
             let Some(every) = every else { continue };
-            let expected = nemesis.expected_faults(every, nanos(duration));
-            if expected > limit as f64 {
+            let until = nanos(duration);
+            let (count, reached) = nemesis.probe_faults(every, until, limit + 1);
+            if count > limit {
+                // Extrapolated from the probe's pace, for scale.
+                let about = count as f64 * until as f64 / reached.max(1) as f64;
                 return Err(self.err(
                     spec.span(),
                     field,
                     format!(
-                        "`{every}` over {} draws about {expected:.0} faults{}, more than {limit}: \
+                        "`{every}` over {} draws about {about:.0} faults{}, more than {limit}: \
                          choose a longer interval (or a shorter duration)",
-                        sim::Time(nanos(duration)),
+                        sim::Time(until),
                         if nemesis.swarm {
                             " (swarm testing scales intervals down to 1/4)"
                         } else {
