@@ -102,6 +102,7 @@ impl Player {
 impl sim::Node for Player {
     type Msg = Ping;
     type Record = ();
+    type Timer = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         for _ in 0..self.messages {
@@ -113,7 +114,7 @@ impl sim::Node for Player {
         self.send_to_random_peer(ctx);
     }
 
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {}
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: ()) {}
 }
 
 impl sim::Model for PingPong {

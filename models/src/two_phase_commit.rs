@@ -84,8 +84,8 @@
 //! before voting.
 
 use crate::bank::{
-    self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
-    Ledger, RunState, Transfer, TxnId,
+    self, participant, Accounts, Bank, BankClient, BankMsg, BankNode, BankObserver, BankSetup,
+    BankTimer, ClientNodes, Ledger, RunState, Transfer, TxnId,
 };
 use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
@@ -93,7 +93,7 @@ use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
-use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use sim::{Ctx, Message, NodeId, Observed, Part, Stopwatch, TimerId, World};
 use std::collections::{BTreeMap, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -216,6 +216,13 @@ impl BankMsg for Msg {
     fn request(txn: Transfer, attempt: u32) -> Msg {
         Msg::Transfer { txn, attempt }
     }
+
+    fn outcome(&self) -> Option<(TxnId, bool)> {
+        match *self {
+            Msg::Outcome { id, committed } => Some((id, committed)),
+            _ => None,
+        }
+    }
 }
 
 /// What nodes write to their disks. The coordinator writes `Decided` and `Ended`;
@@ -246,25 +253,22 @@ pub enum Record {
 }
 
 /// Coordinator timers are tagged with their transaction's id; participants' likewise.
-struct Setup {
+pub struct Setup {
     params: TwoPcParams,
     bank: Bank,
     coordinator: NodeId,
 }
 
-pub struct TwoPcNode {
-    setup: Rc<Setup>,
-    role: Role,
-}
-
-enum Role {
-    Coordinator(Coordinator),
-    Participant(Participant),
-    Client(Client),
+sim::node_of_parts! {
+    /// A node of 2PC: the coordinator, a participant or a client.
+    pub struct TwoPcNode(Setup) {
+        msg: Msg, timer: BankTimer, record: Record,
+        role: Role { Coordinator(Coordinator), Participant(Participant), Client(BankClient<Setup>) }
+    }
 }
 
 #[derive(Default)]
-struct Coordinator {
+pub struct Coordinator {
     active: BTreeMap<TxnId, Active>,
     /// Every outcome this incarnation knows, so client retries get the same answer.
     outcomes: BTreeMap<TxnId, bool>,
@@ -364,8 +368,8 @@ impl Coordinator {
             Msg::Vote { id, yes } => self.vote(ctx, s, from, id, yes),
             Msg::Ack { id } => self.ack(ctx, s, from, id),
             Msg::Query { id } => match self.outcome(id) {
-                Some(true) => send(ctx, &s.bank, from, Msg::Commit { id }),
-                Some(false) => send(ctx, &s.bank, from, Msg::Abort { id }),
+                Some(true) => ctx.send(from, Msg::Commit { id }),
+                Some(false) => ctx.send(from, Msg::Abort { id }),
                 None => {} // still voting: the decision will come
             },
             _ => {}
@@ -393,9 +397,7 @@ impl Coordinator {
         if let Some(a) = self.active.get_mut(&txn.id) {
             a.client = Some(client);
             if let Phase::Committing(_) = a.phase {
-                send(
-                    ctx,
-                    &s.bank,
+                ctx.send(
                     client,
                     Msg::Outcome {
                         id: txn.id,
@@ -411,12 +413,10 @@ impl Coordinator {
             let committed = self.outcome(txn.id) == Some(true);
             if !committed {
                 for p in s.bank.pair(&txn) {
-                    send(ctx, &s.bank, p, Msg::Abort { id: txn.id });
+                    ctx.send(p, Msg::Abort { id: txn.id });
                 }
             }
-            send(
-                ctx,
-                &s.bank,
+            ctx.send(
                 client,
                 Msg::Outcome {
                     id: txn.id,
@@ -425,7 +425,7 @@ impl Coordinator {
             );
             return;
         }
-        let timer = ctx.set_timer(s.params.vote_timeout, txn.id);
+        let timer = ctx.set_timer(s.params.vote_timeout, BankTimer::Txn(txn.id));
         self.active.insert(
             txn.id,
             Active {
@@ -436,7 +436,7 @@ impl Coordinator {
             },
         );
         for p in s.bank.pair(&txn) {
-            send(ctx, &s.bank, p, Msg::Prepare { txn });
+            ctx.send(p, Msg::Prepare { txn });
         }
     }
 
@@ -451,7 +451,7 @@ impl Coordinator {
         let Some(a) = self.active.get_mut(&id) else {
             // Decided already, or forgotten in a crash: a yes voter must hear abort.
             if yes && self.outcome(id) == Some(false) {
-                send(ctx, &s.bank, from, Msg::Abort { id });
+                ctx.send(from, Msg::Abort { id });
             }
             return;
         };
@@ -488,15 +488,13 @@ impl Coordinator {
         if let Some(t) = a.timer.take() {
             ctx.cancel_timer(t);
         }
-        a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
+        a.timer = Some(ctx.set_timer(s.params.retransmit_every, BankTimer::Txn(id)));
         let client = a.client;
         for p in s.bank.pair(&txn) {
-            send(ctx, &s.bank, p, Msg::Commit { id });
+            ctx.send(p, Msg::Commit { id });
         }
         if let Some(c) = client {
-            send(
-                ctx,
-                &s.bank,
+            ctx.send(
                 c,
                 Msg::Outcome {
                     id,
@@ -516,12 +514,10 @@ impl Coordinator {
         }
         self.outcomes.insert(id, false);
         for p in s.bank.pair(&a.txn) {
-            send(ctx, &s.bank, p, Msg::Abort { id });
+            ctx.send(p, Msg::Abort { id });
         }
         if let Some(c) = a.client {
-            send(
-                ctx,
-                &s.bank,
+            ctx.send(
                 c,
                 Msg::Outcome {
                     id,
@@ -574,10 +570,10 @@ impl Coordinator {
         let Phase::Committing(acks) = a.phase else {
             unreachable!("only commits are retransmitted");
         };
-        a.timer = Some(ctx.set_timer(s.params.retransmit_every, id));
+        a.timer = Some(ctx.set_timer(s.params.retransmit_every, BankTimer::Txn(id)));
         for (p, acked) in s.bank.pair(&a.txn).into_iter().zip(acks) {
             if !acked {
-                send(ctx, &s.bank, p, Msg::Commit { id });
+                ctx.send(p, Msg::Commit { id });
             }
         }
     }
@@ -677,7 +673,7 @@ impl Participant {
                 id,
                 committed: false,
             } => self.learn(ctx, s, id, false),
-            Msg::PeerQuery { id } => self.peer_query(ctx, s, from, id),
+            Msg::PeerQuery { id } => self.peer_query(ctx, from, id),
             _ => {}
         }
     }
@@ -714,7 +710,7 @@ impl Participant {
                 ok
             }
         };
-        send(ctx, &s.bank, from, Msg::Vote { id, yes });
+        ctx.send(from, Msg::Vote { id, yes });
     }
 
     /// Locks `txn`'s account (free, and its half validated) and logs the prepare record;
@@ -730,7 +726,7 @@ impl Participant {
             ctx.disk().append_synced(record);
         }
         self.lock(&s.bank, txn, since);
-        let t = ctx.set_timer(s.params.in_doubt_query_every, txn.id);
+        let t = ctx.set_timer(s.params.in_doubt_query_every, BankTimer::Txn(txn.id));
         self.prepared.get_mut(&txn.id).expect("just locked").query = Some(t);
     }
 
@@ -756,7 +752,7 @@ impl Participant {
             } else {
                 self.decided.insert(id, Decision::Aborted);
             }
-            send(ctx, &s.bank, w.from, Msg::Vote { id, yes });
+            ctx.send(w.from, Msg::Vote { id, yes });
         }
     }
 
@@ -781,15 +777,13 @@ impl Participant {
         if !self.prepared.contains_key(&id) {
             match self.decided.get(&id) {
                 // Already applied: the coordinator needs the ack again.
-                Some(Decision::Committed(_)) if committed => {
-                    send(ctx, &s.bank, coordinator, Msg::Ack { id })
-                }
+                Some(Decision::Committed(_)) if committed => ctx.send(coordinator, Msg::Ack { id }),
                 None if committed => {
                     // A commit for a transaction this node never durably prepared: only
                     // possible with `unsynced-prepare`. There is nothing to apply; the ack
                     // lets the coordinator finish, and `atomicity` reports the damage.
                     ctx.metrics().add("commits_without_prepare", 1);
-                    send(ctx, &s.bank, coordinator, Msg::Ack { id });
+                    ctx.send(coordinator, Msg::Ack { id });
                 }
                 None => {
                     self.decided.insert(id, Decision::Aborted);
@@ -818,12 +812,12 @@ impl Participant {
         ctx.record_elapsed("in_doubt_ms", p.since);
         ctx.record_elapsed("lock_held_ms", p.since);
         if committed {
-            send(ctx, &s.bank, coordinator, Msg::Ack { id });
+            ctx.send(coordinator, Msg::Ack { id });
         }
         self.grant_next(ctx, s, s.bank.effect_at(&p.txn, self.me).0);
     }
 
-    fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, id: TxnId) {
+    fn peer_query(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, from: NodeId, id: TxnId) {
         let committed = match self.decided.get(&id) {
             Some(Decision::Committed(_)) => true,
             Some(Decision::Aborted) => false,
@@ -837,7 +831,7 @@ impl Participant {
                 false
             }
         };
-        send(ctx, &s.bank, from, Msg::PeerState { id, committed });
+        ctx.send(from, Msg::PeerState { id, committed });
     }
 
     fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, id: TxnId) {
@@ -852,11 +846,11 @@ impl Participant {
             .prepared
             .get_mut(&id)
             .expect("asking about a prepared transaction");
-        p.query = Some(ctx.set_timer(s.params.in_doubt_query_every, id));
+        p.query = Some(ctx.set_timer(s.params.in_doubt_query_every, BankTimer::Txn(id)));
         let peer = s.bank.peer(&p.txn, self.me);
-        send(ctx, &s.bank, s.coordinator, Msg::Query { id });
+        ctx.send(s.coordinator, Msg::Query { id });
         if s.params.cooperative_termination {
-            send(ctx, &s.bank, peer, Msg::PeerQuery { id });
+            ctx.send(peer, Msg::PeerQuery { id });
         }
     }
 
@@ -897,38 +891,30 @@ impl BankNode for TwoPcNode {
     }
 }
 
-impl sim::Node for TwoPcNode {
-    type Msg = Msg;
-    type Record = Record;
-
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let s = &*self.setup;
-        match &mut self.role {
-            Role::Coordinator(c) => c.on_start(ctx, s),
-            Role::Participant(p) => p.on_start(ctx, s),
-            Role::Client(c) => c.start(ctx, &s.bank),
+impl Part<TwoPcNode, Setup> for Coordinator {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup) {
+        Coordinator::on_start(self, ctx, s);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, msg: Msg) {
+        Coordinator::on_message(self, ctx, s, from, msg);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, _: TimerId, tag: BankTimer) {
+        if let BankTimer::Txn(id) = tag {
+            Coordinator::on_timer(self, ctx, s, id);
         }
     }
+}
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        let s = &*self.setup;
-        match &mut self.role {
-            Role::Coordinator(c) => c.on_message(ctx, s, from, msg),
-            Role::Participant(p) => p.on_message(ctx, s, from, msg),
-            Role::Client(c) => {
-                if let Msg::Outcome { id, committed } = msg {
-                    c.on_outcome(ctx, id, committed, &s.bank);
-                }
-            }
-        }
+impl Part<TwoPcNode, Setup> for Participant {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup) {
+        Participant::on_start(self, ctx, s);
     }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
-        let s = &*self.setup;
-        match &mut self.role {
-            Role::Coordinator(c) => c.on_timer(ctx, s, tag),
-            Role::Participant(p) => p.on_timer(ctx, s, tag),
-            Role::Client(c) => c.on_timer(ctx, tag, &s.bank, s.coordinator),
+    fn on_message(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, from: NodeId, msg: Msg) {
+        Participant::on_message(self, ctx, s, from, msg);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup, _: TimerId, tag: BankTimer) {
+        if let BankTimer::Txn(id) = tag {
+            Participant::on_timer(self, ctx, s, id);
         }
     }
 }
@@ -952,7 +938,7 @@ impl sim::Model for TwoPc {
         } else if s.bank.participants.contains(&id) {
             Role::Participant(Participant::recover(id, &s.bank, disk))
         } else {
-            Role::Client(self.clients.build(id))
+            Role::Client(self.clients.build(s, id))
         };
         TwoPcNode {
             setup: Rc::clone(s),
@@ -1005,7 +991,7 @@ impl sim::Model for TwoPc {
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
         self.observer
-            .finish_metrics(metrics, declare_metrics, &self.setup.bank);
+            .finish_metrics(metrics, declare_metrics, world.stats());
         vec![
             atomicity(world, &self.setup),
             self.conservation.verdict(
@@ -1198,5 +1184,15 @@ impl Params for TwoPcParams {
             conservation: OnlineCheck::default(),
             locks_held_by_prepared: OnlineCheck::default(),
         })
+    }
+}
+
+impl BankSetup for Setup {
+    type Node = TwoPcNode;
+    fn bank(&self) -> &Bank {
+        &self.bank
+    }
+    fn coordinator(&self) -> NodeId {
+        self.coordinator
     }
 }

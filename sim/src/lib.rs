@@ -6,6 +6,7 @@
 //! [`rng::Rng`] streams; no wall clock, no threads, no hash-order iteration inside a run; the
 //! event queue breaks time ties by insertion order. Same inputs, same `trace_hash`.
 
+pub mod client; // the generic client, its workload and timeout policies
 pub mod clock; // per-node clocks: offset, drift, jumps
 pub mod disk; // append-only log with a synced prefix
 pub mod dist; // latency and interval distributions written as text
@@ -16,12 +17,15 @@ pub mod linearizability; // Wing–Gong–Lowe checker for register and key-valu
 pub mod metrics; // HDR histograms and counters
 pub mod net; // links, loss, duplication, reordering, FIFO, partitions
 pub mod node; // Node, Model, Ctx, World: how models plug in
+pub mod parts; // nodes built from parts (client, server, coordinator) without a dispatcher
 pub mod rng; // seeded named random streams
 pub mod sim; // the event loop
 pub mod time; // integer-nanosecond time and duration parsing
 pub mod trace; // running trace hash and optional JSON Lines trace
 
+pub use client::{Client, ClientTimer, RequestId, Workload};
 pub use node::{Ctx, Message, Model, Node, Observed, Stopwatch, TimerId, World};
+pub use parts::Part;
 pub use sim::{
     Episode, EpisodeKind, Outcome, Progress, Sim, SimConfig, Stats, Stop, Watch, WATCH_EVERY,
 };
