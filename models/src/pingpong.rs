@@ -31,18 +31,18 @@ impl Default for PingPongParams {
     }
 }
 
-/// Ping-pong has no protocol to get wrong.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
+crate::bugs! {
+    /// Ping-pong has no protocol to get wrong.
+    pub enum Bug {
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ping;
 
 impl Message for Ping {
+    const KINDS: &'static [&'static str] = &["Ping"];
+
     fn kind(&self) -> &'static str {
         "Ping"
     }
@@ -144,8 +144,8 @@ impl Params for PingPongParams {
         summary: "every delivery triggers one send to a random node: the kernel benchmark",
         invariants: &[],
         metrics: &[],
-        bugs: &[],
-        messages: &["Ping"],
+        bugs: Bug::KNOWN,
+        messages: <Ping as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<PingPong, ParamError> {

@@ -89,18 +89,16 @@ pub enum ReadFrom {
     Replicas,
 }
 
-/// Known-bug variants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
-    /// The leader acknowledges a write before syncing it: a leader crash loses acknowledged
-    /// writes (`acked_writes_durable` breaks).
-    AckBeforeSync,
-    /// With sync replication, the leader acknowledges a write once *one* replica has it
-    /// instead of every replica (`acked_on_every_replica` breaks).
-    AckAfterOneReplica,
+crate::bugs! {
+    /// Known-bug variants.
+    pub enum Bug {
+        /// The leader acknowledges a write before syncing it: a leader crash loses acknowledged
+        /// writes (`acked_writes_durable` breaks).
+        AckBeforeSync = "ack-before-sync",
+        /// With sync replication, the leader acknowledges a write once *one* replica has it
+        /// instead of every replica (`acked_on_every_replica` breaks).
+        AckAfterOneReplica = "ack-after-one-replica",
+    }
 }
 
 /// A client request's id ([`RequestId`]): the client, its incarnation
@@ -121,6 +119,15 @@ pub enum Msg {
 }
 
 impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "Write",
+        "WriteOk",
+        "Read",
+        "ReadOk",
+        "Replicate",
+        "ReplicateAck",
+    ];
+
     fn kind(&self) -> &'static str {
         match self {
             Msg::Write { .. } => "Write",
@@ -760,8 +767,8 @@ impl Params for RegisterParams {
             "replicas_converge",
         ],
         metrics: &["write_latency_ms", "read_latency_ms", "timeouts", "acked_writes_lost"],
-        bugs: &["ack-before-sync", "ack-after-one-replica"],
-        messages: &["Write", "WriteOk", "Read", "ReadOk", "Replicate", "ReplicateAck"],
+        bugs: Bug::KNOWN,
+        messages: <Msg as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<Register, ParamError> {

@@ -94,17 +94,15 @@ impl Default for SagaParams {
     }
 }
 
-/// Known-bug variants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
-    /// A refused credit ends the saga without refunding the debit.
-    NoCompensation,
-    /// A compensated saga is reported to its client as committed ("the saga finished"):
-    /// the client believes money moved that came back (`outcome_matches_decision` breaks).
-    CompensatedReportedCommitted,
+crate::bugs! {
+    /// Known-bug variants.
+    pub enum Bug {
+        /// A refused credit ends the saga without refunding the debit.
+        NoCompensation = "no-compensation",
+        /// A compensated saga is reported to its client as committed ("the saga finished"):
+        /// the client believes money moved that came back (`outcome_matches_decision` breaks).
+        CompensatedReportedCommitted = "compensated-reported-committed",
+    }
 }
 
 /// A saga's local transactions.
@@ -147,6 +145,10 @@ pub enum Msg {
 }
 
 impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome",
+    ];
+
     fn kind(&self) -> &'static str {
         match self {
             Msg::Transfer { .. } => "Transfer",
@@ -724,8 +726,8 @@ impl Params for SagaParams {
             "messages",
             "messages_per_txn",
         ],
-        bugs: &["no-compensation", "compensated-reported-committed"],
-        messages: &["Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome"],
+        bugs: Bug::KNOWN,
+        messages: <Msg as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<SagaModel, ParamError> {

@@ -166,19 +166,17 @@ pub enum Locking {
     Wait,
 }
 
-/// Known-bug variants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
-    /// The coordinator sends `Commit` before its decision is durable.
-    CommitBeforeLog,
-    /// A participant votes yes before its prepare record is durable.
-    UnsyncedPrepare,
-    /// A participant applying an abort drops the prepared transaction but forgets to
-    /// release its account's lock: later transfers on that account abort, forever.
-    AbortKeepsLock,
+crate::bugs! {
+    /// Known-bug variants.
+    pub enum Bug {
+        /// The coordinator sends `Commit` before its decision is durable.
+        CommitBeforeLog = "commit-before-log",
+        /// A participant votes yes before its prepare record is durable.
+        UnsyncedPrepare = "unsynced-prepare",
+        /// A participant applying an abort drops the prepared transaction but forgets to
+        /// release its account's lock: later transfers on that account abort, forever.
+        AbortKeepsLock = "abort-keeps-lock",
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -196,6 +194,19 @@ pub enum Msg {
 }
 
 impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "Transfer",
+        "Prepare",
+        "Vote",
+        "Commit",
+        "Abort",
+        "Ack",
+        "Query",
+        "PeerQuery",
+        "PeerState",
+        "Outcome",
+    ];
+
     fn kind(&self) -> &'static str {
         match self {
             Msg::Transfer { .. } => "Transfer",
@@ -1147,8 +1158,8 @@ impl Params for TwoPcParams {
             "lock_conflicts",
             "commits_without_prepare",
         ],
-        bugs: &["commit-before-log", "unsynced-prepare", "abort-keeps-lock"],
-        messages: &["Transfer", "Prepare", "Vote", "Commit", "Abort", "Ack", "Query", "PeerQuery", "PeerState", "Outcome"],
+        bugs: Bug::KNOWN,
+        messages: <Msg as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<TwoPc, ParamError> {

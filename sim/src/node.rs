@@ -21,6 +21,11 @@ use std::time::Duration;
 /// A protocol message. `kind` names it for fault triggers, traces and diagrams ("Prepare");
 /// `Hash` feeds its content into the trace hash.
 pub trait Message: Clone + Debug + Hash {
+    /// Every kind `kind` may return: the one list of the model's message names (what
+    /// `consim models` prints and fault triggers may name). Debug builds check each message
+    /// sent against it.
+    const KINDS: &'static [&'static str];
+
     fn kind(&self) -> &'static str;
 }
 

@@ -317,6 +317,10 @@ impl<N: Node> Kernel<N> {
         self.hash.mix(u64::from(from.0) << 32 | u64::from(to.0));
         msg.hash(&mut self.hash);
         let kind = msg.kind();
+        debug_assert!(
+            <N::Msg as Message>::KINDS.contains(&kind),
+            "message kind {kind} is missing from Message::KINDS"
+        );
         let fate = self.net.route(now, from, to, &mut self.net_rng);
         if let Some(t) = &mut self.trace {
             let names = &self.names;

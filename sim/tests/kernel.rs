@@ -16,6 +16,8 @@ use std::time::Duration;
 struct Ping(u32);
 
 impl Message for Ping {
+    const KINDS: &'static [&'static str] = &["Ping"];
+
     fn kind(&self) -> &'static str {
         "Ping"
     }

@@ -22,6 +22,8 @@ struct Gossip {
 }
 
 impl Message for Gossip {
+    const KINDS: &'static [&'static str] = &["Gossip"];
+
     fn kind(&self) -> &'static str {
         "Gossip"
     }
