@@ -9,24 +9,31 @@ pub trait Visitor {
     fn visit<P: Params>(self) -> Self::Out;
 }
 
-/// Every model kind, in the order `consim models` lists them.
-pub const KINDS: &[&str] = &[
-    "two_phase_commit",
-    "saga",
-    "replicated_register",
-    "pingpong",
-];
+/// The one registration line per model: its parameter type, in the order `consim models`
+/// lists them. A kind's name is its `Spec::kind`.
+macro_rules! registry {
+    ($($params:ty),+ $(,)?) => {
+        /// Every model kind, in the order `consim models` lists them.
+        pub const KINDS: &[&str] = &[$(<$params as Params>::SPEC.kind),+];
 
-/// Calls `v` with the parameter type of `kind`; `None` for an unknown kind.
-pub fn dispatch<V: Visitor>(kind: &str, v: V) -> Option<V::Out> {
-    Some(match kind {
-        "two_phase_commit" => v.visit::<two_phase_commit::TwoPcParams>(),
-        "saga" => v.visit::<saga::SagaParams>(),
-        "replicated_register" => v.visit::<register::RegisterParams>(),
-        "pingpong" => v.visit::<pingpong::PingPongParams>(),
-        _ => return None,
-    })
+        /// Calls `v` with the parameter type of `kind`; `None` for an unknown kind.
+        pub fn dispatch<V: Visitor>(kind: &str, v: V) -> Option<V::Out> {
+            $(
+                if kind == <$params as Params>::SPEC.kind {
+                    return Some(v.visit::<$params>());
+                }
+            )+
+            None
+        }
+    };
 }
+
+registry!(
+    two_phase_commit::TwoPcParams,
+    saga::SagaParams,
+    register::RegisterParams,
+    pingpong::PingPongParams,
+);
 
 pub fn kinds() -> Vec<&'static str> {
     KINDS.to_vec()

@@ -28,17 +28,17 @@ fn extreme_latencies_give_sane_runs_in_every_profile() {
         (
             "scenarios/bank-transfer-2pc.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "0c379bd76cb40b05",
+            "65ed5963816361cd",
         ),
         (
             "scenarios/bank-transfer-2pc.toml",
             r#"network.links.0.latency="lognormal(45ms, 1000)""#,
-            "1aff3cdd2329a04e",
+            "fed07060ee403177",
         ),
         (
             "scenarios/register-singapore-sync.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "cd8475cb02baa106",
+            "789bc37561908f07",
         ),
     ] {
         let o = consim(&["run", file, "--json", "--set", set]);

@@ -2,9 +2,10 @@
 //!
 //! Accounts are numbered `0 .. participants × accounts_per_participant` and partitioned in
 //! blocks: participant `p` (the `p`-th node with role `participant`) owns accounts
-//! `p·k .. (p+1)·k`. A client repeatedly draws a transfer between two accounts owned by
-//! *different* participants, sends it to the coordinator, and waits for its outcome,
-//! resending it (same transaction id, higher `attempt`) until it gets one.
+//! `p·k .. (p+1)·k`. A client (the generic [`sim::client::Client`] with the
+//! [`BankWorkload`]) repeatedly draws a transfer between two accounts owned by *different*
+//! participants, sends it to the coordinator, and waits for its outcome, resending it (same
+//! transaction id, higher `attempt`: [`OnTimeout::Retry`]) until it gets one.
 //!
 //! Both `two_phase_commit` and `saga` use this module, and clients draw every transfer and
 //! think time from `Ctx::workload_rng` in the same order, so for a given seed both models —
@@ -16,15 +17,21 @@
 //! compensate).
 
 use crate::{check_roles, nodes_with_role, NodeInfo, ParamError};
+use sim::client::{
+    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, OnTimeout, RequestId, Workload,
+};
 use sim::dist::Dist;
+use sim::history::Value;
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
-use sim::{Ctx, Message, Node, NodeId, Observed, Stopwatch, TimerId, World};
-use std::cell::{Cell, RefCell};
+use sim::rng::Rng;
+use sim::{Ctx, Message, Node, NodeId, Observed, Stats, World};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
-/// A transaction id, unique across clients and client restarts.
-pub type TxnId = u64;
+/// A transaction id: the client's request id, unique across clients and client restarts.
+pub type TxnId = RequestId;
 
 /// One transfer of `amount` from account `from` to account `to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,16 +60,11 @@ pub struct Bank {
 }
 
 /// Run-wide bookkeeping shared, through the model's `Rc` setup, by the model and every node
-/// it builds, and kept across node crashes: the message count, the allocator of spare
-/// transaction-id blocks, and the outcomes clients were told. None is protocol state — no
-/// node decides anything from it — and the simulation is single-threaded and
-/// deterministic, so all evolve the same on every replay.
+/// it builds, and kept across node crashes: the outcomes clients were told. It is not
+/// protocol state — no node decides anything from it — and the simulation is
+/// single-threaded and deterministic, so it evolves the same on every replay.
 #[derive(Clone, Debug, Default)]
 pub struct RunState {
-    /// Messages sent by nodes that were not halted, for `messages` (added once, at finish).
-    messages: Cell<u64>,
-    /// Spare id blocks handed out so far (see [`Client`]).
-    spare_blocks: Cell<u64>,
     /// Every outcome a client accepted, in order: (transfer, committed). The models'
     /// `outcome_matches_decision` compares each with what the databases decided; kept here
     /// because a client that crashes forgets what it was told.
@@ -70,27 +72,9 @@ pub struct RunState {
 }
 
 impl RunState {
-    /// Messages sent so far.
-    pub fn messages(&self) -> u64 {
-        self.messages.get()
-    }
-
     /// The outcomes clients accepted so far: (transfer, committed).
     pub fn told(&self) -> std::cell::Ref<'_, Vec<(Transfer, bool)>> {
         self.told.borrow()
-    }
-
-    /// A fresh block of `ID_BLOCK` transaction ids from the spare region, which starts at
-    /// `SPARE_IDS` and which no client's own block reaches. The region holds 2^35 blocks;
-    /// every block taken costs at least one simulated event (a client restart or 2^28
-    /// transfers), so a run exhausts it only after some 34 billion events, and then this
-    /// panics rather than reuse an id.
-    fn spare_block(&self) -> TxnId {
-        let n = self.spare_blocks.get();
-        self.spare_blocks.set(n + 1);
-        n.checked_mul(ID_BLOCK)
-            .and_then(|offset| SPARE_IDS.checked_add(offset))
-            .expect("transaction id space exhausted after 2^35 id blocks")
     }
 }
 
@@ -247,7 +231,7 @@ impl Bank {
 
     /// Draws the next transfer from the workload stream: two different participants, an
     /// account in each, an amount. The number of draws never depends on the outcome.
-    fn draw(&self, ctx_rng: &mut sim::rng::Rng, id: TxnId) -> Transfer {
+    fn draw(&self, ctx_rng: &mut Rng, id: TxnId) -> Transfer {
         let p = self.participants.len() as u64;
         let k = u64::from(self.accounts_per_participant);
         let a = ctx_rng.below(p);
@@ -270,156 +254,125 @@ impl Bank {
 pub trait BankMsg: Message {
     /// A client's request to run `transfer`; `attempt` is 0 the first time.
     fn request(transfer: Transfer, attempt: u32) -> Self;
+    /// The outcome this message tells a client, if it is one: (transaction, committed).
+    fn outcome(&self) -> Option<(TxnId, bool)>;
 }
 
-/// Client timer tags (client nodes use no other timers).
-pub const CLIENT_NEXT: u64 = 1;
-pub const CLIENT_RETRY: u64 = 2;
-
-/// Transaction ids per block: a client numbers its transfers consecutively within a block.
-const ID_BLOCK: TxnId = 1 << 28;
-/// Client incarnations that get their own block (below); later ones take spare blocks.
-const OWN_INCARNATIONS: u64 = 1 << 12;
-/// Client ordinals that get their own blocks: `(ordinal + 1) << 40` stays below `SPARE_IDS`.
-const OWN_ORDINALS: u64 = (1 << 23) - 1;
-/// Where the spare blocks start, above every client's own blocks.
-const SPARE_IDS: TxnId = 1 << 63;
-
-/// A closed-loop client: one transfer at a time, think time between transfers.
-///
-/// Transaction ids must never repeat across clients and client restarts. Incarnation `i`
-/// of client `ordinal` owns the block `(ordinal + 1) << 40 | i << 28`, of `ID_BLOCK` ids,
-/// while `ordinal < OWN_ORDINALS` and `i < OWN_INCARNATIONS`: these blocks are disjoint
-/// and all lie below `SPARE_IDS`. A client past those bounds (restarted 4096 times by the
-/// nemesis, say), or one that used up its block, takes a fresh block from the run-wide
-/// spare region at and above `SPARE_IDS` instead ([`RunState`]); spare blocks are handed
-/// out once each. So ids stay unique for any number of clients, restarts and transfers,
-/// and the ids of every ordinary run are what they always were.
-pub struct Client {
-    next_id: TxnId,
-    /// End (exclusive) of the block `next_id` is drawn from; at `next_id`, take a new one.
-    block_end: TxnId,
-    pending: Option<Pending>,
+/// The timers of a bank model's nodes: the clients', and the servers', each for one
+/// transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BankTimer {
+    Client(ClientTimer),
+    Txn(TxnId),
 }
 
-struct Pending {
-    transfer: Transfer,
-    attempt: u32,
-    started: Stopwatch,
-    retry: TimerId,
+impl From<ClientTimer> for BankTimer {
+    fn from(t: ClientTimer) -> BankTimer {
+        BankTimer::Client(t)
+    }
 }
 
-impl Client {
-    /// `ordinal` numbers the clients, `incarnation` counts this client's restarts: both go
-    /// into the transaction ids, which therefore never repeat (see [`Client`]).
-    pub fn new(ordinal: usize, incarnation: u64) -> Client {
-        let ordinal = ordinal as u64;
-        let (next_id, block_end) = if ordinal < OWN_ORDINALS && incarnation < OWN_INCARNATIONS {
-            let start = ((ordinal + 1) << 40) | (incarnation << 28);
-            (start, start + ID_BLOCK)
-        } else {
-            (0, 0) // an empty block: the first transfer takes a spare one
-        };
-        Client {
-            next_id,
-            block_end,
-            pending: None,
+impl HasClientTimer for BankTimer {
+    fn client_timer(self) -> Option<ClientTimer> {
+        match self {
+            BankTimer::Client(t) => Some(t),
+            BankTimer::Txn(_) => None,
         }
     }
+}
 
-    pub fn start<N: Node>(&mut self, ctx: &mut Ctx<'_, N>, bank: &Bank) {
-        schedule_next(ctx, bank);
+/// What a bank model's shared setup tells its clients.
+pub trait BankSetup {
+    /// The model's node type.
+    type Node: Node<Timer = BankTimer>;
+    fn bank(&self) -> &Bank;
+    /// Where clients send their transfers.
+    fn coordinator(&self) -> NodeId;
+}
+
+/// The transfer workload: draws transfers ([`Bank::draw`]), sends them to the coordinator,
+/// counts `transfers`, `committed` and `aborts`, and keeps what each client was told.
+/// Records no history (a transfer is no register operation).
+pub struct BankWorkload<S> {
+    setup: Rc<S>,
+}
+
+/// A bank model's client.
+pub type BankClient<S> = Client<BankWorkload<S>>;
+
+impl<S: BankSetup> Workload for BankWorkload<S>
+where
+    <S::Node as Node>::Msg: BankMsg,
+{
+    type Node = S::Node;
+    type Op = Transfer;
+    /// Committed or not.
+    type Reply = bool;
+
+    fn next(&mut self, rng: &mut Rng, id: RequestId) -> Transfer {
+        self.setup.bank().draw(rng, id)
     }
 
-    pub fn on_timer<N: Node>(
-        &mut self,
-        ctx: &mut Ctx<'_, N>,
-        tag: u64,
-        bank: &Bank,
-        coordinator: NodeId,
-    ) where
-        N::Msg: BankMsg,
-    {
-        match tag {
-            CLIENT_NEXT => self.issue(ctx, bank, coordinator),
-            CLIENT_RETRY => {
-                // Keep asking, even while settling: the outcome is what we are waiting for.
-                if let Some(p) = &mut self.pending {
-                    p.attempt += 1;
-                    p.retry = ctx.set_timer(bank.client_retry, CLIENT_RETRY);
-                    send(
-                        ctx,
-                        bank,
-                        coordinator,
-                        N::Msg::request(p.transfer, p.attempt),
-                    );
-                }
-            }
-            _ => unreachable!("clients set no timer with tag {tag}"),
-        }
+    fn target(&self, _: &Transfer, _attempt: u32) -> NodeId {
+        self.setup.coordinator()
     }
 
-    fn issue<N: Node>(&mut self, ctx: &mut Ctx<'_, N>, bank: &Bank, coordinator: NodeId)
-    where
-        N::Msg: BankMsg,
-    {
-        if ctx.is_settling() || self.pending.is_some() {
-            return;
-        }
-        if self.next_id == self.block_end {
-            self.next_id = bank.run.spare_block();
-            self.block_end = self.next_id + ID_BLOCK;
-        }
-        let transfer = bank.draw(ctx.workload_rng(), self.next_id);
-        self.next_id += 1;
-        let retry = ctx.set_timer(bank.client_retry, CLIENT_RETRY);
-        self.pending = Some(Pending {
-            transfer,
-            attempt: 0,
-            started: ctx.stopwatch(),
-            retry,
-        });
+    fn request(&self, _: RequestId, t: &Transfer, attempt: u32) -> <S::Node as Node>::Msg {
+        <S::Node as Node>::Msg::request(*t, attempt)
+    }
+
+    fn reply(&self, msg: <S::Node as Node>::Msg) -> Option<(RequestId, bool)> {
+        msg.outcome()
+    }
+
+    fn metric(&self, _: &Transfer) -> &'static str {
+        "transfer_latency_ms"
+    }
+
+    fn issued(&mut self, ctx: &mut Ctx<'_, S::Node>, _: &Transfer) {
         ctx.metrics().add("transfers", 1);
-        send(ctx, bank, coordinator, N::Msg::request(transfer, 0));
     }
 
-    /// The coordinator's answer for `id`; duplicates and answers to old requests are ignored.
-    pub fn on_outcome<N: Node>(
+    fn completed(
         &mut self,
-        ctx: &mut Ctx<'_, N>,
-        id: TxnId,
+        ctx: &mut Ctx<'_, S::Node>,
+        t: &Transfer,
         committed: bool,
-        bank: &Bank,
-    ) {
-        let Some(p) = self.pending.take_if(|p| p.transfer.id == id) else {
-            return;
-        };
+    ) -> Completion {
         if !ctx.is_halted() {
-            bank.run.told.borrow_mut().push((p.transfer, committed));
+            self.setup
+                .bank()
+                .run
+                .told
+                .borrow_mut()
+                .push((*t, committed));
         }
-        ctx.cancel_timer(p.retry);
-        ctx.record_elapsed("transfer_latency_ms", p.started);
         ctx.metrics()
             .add(if committed { "committed" } else { "aborts" }, 1);
-        schedule_next(ctx, bank);
+        if committed {
+            Completion::Ok(Value::Null)
+        } else {
+            Completion::Fail(Value::Null)
+        }
     }
 }
 
-/// Arms the timer for the client's next transfer, after a think time.
-fn schedule_next<N: Node>(ctx: &mut Ctx<'_, N>, bank: &Bank) {
-    let wait = bank.think_time.sample(ctx.workload_rng());
-    ctx.set_timer(Duration::from_nanos(wait), CLIENT_NEXT);
-}
-
-/// Sends `msg` and counts it for `messages` (and `messages_per_txn`), which
-/// [`BankObserver::finish_metrics`] reports: a plain counter here, not a metrics lookup on
-/// every send. Like the metrics, a node halted by a triggered crash counts nothing.
-pub fn send<N: Node>(ctx: &mut Ctx<'_, N>, bank: &Bank, to: NodeId, msg: N::Msg) {
-    if !ctx.is_halted() {
-        let sent = &bank.run.messages;
-        sent.set(sent.get() + 1);
-    }
-    ctx.send(to, msg);
+/// Builds the client on node `ordinal`-th client node, at start or after a crash: the
+/// generic client, retrying with the same transaction id every `client_retry`.
+pub fn client<S: BankSetup>(setup: &Rc<S>, ordinal: usize, clients: usize) -> BankClient<S>
+where
+    <S::Node as Node>::Msg: BankMsg,
+{
+    let bank = setup.bank();
+    let config = ClientConfig {
+        think_time: bank.think_time.clone(),
+        timeout: bank.client_retry,
+        on_timeout: OnTimeout::Retry,
+    };
+    let workload = BankWorkload {
+        setup: Rc::clone(setup),
+    };
+    Client::new(workload, config, ordinal as u32, clients as u32)
 }
 
 /// The one node with role `coordinator` (the saga's orchestrator uses the same role).
@@ -446,11 +399,9 @@ pub fn coordinator_and_clients(nodes: &[NodeInfo]) -> Result<(NodeId, ClientNode
     Ok((coordinator, clients))
 }
 
-/// The client nodes of a bank model, with how many times each has been built, so that a
-/// restarted client gets a new incarnation (and fresh transaction ids).
+/// The client nodes of a bank model.
 pub struct ClientNodes {
     ids: Vec<NodeId>,
-    builds: Vec<u64>,
 }
 
 impl ClientNodes {
@@ -463,22 +414,22 @@ impl ClientNodes {
                 "needs at least one node with role `client`",
             ));
         }
-        Ok(ClientNodes {
-            builds: vec![0; ids.len()],
-            ids,
-        })
+        Ok(ClientNodes { ids })
     }
 
-    /// Builds the client on node `id`, at start or after a crash, as its next incarnation.
-    /// Panics if `id` is not a client: every node has a role.
-    pub fn build(&mut self, id: NodeId) -> Client {
+    /// Builds the client on node `id`, at start or after a crash (its incarnation, from the
+    /// kernel, keeps its transaction ids fresh). Panics if `id` is not a client: every node
+    /// has a role.
+    pub fn build<S: BankSetup>(&self, setup: &Rc<S>, id: NodeId) -> BankClient<S>
+    where
+        <S::Node as Node>::Msg: BankMsg,
+    {
         let ordinal = self
             .ids
             .iter()
             .position(|&c| c == id)
             .expect("every node has a role");
-        self.builds[ordinal] += 1;
-        Client::new(ordinal, self.builds[ordinal] - 1)
+        client(setup, ordinal, self.ids.len())
     }
 }
 
@@ -620,11 +571,11 @@ impl BankObserver {
     }
 
     /// The shared start of `Model::finish`: declares the metrics with `declare` (in case no
-    /// event was observed), reports the `messages` the nodes counted in `bank` and then
+    /// event was observed), reports the `messages` the kernel counted and then
     /// `messages_per_txn`.
-    pub fn finish_metrics(&self, metrics: &mut Metrics, declare: fn(&mut Metrics), bank: &Bank) {
+    pub fn finish_metrics(&self, metrics: &mut Metrics, declare: fn(&mut Metrics), stats: &Stats) {
         declare(metrics);
-        metrics.add("messages", bank.run.messages());
+        metrics.add("messages", stats.messages_sent);
         report_messages_per_txn(metrics);
     }
 
@@ -718,7 +669,18 @@ mod tests {
         let b = bank();
         let draws = |seed| {
             let mut rng = sim::rng::Rng::stream(seed, "workload/client");
-            (0..200).map(|i| b.draw(&mut rng, i)).collect::<Vec<_>>()
+            (0..200)
+                .map(|seq| {
+                    b.draw(
+                        &mut rng,
+                        RequestId {
+                            client: 0,
+                            incarnation: 0,
+                            seq,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
         };
         let ts = draws(7);
         assert_eq!(ts, draws(7));
@@ -762,7 +724,14 @@ mod tests {
         b.initial_balance = 0;
         b.max_balance = 0;
         assert!(b.validate().is_ok());
-        let last = b.draw(&mut sim::rng::Rng::stream(1, "w"), 0);
+        let last = b.draw(
+            &mut Rng::stream(1, "w"),
+            RequestId {
+                client: 0,
+                incarnation: 0,
+                seq: 0,
+            },
+        );
         assert!(b.owner(last.from) != b.owner(last.to));
         // 12 accounts: their sum must fit in an i64.
         let mut b = bank();
@@ -774,33 +743,6 @@ mod tests {
         b.max_balance = i64::MAX / 12;
         assert!(b.validate().is_ok());
         assert_eq!(b.total(), i64::MAX / 12 * 12);
-    }
-
-    #[test]
-    fn client_ids_stay_unique_past_their_own_blocks() {
-        let b = bank();
-        // Ordinary clients keep the layout (ordinal + 1) << 40 | incarnation << 28 | n.
-        let c = Client::new(1, 3);
-        assert_eq!(c.next_id, (2 << 40) | (3 << 28));
-        assert_eq!(c.block_end - c.next_id, ID_BLOCK);
-        // Past 4096 incarnations, or past its block, a client takes spare blocks, each once.
-        let mut late = Client::new(0, OWN_INCARNATIONS);
-        let mut huge = Client::new(usize::MAX, 0);
-        let mut full = Client::new(0, OWN_INCARNATIONS - 1);
-        full.next_id = full.block_end;
-        let mut starts = Vec::new();
-        for c in [&mut late, &mut huge, &mut full] {
-            assert_eq!(c.next_id, c.block_end);
-            c.next_id = b.run.spare_block();
-            starts.push(c.next_id);
-        }
-        assert_eq!(
-            starts,
-            [SPARE_IDS, SPARE_IDS + ID_BLOCK, SPARE_IDS + 2 * ID_BLOCK]
-        );
-        // Every own block lies below the spare region.
-        let top = Client::new(OWN_ORDINALS as usize - 1, OWN_INCARNATIONS - 1);
-        assert!(top.block_end <= SPARE_IDS);
     }
 
     #[test]

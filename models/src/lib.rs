@@ -28,6 +28,40 @@ pub struct Spec {
     pub messages: &'static [&'static str],
 }
 
+/// Declares a model's known-bug enum once: `none` (the default, the correct model) and every
+/// bug with its scenario name; `KNOWN` lists the names for the model's [`Spec`].
+///
+/// ```ignore
+/// models::bugs! {
+///     pub enum Bug {
+///         /// The leader acknowledges a write before syncing it.
+///         AckBeforeSync = "ack-before-sync",
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! bugs {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+        $vis enum $name {
+            /// The correct model.
+            #[default]
+            #[serde(rename = "none")]
+            None,
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),*
+        }
+
+        impl $name {
+            /// The known bugs' names, `none` excluded: the model's `Spec::bugs`.
+            pub const KNOWN: &'static [&'static str] = &[$($text),*];
+        }
+    };
+}
+
 /// A node of the scenario as the model sees it: its name, region and role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {

@@ -31,18 +31,18 @@ impl Default for PingPongParams {
     }
 }
 
-/// Ping-pong has no protocol to get wrong.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
+crate::bugs! {
+    /// Ping-pong has no protocol to get wrong.
+    pub enum Bug {
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ping;
 
 impl Message for Ping {
+    const KINDS: &'static [&'static str] = &["Ping"];
+
     fn kind(&self) -> &'static str {
         "Ping"
     }
@@ -102,6 +102,7 @@ impl Player {
 impl sim::Node for Player {
     type Msg = Ping;
     type Record = ();
+    type Timer = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         for _ in 0..self.messages {
@@ -113,7 +114,7 @@ impl sim::Node for Player {
         self.send_to_random_peer(ctx);
     }
 
-    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {}
+    fn on_timer(&mut self, _ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: ()) {}
 }
 
 impl sim::Model for PingPong {
@@ -143,8 +144,8 @@ impl Params for PingPongParams {
         summary: "every delivery triggers one send to a random node: the kernel benchmark",
         invariants: &[],
         metrics: &[],
-        bugs: &[],
-        messages: &["Ping"],
+        bugs: Bug::KNOWN,
+        messages: <Ping as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<PingPong, ParamError> {

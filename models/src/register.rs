@@ -25,11 +25,16 @@
 
 use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
+use sim::client::{
+    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
+    Workload,
+};
 use sim::dist::Dist;
 use sim::history::{EventType, History, OpFn, Value};
 use sim::invariant::{OnlineCheck, Verdict};
 use sim::metrics::Metrics;
-use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use sim::rng::Rng;
+use sim::{Ctx, Message, NodeId, Observed, Part, TimerId, World};
 use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Duration;
@@ -84,29 +89,24 @@ pub enum ReadFrom {
     Replicas,
 }
 
-/// Known-bug variants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
-    /// The leader acknowledges a write before syncing it: a leader crash loses acknowledged
-    /// writes (`acked_writes_durable` breaks).
-    AckBeforeSync,
-    /// With sync replication, the leader acknowledges a write once *one* replica has it
-    /// instead of every replica (`acked_on_every_replica` breaks).
-    AckAfterOneReplica,
+crate::bugs! {
+    /// Known-bug variants.
+    pub enum Bug {
+        /// The leader acknowledges a write before syncing it: a leader crash loses acknowledged
+        /// writes (`acked_writes_durable` breaks).
+        AckBeforeSync = "ack-before-sync",
+        /// With sync replication, the leader acknowledges a write once *one* replica has it
+        /// instead of every replica (`acked_on_every_replica` breaks).
+        AckAfterOneReplica = "ack-after-one-replica",
+    }
 }
 
-/// A client request's id: the client's incarnation ([`Ctx::incarnation`]) and the
-/// operation's number within it. Ordered: a client's later requests have larger ids, across
-/// its restarts too, so a reply to an earlier life's request never completes a later one's,
-/// and the leader can tell a late duplicate from a new write.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ReqId {
-    pub incarnation: u32,
-    pub op: u64,
-}
+/// A client request's id ([`RequestId`]): the client, its incarnation
+/// ([`Ctx::incarnation`]) and the operation's number within it. Ordered: a client's later
+/// requests have larger ids, across its restarts too, so a reply to an earlier life's
+/// request never completes a later one's, and the leader can tell a late duplicate from a
+/// new write.
+pub type ReqId = RequestId;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Msg {
@@ -119,6 +119,15 @@ pub enum Msg {
 }
 
 impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "Write",
+        "WriteOk",
+        "Read",
+        "ReadOk",
+        "Replicate",
+        "ReplicateAck",
+    ];
+
     fn kind(&self) -> &'static str {
         match self {
             Msg::Write { .. } => "Write",
@@ -141,9 +150,27 @@ pub struct Applied {
     pub by: Option<(NodeId, ReqId)>,
 }
 
-const TIMER_NEXT_OP: u64 = 1;
-const TIMER_TIMEOUT: u64 = 2;
-const TIMER_RETRANSMIT: u64 = 3;
+/// The register's timers: the clients' and the leader's retransmission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Timer {
+    Client(ClientTimer),
+    Retransmit,
+}
+
+impl From<ClientTimer> for Timer {
+    fn from(t: ClientTimer) -> Timer {
+        Timer::Client(t)
+    }
+}
+
+impl HasClientTimer for Timer {
+    fn client_timer(self) -> Option<ClientTimer> {
+        match self {
+            Timer::Client(t) => Some(t),
+            Timer::Retransmit => None,
+        }
+    }
+}
 
 /// What every node of one run shares: its parameters and who is who.
 struct Setup {
@@ -162,18 +189,21 @@ struct PendingWrite {
     req: ReqId,
 }
 
-pub struct RegisterNode {
-    setup: Rc<Setup>,
-    role: Role,
+sim::node_of_parts! {
+    /// A node of the register: the leader, a replica or a client.
+    pub struct RegisterNode(Setup) {
+        msg: Msg, timer: Timer, record: Applied,
+        role: Role { Leader(Leader), Replica(Replica), Client(Client<RegisterWorkload>) }
+    }
 }
 
-enum Role {
-    Leader(Leader),
-    Replica { seq: u64, value: Option<i64> },
-    Client(Client),
+/// A replica: the latest write it applied, by log position.
+pub struct Replica {
+    seq: u64,
+    value: Option<i64>,
 }
 
-struct Leader {
+pub struct Leader {
     seq: u64,
     value: Option<i64>,
     /// Per node (indexed by `NodeId`), the latest write request of that client the log
@@ -197,26 +227,8 @@ struct Leader {
     retransmitting: bool,
 }
 
-struct Client {
-    process: u64,
-    clients: u64,
-    next_op: u64,
-    next_value: i64,
-    outstanding: Option<Outstanding>,
-}
-
-struct Outstanding {
-    req: ReqId,
-    f: OpFn,
-    value: Value,
-    timeout: TimerId,
-    started: Stopwatch,
-}
-
 pub struct Register {
     setup: Rc<Setup>,
-    /// Restarts per client: a restarted client takes fresh process numbers and values.
-    client_restarts: Vec<u64>,
     /// `acked_on_every_replica`, checked after every leader event under sync replication.
     acked_on_every_replica: OnlineCheck,
 }
@@ -246,27 +258,28 @@ impl sim::Model for Register {
                 retransmitting: false,
             })
         } else if s.replicas.contains(&id) {
-            Role::Replica { seq, value }
+            Role::Replica(Replica { seq, value })
         } else {
             let ordinal = s
                 .clients
                 .iter()
                 .position(|&c| c == id)
                 .expect("every node has a role");
-            let restarts = self.client_restarts[ordinal];
-            self.client_restarts[ordinal] += 1;
-            let clients = s.clients.len() as u64;
-            Role::Client(Client {
-                // Processes of client k are k, k + clients, k + 2*clients, ...: one more per
-                // timeout; a restart jumps a million ahead, so no number is ever reused.
-                process: ordinal as u64 + clients * 1_000_000 * restarts,
-                clients,
-                next_op: 0,
-                // Written values are unique across clients and restarts.
-                next_value: (ordinal as i64 + 1) * 1_000_000_000_000
-                    + restarts as i64 * 1_000_000_000,
-                outstanding: None,
-            })
+            let config = ClientConfig {
+                think_time: s.params.think_time.clone(),
+                timeout: s.params.client_timeout,
+                on_timeout: OnTimeout::GiveUp,
+            };
+            let workload = RegisterWorkload {
+                setup: Rc::clone(s),
+                writes: 0,
+            };
+            Role::Client(Client::new(
+                workload,
+                config,
+                ordinal as u32,
+                s.clients.len() as u32,
+            ))
         };
         RegisterNode {
             setup: Rc::clone(s),
@@ -394,7 +407,7 @@ fn replicas_converge(world: &World<'_, RegisterNode>, s: &Setup) -> Verdict {
     }
     let value_of = |id: NodeId| match world.nodes[id.index()].as_ref().map(|n| &n.role) {
         Some(Role::Leader(l)) => Some(l.value),
-        Some(Role::Replica { value, .. }) => Some(*value),
+        Some(Role::Replica(r)) => Some(r.value),
         _ => None,
     };
     let Some(leader_value) = value_of(s.leader) else {
@@ -425,76 +438,65 @@ fn replicas_converge(world: &World<'_, RegisterNode>, s: &Setup) -> Verdict {
     }
 }
 
-impl sim::Node for RegisterNode {
-    type Msg = Msg;
-    type Record = Applied;
-
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let params = &self.setup.params;
-        match &mut self.role {
-            Role::Leader(l) => {
-                // Replicas may have missed writes while we were down: resend the latest.
-                l.resend_latest(ctx, &self.setup);
-            }
-            Role::Replica { .. } => {}
-            Role::Client(c) => {
-                c.schedule_next(ctx, params);
-            }
-        }
+impl Part<RegisterNode, Setup> for Leader {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
+        // Replicas may have missed writes while we were down: resend the latest.
+        self.resend_latest(ctx, s);
     }
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        let setup = Rc::clone(&self.setup);
-        match (&mut self.role, msg) {
-            (Role::Leader(l), Msg::Write { req, value }) => l.write(ctx, &setup, from, req, value),
-            (Role::Leader(l), Msg::Read { req }) => ctx.send(
+    fn on_message(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Write { req, value } => self.write(ctx, s, from, req, value),
+            Msg::Read { req } => ctx.send(
                 from,
                 Msg::ReadOk {
                     req,
-                    value: l.value,
+                    value: self.value,
                 },
             ),
-            (Role::Leader(l), Msg::ReplicateAck { seq }) => l.replica_acked(ctx, &setup, from, seq),
-            (
-                Role::Replica {
-                    seq: applied,
-                    value,
-                },
-                Msg::Replicate { seq, value: v },
-            ) => {
+            Msg::ReplicateAck { seq } => self.replica_acked(ctx, s, from, seq),
+            // Anything else is a stray duplicate or a message for another role.
+            _ => {}
+        }
+    }
+
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup, _: TimerId, tag: Timer) {
+        if tag == Timer::Retransmit {
+            self.retransmit(ctx, s);
+        }
+    }
+}
+
+impl Part<RegisterNode, Setup> for Replica {
+    fn on_start(&mut self, _: &mut Ctx<'_, RegisterNode>, _: &Setup) {}
+
+    fn on_message(&mut self, ctx: &mut Ctx<'_, RegisterNode>, _: &Setup, from: NodeId, msg: Msg) {
+        match msg {
+            Msg::Replicate { seq, value } => {
                 // Last writer by log position: a late, reordered Replicate never rolls back.
-                if seq > *applied {
-                    *applied = seq;
-                    *value = Some(v);
+                if seq > self.seq {
+                    self.seq = seq;
+                    self.value = Some(value);
                     ctx.disk().append_synced(Applied {
                         seq,
-                        value: v,
+                        value,
                         by: None,
                     });
                 }
                 ctx.send(from, Msg::ReplicateAck { seq });
             }
-            (Role::Replica { value, .. }, Msg::Read { req }) => {
-                ctx.send(from, Msg::ReadOk { req, value: *value })
-            }
-            (Role::Client(c), Msg::WriteOk { req }) => c.complete(ctx, &setup, req, None),
-            (Role::Client(c), Msg::ReadOk { req, value }) => {
-                c.complete(ctx, &setup, req, Some(value))
-            }
-            // Anything else is a stray duplicate or a message for a role this node lacks.
+            Msg::Read { req } => ctx.send(
+                from,
+                Msg::ReadOk {
+                    req,
+                    value: self.value,
+                },
+            ),
             _ => {}
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
-        let setup = Rc::clone(&self.setup);
-        match (&mut self.role, tag) {
-            (Role::Leader(l), TIMER_RETRANSMIT) => l.retransmit(ctx, &setup),
-            (Role::Client(c), TIMER_NEXT_OP) => c.issue(ctx, &setup),
-            (Role::Client(c), TIMER_TIMEOUT) => c.time_out(ctx, &setup.params),
-            _ => {}
-        }
-    }
+    fn on_timer(&mut self, _: &mut Ctx<'_, RegisterNode>, _: &Setup, _: TimerId, _: Timer) {}
 }
 
 impl Leader {
@@ -648,109 +650,108 @@ impl Leader {
     fn arm_retransmit(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
         let lagging = self.acked.iter().any(|&a| a < self.seq);
         if !self.retransmitting && (lagging || self.unsynced) {
-            ctx.set_timer(s.params.retransmit_every, TIMER_RETRANSMIT);
+            ctx.set_timer(s.params.retransmit_every, Timer::Retransmit);
             self.retransmitting = true;
         }
     }
 }
 
-impl Client {
-    fn issue(&mut self, ctx: &mut Ctx<'_, RegisterNode>, s: &Setup) {
-        if ctx.is_settling() || self.outstanding.is_some() {
-            return;
-        }
-        let req = ReqId {
-            incarnation: ctx.incarnation(),
-            op: self.next_op,
-        };
-        self.next_op += 1;
-        let is_write = ctx.workload_rng().unit() < s.params.write_ratio;
-        let (f, value, to, msg) = if is_write {
-            self.next_value += 1;
-            let v = self.next_value;
-            (
-                OpFn::Write,
-                Value::Int(v),
-                s.leader,
-                Msg::Write { req, value: v },
+/// The register's workload: writes of unique values to the leader, reads from the leader
+/// or a random replica (`write_ratio`, `read_from`).
+pub struct RegisterWorkload {
+    setup: Rc<Setup>,
+    /// Writes this client life has issued: values are unique across clients and restarts.
+    writes: i64,
+}
+
+/// A register operation, as drawn.
+#[derive(Clone, Copy, Debug)]
+pub enum Op {
+    Write(i64),
+    Read { at: NodeId },
+}
+
+impl Workload for RegisterWorkload {
+    type Node = RegisterNode;
+    type Op = Op;
+    /// `None` for a write's acknowledgement, the value read for a read's.
+    type Reply = Option<Option<i64>>;
+
+    fn next(&mut self, rng: &mut Rng, id: RequestId) -> Op {
+        let s = &*self.setup;
+        if rng.unit() < s.params.write_ratio {
+            self.writes += 1;
+            // Client k's life l writes (k + 1)·10^12 + l·10^9 + n.
+            let life = i64::from(id.incarnation / 2);
+            Op::Write(
+                (i64::from(id.client) + 1) * 1_000_000_000_000 + life * 1_000_000_000 + self.writes,
             )
         } else {
-            let to = match s.params.read_from {
+            let at = match s.params.read_from {
                 ReadFrom::Leader => s.leader,
                 ReadFrom::Replicas if s.replicas.is_empty() => s.leader,
-                ReadFrom::Replicas => {
-                    s.replicas[ctx.workload_rng().below(s.replicas.len() as u64) as usize]
-                }
+                ReadFrom::Replicas => s.replicas[rng.below(s.replicas.len() as u64) as usize],
             };
-            (OpFn::Read, Value::Null, to, Msg::Read { req })
+            Op::Read { at }
+        }
+    }
+
+    fn target(&self, op: &Op, _attempt: u32) -> NodeId {
+        match *op {
+            Op::Write(_) => self.setup.leader,
+            Op::Read { at } => at,
+        }
+    }
+
+    fn request(&self, req: RequestId, op: &Op, _attempt: u32) -> Msg {
+        match *op {
+            Op::Write(value) => Msg::Write { req, value },
+            Op::Read { .. } => Msg::Read { req },
+        }
+    }
+
+    fn reply(&self, msg: Msg) -> Option<(RequestId, Self::Reply)> {
+        match msg {
+            Msg::WriteOk { req } => Some((req, None)),
+            Msg::ReadOk { req, value } => Some((req, Some(value))),
+            _ => None,
+        }
+    }
+
+    fn metric(&self, op: &Op) -> &'static str {
+        match op {
+            Op::Write(_) => "write_latency_ms",
+            Op::Read { .. } => "read_latency_ms",
+        }
+    }
+
+    fn history(&self, op: &Op) -> Option<HistoryOp> {
+        let (f, value) = match *op {
+            Op::Write(v) => (OpFn::Write, Value::Int(v)),
+            Op::Read { .. } => (OpFn::Read, Value::Null),
         };
-        ctx.record_op(
-            self.process,
-            EventType::Invoke,
+        Some(HistoryOp {
             f,
-            None,
-            value.clone(),
-            None,
-        );
-        ctx.send(to, msg);
-        let timeout = ctx.set_timer(s.params.client_timeout, TIMER_TIMEOUT);
-        self.outstanding = Some(Outstanding {
-            req,
-            f,
+            key: None,
             value,
-            timeout,
-            started: ctx.stopwatch(),
-        });
+        })
     }
 
-    fn complete(
+    fn completed(
         &mut self,
-        ctx: &mut Ctx<'_, RegisterNode>,
-        setup: &Setup,
-        req: ReqId,
-        read: Option<Option<i64>>,
-    ) {
-        // Matched by incarnation and operation: a late or duplicate reply, or one to an
-        // earlier life's request, completes nothing.
-        let Some(o) = self.outstanding.take_if(|o| o.req == req) else {
-            return;
-        };
-        ctx.cancel_timer(o.timeout);
-        let value = match read {
-            Some(v) => v.map_or(Value::Null, Value::Int),
-            None => o.value,
-        };
-        let metric = if o.f == OpFn::Write {
-            "write_latency_ms"
-        } else {
-            "read_latency_ms"
-        };
-        ctx.record_elapsed(metric, o.started);
-        ctx.record_op(self.process, EventType::Ok, o.f, None, value, None);
-        self.schedule_next(ctx, &setup.params);
+        _: &mut Ctx<'_, RegisterNode>,
+        op: &Op,
+        reply: Self::Reply,
+    ) -> Completion {
+        match (op, reply) {
+            (_, Some(read)) => Completion::Ok(read.map_or(Value::Null, Value::Int)),
+            (Op::Write(v), None) => Completion::Ok(Value::Int(*v)),
+            (Op::Read { .. }, None) => unreachable!("a WriteOk never answers a read's id"),
+        }
     }
 
-    fn time_out(&mut self, ctx: &mut Ctx<'_, RegisterNode>, params: &RegisterParams) {
-        let Some(o) = self.outstanding.take() else {
-            return;
-        };
-        ctx.record_op(
-            self.process,
-            EventType::Info,
-            o.f,
-            None,
-            o.value,
-            Some("timed-out".into()),
-        );
+    fn gave_up(&mut self, ctx: &mut Ctx<'_, RegisterNode>, _: &Op) {
         ctx.metrics().add("timeouts", 1);
-        // After an indeterminate outcome the process is retired (history format, rule 3).
-        self.process += self.clients;
-        self.schedule_next(ctx, params);
-    }
-
-    fn schedule_next(&self, ctx: &mut Ctx<'_, RegisterNode>, params: &RegisterParams) {
-        let wait = params.think_time.sample(ctx.workload_rng());
-        ctx.set_timer(Duration::from_nanos(wait), TIMER_NEXT_OP);
     }
 }
 
@@ -766,8 +767,8 @@ impl Params for RegisterParams {
             "replicas_converge",
         ],
         metrics: &["write_latency_ms", "read_latency_ms", "timeouts", "acked_writes_lost"],
-        bugs: &["ack-before-sync", "ack-after-one-replica"],
-        messages: &["Write", "WriteOk", "Read", "ReadOk", "Replicate", "ReplicateAck"],
+        bugs: Bug::KNOWN,
+        messages: <Msg as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<Register, ParamError> {
@@ -804,7 +805,6 @@ impl Params for RegisterParams {
             }
         }
         let replicas = nodes_with_role(nodes, "replica");
-        let client_restarts = vec![0; clients.len()];
         Ok(Register {
             setup: Rc::new(Setup {
                 params: self,
@@ -813,7 +813,6 @@ impl Params for RegisterParams {
                 clients,
                 nodes: nodes.len(),
             }),
-            client_restarts,
             acked_on_every_replica: OnlineCheck::default(),
         })
     }

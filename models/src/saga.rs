@@ -39,8 +39,8 @@
 //! breaks while the money is all where it should be).
 
 use crate::bank::{
-    self, participant, send, Accounts, Bank, BankMsg, BankNode, BankObserver, Client, ClientNodes,
-    Ledger, RunState, Transfer, TxnId,
+    self, participant, Accounts, Bank, BankClient, BankMsg, BankNode, BankObserver, BankSetup,
+    BankTimer, ClientNodes, Ledger, RunState, Transfer, TxnId,
 };
 use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
@@ -48,7 +48,7 @@ use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::Verdict;
 use sim::metrics::Metrics;
-use sim::{Ctx, Message, NodeId, Observed, Stopwatch, TimerId, World};
+use sim::{Ctx, Message, NodeId, Observed, Part, Stopwatch, TimerId, World};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -94,17 +94,15 @@ impl Default for SagaParams {
     }
 }
 
-/// Known-bug variants.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Bug {
-    #[default]
-    None,
-    /// A refused credit ends the saga without refunding the debit.
-    NoCompensation,
-    /// A compensated saga is reported to its client as committed ("the saga finished"):
-    /// the client believes money moved that came back (`outcome_matches_decision` breaks).
-    CompensatedReportedCommitted,
+crate::bugs! {
+    /// Known-bug variants.
+    pub enum Bug {
+        /// A refused credit ends the saga without refunding the debit.
+        NoCompensation = "no-compensation",
+        /// A compensated saga is reported to its client as committed ("the saga finished"):
+        /// the client believes money moved that came back (`outcome_matches_decision` breaks).
+        CompensatedReportedCommitted = "compensated-reported-committed",
+    }
 }
 
 /// A saga's local transactions.
@@ -147,6 +145,10 @@ pub enum Msg {
 }
 
 impl Message for Msg {
+    const KINDS: &'static [&'static str] = &[
+        "Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome",
+    ];
+
     fn kind(&self) -> &'static str {
         match self {
             Msg::Transfer { .. } => "Transfer",
@@ -168,6 +170,13 @@ impl Message for Msg {
 impl BankMsg for Msg {
     fn request(txn: Transfer, attempt: u32) -> Msg {
         Msg::Transfer { txn, attempt }
+    }
+
+    fn outcome(&self) -> Option<(TxnId, bool)> {
+        match *self {
+            Msg::Outcome { id, committed } => Some((id, committed)),
+            _ => None,
+        }
     }
 }
 
@@ -203,25 +212,22 @@ pub struct Applied {
     pub at: Stopwatch,
 }
 
-struct Setup {
+pub struct Setup {
     params: SagaParams,
     bank: Bank,
     orchestrator: NodeId,
 }
 
-pub struct SagaNode {
-    setup: Rc<Setup>,
-    role: Role,
-}
-
-enum Role {
-    Orchestrator(Orchestrator),
-    Participant(Participant),
-    Client(Client),
+sim::node_of_parts! {
+    /// A node of the saga: the orchestrator, a participant or a client.
+    pub struct SagaNode(Setup) {
+        msg: Msg, timer: BankTimer, record: Record,
+        role: Role { Orchestrator(Orchestrator), Participant(Participant), Client(BankClient<Setup>) }
+    }
 }
 
 #[derive(Default)]
-struct Orchestrator {
+pub struct Orchestrator {
     sagas: BTreeMap<TxnId, Saga>,
 }
 
@@ -245,7 +251,7 @@ impl Saga {
     }
 }
 
-pub(crate) struct Participant {
+pub struct Participant {
     me: NodeId,
     balances: Accounts,
     /// Every step's first answer, for idempotent retries.
@@ -299,9 +305,7 @@ impl Orchestrator {
         if let Some(saga) = self.sagas.get_mut(&txn.id) {
             saga.client = Some(client);
             if let Stage::Done { committed } = saga.stage {
-                send(
-                    ctx,
-                    &s.bank,
+                ctx.send(
                     client,
                     Msg::Outcome {
                         id: txn.id,
@@ -368,7 +372,7 @@ impl Orchestrator {
             Stage::Done { committed } => {
                 let committed = committed || reported;
                 if let Some(c) = saga.client {
-                    send(ctx, &s.bank, c, Msg::Outcome { id, committed });
+                    ctx.send(c, Msg::Outcome { id, committed });
                 }
             }
             _ => self.send_step(ctx, s, id),
@@ -381,10 +385,10 @@ impl Orchestrator {
         let Some(step) = saga.pending_step() else {
             return;
         };
-        saga.retry = Some(ctx.set_timer(s.params.step_retry, id));
+        saga.retry = Some(ctx.set_timer(s.params.step_retry, BankTimer::Txn(id)));
         let txn = saga.txn;
         let (account, _) = step.effect(&txn);
-        send(ctx, &s.bank, s.bank.owner(account), Msg::Step { txn, step });
+        ctx.send(s.bank.owner(account), Msg::Step { txn, step });
     }
 }
 
@@ -441,7 +445,7 @@ impl Participant {
                 a
             }
         };
-        send(ctx, &s.bank, from, Msg::StepDone(result));
+        ctx.send(from, Msg::StepDone(result));
     }
 }
 
@@ -461,42 +465,31 @@ impl BankNode for SagaNode {
     }
 }
 
-impl sim::Node for SagaNode {
-    type Msg = Msg;
-    type Record = Record;
-
-    fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
-        let s = &*self.setup;
-        match &mut self.role {
-            Role::Orchestrator(o) => o.on_start(ctx, s),
-            Role::Participant(_) => {}
-            Role::Client(c) => c.start(ctx, &s.bank),
+impl Part<SagaNode, Setup> for Orchestrator {
+    fn on_start(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup) {
+        Orchestrator::on_start(self, ctx, s);
+    }
+    fn on_message(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, from: NodeId, msg: Msg) {
+        Orchestrator::on_message(self, ctx, s, from, msg);
+    }
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, _: TimerId, tag: BankTimer) {
+        if let BankTimer::Txn(id) = tag {
+            if self.sagas.contains_key(&id) {
+                self.send_step(ctx, s, id);
+            }
         }
     }
+}
 
-    fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Msg) {
-        let s = &*self.setup;
-        match (&mut self.role, msg) {
-            (Role::Orchestrator(o), msg) => o.on_message(ctx, s, from, msg),
-            (Role::Participant(p), Msg::Step { txn, step }) => p.run(ctx, s, from, txn, step),
-            (Role::Client(c), Msg::Outcome { id, committed }) => {
-                c.on_outcome(ctx, id, committed, &s.bank)
-            }
-            _ => {}
+impl Part<SagaNode, Setup> for Participant {
+    fn on_start(&mut self, _: &mut Ctx<'_, SagaNode>, _: &Setup) {}
+    fn on_message(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, from: NodeId, msg: Msg) {
+        if let Msg::Step { txn, step } = msg {
+            self.run(ctx, s, from, txn, step);
         }
     }
-
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, tag: u64) {
-        let s = &*self.setup;
-        match &mut self.role {
-            Role::Orchestrator(o) => {
-                if o.sagas.contains_key(&tag) {
-                    o.send_step(ctx, s, tag);
-                }
-            }
-            Role::Participant(_) => unreachable!("participants set no timers"),
-            Role::Client(c) => c.on_timer(ctx, tag, &s.bank, s.orchestrator),
-        }
+    fn on_timer(&mut self, _: &mut Ctx<'_, SagaNode>, _: &Setup, _: TimerId, _: BankTimer) {
+        unreachable!("participants set no timers")
     }
 }
 
@@ -518,7 +511,7 @@ impl sim::Model for SagaModel {
         } else if s.bank.participants.contains(&id) {
             Role::Participant(Participant::recover(id, &s.bank, disk))
         } else {
-            Role::Client(self.clients.build(id))
+            Role::Client(self.clients.build(s, id))
         };
         SagaNode {
             setup: Rc::clone(s),
@@ -549,7 +542,7 @@ impl sim::Model for SagaModel {
         metrics: &mut Metrics,
     ) -> Vec<Verdict> {
         self.observer
-            .finish_metrics(metrics, declare_metrics, &self.setup.bank);
+            .finish_metrics(metrics, declare_metrics, world.stats());
         metrics.add(
             "in_flight_money_max",
             self.in_flight_money_max.max(0) as u64,
@@ -733,8 +726,8 @@ impl Params for SagaParams {
             "messages",
             "messages_per_txn",
         ],
-        bugs: &["no-compensation", "compensated-reported-committed"],
-        messages: &["Transfer", "Debit", "Credit", "Refund", "StepDone", "Outcome"],
+        bugs: Bug::KNOWN,
+        messages: <Msg as Message>::KINDS,
     };
 
     fn build(self, nodes: &[NodeInfo]) -> Result<SagaModel, ParamError> {
@@ -763,5 +756,15 @@ impl Params for SagaParams {
             observer: BankObserver::default(),
             in_flight_money_max: 0,
         })
+    }
+}
+
+impl BankSetup for Setup {
+    type Node = SagaNode;
+    fn bank(&self) -> &Bank {
+        &self.bank
+    }
+    fn coordinator(&self) -> NodeId {
+        self.orchestrator
     }
 }

@@ -1,5 +1,7 @@
 //! `consim models` lists what each model emits: every verdict and metric a run reports, for
-//! the correct model and every known bug, is named in the model's `Spec`.
+//! the correct model and every known bug, is named in the model's `Spec`. (Message kinds and
+//! bug names are the `Spec`'s by construction — `Message::KINDS`, which debug builds check
+//! on every send, and `Bug::KNOWN` — and the runs here exercise that check too.)
 
 mod support;
 
@@ -38,12 +40,16 @@ fn assert_listed(spec: &Spec, bug: &str, o: &Outcome) {
 fn every_emitted_verdict_and_metric_is_listed() {
     for seed in 1..=3 {
         for b in std::iter::once("none").chain(RegisterParams::SPEC.bugs.iter().copied()) {
-            let o = sweep::run_with(Case::RegisterSync, seed, |p| p.bug = bug(b), |_| {}, |_| {});
-            assert_listed(&RegisterParams::SPEC, b, &o);
+            for case in [Case::RegisterSync, Case::RegisterAsync] {
+                let o = sweep::run_with(case, seed, |p| p.bug = bug(b), |_| {}, |_| {});
+                assert_listed(&RegisterParams::SPEC, b, &o);
+            }
         }
         for b in std::iter::once("none").chain(TwoPcParams::SPEC.bugs.iter().copied()) {
-            let o = sweep::run_with(Case::TwoPcWait, seed, |_| {}, |p| p.bug = bug(b), |_| {});
-            assert_listed(&TwoPcParams::SPEC, b, &o);
+            for case in [Case::TwoPcWait, Case::TwoPcNoWait] {
+                let o = sweep::run_with(case, seed, |_| {}, |p| p.bug = bug(b), |_| {});
+                assert_listed(&TwoPcParams::SPEC, b, &o);
+            }
         }
         for b in std::iter::once("none").chain(SagaParams::SPEC.bugs.iter().copied()) {
             let o = sweep::run_with(Case::Saga, seed, |_| {}, |_| {}, |p| p.bug = bug(b));

@@ -11,7 +11,7 @@ use crate::history::{EventType, History, OpFn, Value};
 use crate::invariant::Verdict;
 use crate::metrics::Metrics;
 use crate::rng::Rng;
-use crate::sim::{Kernel, Slot};
+use crate::sim::{Kernel, Slot, Stats};
 use crate::time::Time;
 use crate::NodeId;
 use std::fmt::Debug;
@@ -21,6 +21,11 @@ use std::time::Duration;
 /// A protocol message. `kind` names it for fault triggers, traces and diagrams ("Prepare");
 /// `Hash` feeds its content into the trace hash.
 pub trait Message: Clone + Debug + Hash {
+    /// Every kind `kind` may return: the one list of the model's message names (what
+    /// `consim models` prints and fault triggers may name). Debug builds check each message
+    /// sent against it.
+    const KINDS: &'static [&'static str];
+
     fn kind(&self) -> &'static str;
 }
 
@@ -29,10 +34,13 @@ pub trait Node: Sized {
     type Msg: Message;
     /// What the node writes to its disk.
     type Record: Clone + Debug;
+    /// What its timers say when they fire (an enum of the node's timers; `()` if it has
+    /// none). `Hash` feeds it into the trace hash.
+    type Timer: Copy + Debug + Hash;
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>);
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Self::Msg);
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, tag: u64);
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, timer: TimerId, tag: Self::Timer);
 }
 
 /// A technique under test: how to build its nodes, what it checks.
@@ -83,6 +91,7 @@ pub struct World<'a, N: Node> {
     pub(crate) slots: &'a [Slot<N::Record>],
     pub(crate) settling: bool,
     pub(crate) stopped_early: bool,
+    pub(crate) stats: &'a Stats,
 }
 
 impl<N: Node> World<'_, N> {
@@ -92,6 +101,12 @@ impl<N: Node> World<'_, N> {
 
     pub fn name(&self, id: NodeId) -> &str {
         &self.names[id.index()]
+    }
+
+    /// What the kernel counted so far (messages sent and delivered, crashes, restarts...):
+    /// a model reports these instead of counting them again.
+    pub fn stats(&self) -> &Stats {
+        self.stats
     }
 
     /// True once the run is in its settle phase: faults stopped, every node restarted.
@@ -165,7 +180,7 @@ impl<N: Node> Ctx<'_, N> {
     /// Sets a timer firing after `after` as this node's clock measures it at the drift rate in
     /// force now (a later drift change or clock jump does not move a pending timer); `tag`
     /// comes back with it.
-    pub fn set_timer(&mut self, after: Duration, tag: u64) -> TimerId {
+    pub fn set_timer(&mut self, after: Duration, tag: N::Timer) -> TimerId {
         self.kernel.set_timer(self.id, after, tag)
     }
 

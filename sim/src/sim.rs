@@ -133,7 +133,7 @@ pub struct Outcome {
     pub episodes: Vec<Episode>,
 }
 
-enum Ev<M> {
+enum Ev<M, T> {
     Start {
         node: NodeId,
         incarnation: u32,
@@ -148,7 +148,7 @@ enum Ev<M> {
         node: NodeId,
         incarnation: u32,
         id: TimerId,
-        tag: u64,
+        tag: T,
     },
     Fault(u32),
     /// The end of the partition `faults[fault]` (its `heal_after`): unblock exactly its
@@ -160,24 +160,24 @@ enum Ev<M> {
     Settle,
 }
 
-struct Entry<M> {
+struct Entry<M, T> {
     time: u64,
     seq: u64,
-    ev: Ev<M>,
+    ev: Ev<M, T>,
 }
 
-impl<M> PartialEq for Entry<M> {
+impl<M, T> PartialEq for Entry<M, T> {
     fn eq(&self, other: &Self) -> bool {
         (self.time, self.seq) == (other.time, other.seq)
     }
 }
-impl<M> Eq for Entry<M> {}
-impl<M> PartialOrd for Entry<M> {
+impl<M, T> Eq for Entry<M, T> {}
+impl<M, T> PartialOrd for Entry<M, T> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<M> Ord for Entry<M> {
+impl<M, T> Ord for Entry<M, T> {
     /// Reversed: `BinaryHeap` is a max-heap and we want the earliest (time, seq) first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.time, other.seq).cmp(&(self.time, self.seq))
@@ -256,7 +256,7 @@ struct Trigger {
 pub struct Kernel<N: Node> {
     pub(crate) now: Time,
     seq: u64,
-    queue: BinaryHeap<Entry<N::Msg>>,
+    queue: BinaryHeap<Entry<N::Msg, N::Timer>>,
     pub(crate) names: Vec<String>,
     pub(crate) slots: Vec<Slot<N::Record>>,
     pub(crate) timers: Timers,
@@ -297,7 +297,7 @@ const TAG_RESTART: u64 = 7;
 const TAG_FAULT: u64 = 8;
 
 impl<N: Node> Kernel<N> {
-    fn push(&mut self, time: u64, ev: Ev<N::Msg>) {
+    fn push(&mut self, time: u64, ev: Ev<N::Msg, N::Timer>) {
         self.seq += 1;
         self.queue.push(Entry {
             time,
@@ -317,6 +317,10 @@ impl<N: Node> Kernel<N> {
         self.hash.mix(u64::from(from.0) << 32 | u64::from(to.0));
         msg.hash(&mut self.hash);
         let kind = msg.kind();
+        debug_assert!(
+            <N::Msg as Message>::KINDS.contains(&kind),
+            "message kind {kind} is missing from Message::KINDS"
+        );
         let fate = self.net.route(now, from, to, &mut self.net_rng);
         if let Some(t) = &mut self.trace {
             let names = &self.names;
@@ -397,7 +401,7 @@ impl<N: Node> Kernel<N> {
         }
     }
 
-    pub(crate) fn set_timer(&mut self, node: NodeId, after: Duration, tag: u64) -> TimerId {
+    pub(crate) fn set_timer(&mut self, node: NodeId, after: Duration, tag: N::Timer) -> TimerId {
         let slot = &self.slots[node.index()];
         let incarnation = slot.incarnation;
         let delay = slot.clock.true_delay(nanos(after));
@@ -455,6 +459,7 @@ fn split<'a, N: Node>(
         slots: &k.slots,
         settling: k.settling,
         stopped_early: k.stopped_early,
+        stats: &k.stats,
     };
     (world, &mut k.metrics, &k.history)
 }
@@ -728,7 +733,7 @@ impl<M: Model> Sim<M> {
         Some(Stop::Interrupted)
     }
 
-    fn dispatch(&mut self, ev: Ev<<M::Node as Node>::Msg>) {
+    fn dispatch(&mut self, ev: Ev<<M::Node as Node>::Msg, <M::Node as Node>::Timer>) {
         let k = &mut self.kernel;
         let now = k.now.0;
         match ev {
@@ -820,13 +825,13 @@ impl<M: Model> Sim<M> {
                 k.hash.mix(TAG_TIMER);
                 k.hash.mix(now);
                 k.hash.mix(u64::from(node.0));
-                k.hash.mix(tag);
+                tag.hash(&mut k.hash);
                 k.stats.timers_fired += 1;
                 if let Some(t) = &mut k.trace {
                     let name = &k.names[node.index()];
                     t.event(now, "timer", |l| {
                         field_str(l, "node", name);
-                        field_num(l, "tag", tag);
+                        field_str(l, "tag", &format!("{tag:?}"));
                     });
                 }
                 let n = self.nodes[node.index()]

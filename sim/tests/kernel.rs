@@ -16,6 +16,8 @@ use std::time::Duration;
 struct Ping(u32);
 
 impl Message for Ping {
+    const KINDS: &'static [&'static str] = &["Ping"];
+
     fn kind(&self) -> &'static str {
         "Ping"
     }
@@ -43,6 +45,7 @@ struct ToyNode {
 impl Node for ToyNode {
     type Msg = Ping;
     type Record = &'static str;
+    type Timer = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         let me = ctx.id().0;
@@ -66,7 +69,7 @@ impl Node for ToyNode {
             .push(format!("{} got {} from {}", ctx.id().0, msg.0, from.0));
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: ()) {
         self.tick(ctx);
     }
 }
@@ -79,7 +82,7 @@ impl ToyNode {
         if self.log_sends {
             ctx.disk().append_synced("sent");
         }
-        ctx.set_timer(Duration::from_millis(100), 0);
+        ctx.set_timer(Duration::from_millis(100), ());
     }
 }
 

@@ -22,6 +22,8 @@ struct Gossip {
 }
 
 impl Message for Gossip {
+    const KINDS: &'static [&'static str] = &["Gossip"];
+
     fn kind(&self) -> &'static str {
         "Gossip"
     }
@@ -61,12 +63,13 @@ impl Gossiper {
 impl Node for Gossiper {
     type Msg = Gossip;
     type Record = ();
+    type Timer = ();
 
     fn on_start(&mut self, ctx: &mut Ctx<'_, Self>) {
         for _ in 0..3 {
             self.pass_on(ctx);
         }
-        ctx.set_timer(Duration::from_millis(200), 0);
+        ctx.set_timer(Duration::from_millis(200), ());
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, from: NodeId, msg: Gossip) {
@@ -83,9 +86,9 @@ impl Node for Gossiper {
         }
     }
 
-    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: u64) {
+    fn on_timer(&mut self, ctx: &mut Ctx<'_, Self>, _timer: TimerId, _tag: ()) {
         self.pass_on(ctx);
-        ctx.set_timer(Duration::from_millis(200), 0);
+        ctx.set_timer(Duration::from_millis(200), ());
     }
 }
 

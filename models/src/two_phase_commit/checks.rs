@@ -1,0 +1,119 @@
+//! 2PC's end-of-run checks and the metrics it declares.
+
+use super::participant::Decision;
+use super::{Setup, TwoPcNode};
+use crate::bank::{self, participant};
+use sim::invariant::Verdict;
+use sim::metrics::Metrics;
+use sim::World;
+
+pub(super) fn declare_metrics(metrics: &mut Metrics) {
+    bank::declare_metrics(metrics);
+    metrics.declare("in_doubt_ms");
+    metrics.declare("lock_held_ms");
+    metrics.declare("lock_wait_ms");
+}
+
+pub(super) fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    let mut committed = 0;
+    let mut broken = Vec::new();
+    for &q in &s.bank.participants {
+        let Some(p) = participant(world, q) else {
+            return Verdict::unknown("atomicity", format!("{} is down at the end", world.name(q)));
+        };
+        for (id, d) in &p.decided {
+            let Decision::Committed(txn) = d else {
+                continue;
+            };
+            committed += 1;
+            let peer_id = s.bank.peer(txn, q);
+            let Some(peer) = participant(world, peer_id) else {
+                return Verdict::unknown(
+                    "atomicity",
+                    format!("{} is down at the end", world.name(peer_id)),
+                );
+            };
+            let peer_state = match peer.decided.get(id) {
+                Some(Decision::Committed(_)) => continue,
+                _ if peer.prepared.contains_key(id) => continue, // in doubt: no_stuck_locks
+                Some(Decision::Aborted) => "aborted",
+                None => "no record of it",
+            };
+            broken.push(format!(
+                "txn {id} (move {} from account {} to {}) committed at {}, but {} has {peer_state}",
+                txn.amount,
+                txn.from,
+                txn.to,
+                world.name(q),
+                world.name(peer_id)
+            ));
+        }
+    }
+    match broken.first() {
+        None => Verdict::holds(
+            "atomicity",
+            format!("{committed} committed halves, each matched by its peer"),
+        ),
+        Some(first) => Verdict::violated(
+            "atomicity",
+            format!(
+                "{first} ({} such half-committed transaction(s))",
+                broken.len()
+            ),
+        ),
+    }
+}
+
+/// Each outcome a client was told matches the participants: a committed transfer is
+/// committed (or, still in doubt, prepared) at both, an aborted one committed at neither.
+pub(super) fn outcome_matches_decision(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    bank::outcome_matches_decision(&s.bank, |t, committed| {
+        for q in s.bank.pair(t) {
+            let p = participant(world, q).ok_or_else(|| world.name(q).to_string())?;
+            let state = match p.decided.get(&t.id) {
+                Some(Decision::Committed(_)) => "committed",
+                Some(Decision::Aborted) => "aborted",
+                None if p.prepared.contains_key(&t.id) => "prepared",
+                None => "no record of it",
+            };
+            let contradicts = if committed {
+                !matches!(state, "committed" | "prepared")
+            } else {
+                state == "committed"
+            };
+            if contradicts {
+                return Ok(Some(format!("{} has {state}", world.name(q))));
+            }
+        }
+        Ok(None)
+    })
+}
+
+pub(super) fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
+    if let Some(unknown) = world.unsettled("no_stuck_locks") {
+        return unknown;
+    }
+    let mut stuck = Vec::new();
+    for &q in &s.bank.participants {
+        if let Some(p) = participant(world, q) {
+            stuck.extend(
+                p.prepared
+                    .keys()
+                    .map(|id| format!("txn {id} at {}", world.name(q))),
+            );
+        }
+    }
+    match stuck.first() {
+        None => Verdict::holds(
+            "no_stuck_locks",
+            "no prepared transaction left after settling",
+        ),
+        Some(first) => Verdict::violated(
+            "no_stuck_locks",
+            format!(
+                "{} transaction(s) still in doubt, holding locks, after settling; first: {first}",
+                stuck.len()
+            ),
+        ),
+    }
+}
