@@ -28,17 +28,17 @@ fn extreme_latencies_give_sane_runs_in_every_profile() {
         (
             "scenarios/bank-transfer-2pc.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "65ed5963816361cd",
+            "e3cc9c20105a7a1f",
         ),
         (
             "scenarios/bank-transfer-2pc.toml",
             r#"network.links.0.latency="lognormal(45ms, 1000)""#,
-            "fed07060ee403177",
+            "2047382315d155c5",
         ),
         (
             "scenarios/register-singapore-sync.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "789bc37561908f07",
+            "6ffdddf4df0a7462",
         ),
     ] {
         let o = consim(&["run", file, "--json", "--set", set]);

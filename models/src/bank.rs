@@ -7,8 +7,8 @@
 //! participants, sends it to the coordinator, and waits for its outcome, resending it (same
 //! transaction id, higher `attempt`: [`OnTimeout::Retry`]) until it gets one.
 //!
-//! Both `two_phase_commit` and `saga` use this module, and clients draw every transfer and
-//! think time from `Ctx::workload_rng` in the same order, so for a given seed both models —
+//! Both `two_phase_commit` and `saga` use this module, and clients draw every transfer from
+//! `Ctx::workload_rng` (think times from `Ctx::think_rng`), so for a given seed both models —
 //! and every fault setting — see the same sequence of transfers (common random numbers).
 //!
 //! Business rules, the same in both models so that their abort rates compare: a debit needs

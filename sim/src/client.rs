@@ -1,10 +1,12 @@
 //! Clients and workloads: the one client every model uses.
 //!
 //! A [`Client`] runs one request at a time: it waits a think time, draws the next
-//! operation from its [`Workload`], sends it, and waits for the reply or its timeout. Think
-//! times and operations come only from the node's workload stream ([`Ctx::workload_rng`]),
-//! in an order that never depends on replies or faults, so every fault setting sees the
-//! same sequence of operations (common random numbers).
+//! operation from its [`Workload`], sends it, and waits for the reply or its timeout.
+//! Operations come only from the node's workload stream ([`Ctx::workload_rng`]), one draw
+//! per operation whatever replies and faults do, so every fault setting sees the same
+//! sequence of operations (common random numbers); think times come from a stream of their
+//! own ([`Ctx::think_rng`]), since a crash discards a drawn think time and a restart draws
+//! a fresh one.
 //!
 //! Request ids ([`RequestId`]) are built from the client's ordinal, its incarnation
 //! ([`Ctx::incarnation`], which never repeats) and a sequence number: unique across clients
@@ -156,6 +158,8 @@ pub struct Client<W: Workload> {
     next_seq: u64,
     /// The history process of the current operation; set at start.
     process: u64,
+    /// Operations abandoned in this life (each retired a process).
+    abandoned: u64,
     pending: Option<Pending<W::Op>>,
 }
 
@@ -182,6 +186,7 @@ where
             clients,
             next_seq: 0,
             process: 0,
+            abandoned: 0,
             pending: None,
         }
     }
@@ -192,7 +197,13 @@ where
     }
 
     pub fn start(&mut self, ctx: &mut Ctx<'_, W::Node>) {
-        let life = u64::from(ctx.incarnation() / 2); // a crash and a restart per life
+        // The kernel bumps the incarnation at a crash and again at the restart.
+        debug_assert!(
+            ctx.incarnation() % 2 == 0,
+            "a client starts in an even incarnation"
+        );
+        let life = u64::from(ctx.incarnation() / 2);
+        self.abandoned = 0;
         self.process =
             u64::from(self.ordinal) + u64::from(self.clients) * PROCESSES_PER_LIFE * life;
         self.schedule_next(ctx);
@@ -293,15 +304,21 @@ where
                 }
                 self.workload.gave_up(ctx, &p.op);
                 // After an indeterminate outcome the process is retired (history format,
-                // rule 3).
+                // rule 3), to the next number of this life's block.
                 self.process += u64::from(self.clients);
+                self.abandoned += 1;
+                assert!(
+                    self.abandoned < PROCESSES_PER_LIFE,
+                    "more than {PROCESSES_PER_LIFE} abandoned operations in one life would \
+                     reuse the next life's history processes"
+                );
                 self.schedule_next(ctx);
             }
         }
     }
 
     fn schedule_next(&mut self, ctx: &mut Ctx<'_, W::Node>) {
-        let wait = self.config.think_time.sample(ctx.workload_rng());
+        let wait = self.config.think_time.sample(ctx.think_rng());
         ctx.set_timer(Duration::from_nanos(wait), ClientTimer::Next.into());
     }
 }

@@ -200,6 +200,13 @@ impl<N: Node> Ctx<'_, N> {
         &mut self.kernel.slots[self.id.index()].workload_rng
     }
 
+    /// The node's think-time stream: how long a client waits between operations. Apart from
+    /// [`Ctx::workload_rng`] because a crash throws away a drawn think time and a restart
+    /// draws another: on one stream with the operations that would shift every later one.
+    pub fn think_rng(&mut self) -> &mut Rng {
+        &mut self.kernel.slots[self.id.index()].think_rng
+    }
+
     /// The node's disk. After a triggered crash mid-handler, writes still land here but are
     /// forgotten when the handler returns, synced or not: the node died before making them.
     pub fn disk(&mut self) -> &mut Disk<N::Record> {

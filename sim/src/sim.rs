@@ -190,6 +190,7 @@ pub(crate) struct Slot<R> {
     pub(crate) disk: Disk<R>,
     pub(crate) rng: Rng,
     pub(crate) workload_rng: Rng,
+    pub(crate) think_rng: Rng,
     pub(crate) up: bool,
     /// Bumped at every crash and restart; timers and messages aimed at an older incarnation
     /// are dropped.
@@ -495,6 +496,7 @@ impl<M: Model> Sim<M> {
                 disk: Disk::default(),
                 rng: Rng::stream(seed, &format!("node/{name}")),
                 workload_rng: Rng::stream(seed, &format!("workload/{name}")),
+                think_rng: Rng::stream(seed, &format!("think/{name}")),
                 up: true,
                 incarnation: 0,
             })

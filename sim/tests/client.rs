@@ -97,16 +97,17 @@ struct Adds;
 
 impl Workload for Adds {
     type Node = ToyNode;
-    type Op = ();
+    /// The operation's draw, recorded in the history so tests can compare sequences.
+    type Op = i64;
     type Reply = i64;
 
-    fn next(&mut self, rng: &mut Rng, _: RequestId) {
-        rng.unit(); // a draw per operation, as real workloads make
+    fn next(&mut self, rng: &mut Rng, _: RequestId) -> i64 {
+        rng.below(1_000_000) as i64 // a draw per operation, as real workloads make
     }
-    fn target(&self, _: &(), _: u32) -> NodeId {
+    fn target(&self, _: &i64, _: u32) -> NodeId {
         NodeId(0)
     }
-    fn request(&self, id: RequestId, _: &(), attempt: u32) -> Msg {
+    fn request(&self, id: RequestId, _: &i64, attempt: u32) -> Msg {
         Msg::Add { id, attempt }
     }
     fn reply(&self, msg: Msg) -> Option<(RequestId, i64)> {
@@ -115,23 +116,24 @@ impl Workload for Adds {
             Msg::Add { .. } => None,
         }
     }
-    fn metric(&self, _: &()) -> &'static str {
+    fn metric(&self, _: &i64) -> &'static str {
         "add_latency_ms"
     }
-    fn history(&self, _: &()) -> Option<HistoryOp> {
+    fn history(&self, draw: &i64) -> Option<HistoryOp> {
         Some(HistoryOp {
-            f: OpFn::Read,
+            f: OpFn::new("add").unwrap(),
             key: None,
-            value: Value::Null,
+            value: Value::Int(*draw),
         })
     }
-    fn completed(&mut self, _: &mut Ctx<'_, ToyNode>, _: &(), total: i64) -> Completion {
+    fn completed(&mut self, _: &mut Ctx<'_, ToyNode>, _: &i64, total: i64) -> Completion {
         Completion::Ok(Value::Int(total))
     }
 }
 
 struct Toy {
     setup: Rc<Setup>,
+    think_time: &'static str,
 }
 
 impl Model for Toy {
@@ -145,7 +147,7 @@ impl Model for Toy {
             })
         } else {
             let config = ClientConfig {
-                think_time: "10ms".parse().unwrap(),
+                think_time: self.think_time.parse().unwrap(),
                 timeout: Duration::from_millis(100),
                 on_timeout: self.setup.policy,
             };
@@ -163,6 +165,14 @@ impl Model for Toy {
 }
 
 fn run(policy: OnTimeout, faults: Vec<ScheduledFault>) -> sim::Outcome {
+    run_thinking(policy, faults, "10ms")
+}
+
+fn run_thinking(
+    policy: OnTimeout,
+    faults: Vec<ScheduledFault>,
+    think_time: &'static str,
+) -> sim::Outcome {
     let link = LinkParams {
         latency: "5ms".parse().unwrap(),
         loss: 0.0,
@@ -181,6 +191,7 @@ fn run(policy: OnTimeout, faults: Vec<ScheduledFault>) -> sim::Outcome {
     };
     let toy = Toy {
         setup: Rc::new(Setup { policy }),
+        think_time,
     };
     Sim::new(config, toy, None).run().unwrap()
 }
@@ -275,4 +286,50 @@ fn a_restarted_client_takes_fresh_ids_and_processes() {
         panic!("totals are ints")
     };
     assert!(last == oks || last == oks + 1, "{last} vs {oks}");
+}
+
+/// Common random numbers: a crash (during a think time or a request) never shifts the
+/// operations the client draws afterwards. A crash throws away the think time drawn before it
+/// and the restart draws another; think times have their own stream, so the operations'
+/// stream sees one draw per operation whatever happens.
+#[test]
+fn a_crash_never_shifts_the_operations_drawn() {
+    let drawn = |o: &sim::Outcome| -> Vec<i64> {
+        o.history
+            .events
+            .iter()
+            .filter(|e| e.kind == EventType::Invoke)
+            .map(|e| match e.value {
+                Value::Int(v) => v,
+                _ => panic!("draws are ints"),
+            })
+            .collect()
+    };
+    let calm = drawn(&run_thinking(
+        OnTimeout::Retry,
+        vec![],
+        "uniform(20ms, 60ms)",
+    ));
+    assert!(calm.len() > 8, "{calm:?}");
+    // Crash times across think times and requests (5 ms links, 20–60 ms thinking).
+    for at_ms in (200..400).step_by(7) {
+        let crash = ScheduledFault {
+            when: When::At(at_ms * 1_000_000),
+            fault: Fault::Crash {
+                node: NodeId(1),
+                restart_after_ns: Some(50_000_000),
+            },
+        };
+        let crashed = drawn(&run_thinking(
+            OnTimeout::Retry,
+            vec![crash],
+            "uniform(20ms, 60ms)",
+        ));
+        assert!(crashed.len() > 5, "crash at {at_ms} ms: {crashed:?}");
+        assert_eq!(
+            crashed[..],
+            calm[..crashed.len()],
+            "crash at {at_ms} ms shifted the operations"
+        );
+    }
 }
