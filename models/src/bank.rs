@@ -62,19 +62,142 @@ pub struct Bank {
 /// Run-wide bookkeeping shared, through the model's `Rc` setup, by the model and every node
 /// it builds, and kept across node crashes: the outcomes clients were told. It is not
 /// protocol state — no node decides anything from it — and the simulation is
-/// single-threaded and deterministic, so it evolves the same on every replay.
+/// single-threaded and deterministic, so it evolves the same on every replay. A handle:
+/// clones share the same state.
 #[derive(Clone, Debug, Default)]
 pub struct RunState {
-    /// Every outcome a client accepted, in order: (transfer, committed). The models'
-    /// `outcome_matches_decision` compares each with what the databases decided; kept here
-    /// because a client that crashes forgets what it was told.
-    told: RefCell<Vec<(Transfer, bool)>>,
+    told: Rc<RefCell<Told>>,
 }
 
+/// The outcomes clients accepted, for `outcome_matches_decision`: kept here because a client
+/// that crashes forgets what it was told. An outcome is dropped once the databases' state
+/// for it is final and matches it ([`RunState::sweep`]), so memory follows the outcomes
+/// still open, not the length of the run; the verdict is the one judging every outcome at
+/// the end would give.
+#[derive(Debug, Default)]
+struct Told {
+    /// Outcomes accepted so far.
+    count: u64,
+    /// The outcomes not yet settled, in the order they were told: (index among all told,
+    /// transfer, committed).
+    open: Vec<(u64, Transfer, bool)>,
+    /// `open.len()` after the last sweep: the next sweep waits until it has doubled.
+    swept: usize,
+    /// Per participant, the first settled (dropped) outcome whose transfer involves it: if
+    /// that participant is down at the end, judging every outcome would have stopped there
+    /// with an unknown verdict, and still does.
+    first_settled: std::collections::BTreeMap<NodeId, (u64, [NodeId; 2])>,
+}
+
+/// Open outcomes below this many are not swept: sweeping tiny lists gains nothing.
+const SWEEP_FLOOR: usize = 1024;
+
 impl RunState {
-    /// The outcomes clients accepted so far: (transfer, committed).
-    pub fn told(&self) -> std::cell::Ref<'_, Vec<(Transfer, bool)>> {
-        self.told.borrow()
+    /// A client accepted `committed` as the outcome of `t`.
+    fn tell(&self, t: Transfer, committed: bool) {
+        let mut told = self.told.borrow_mut();
+        let index = told.count;
+        told.count += 1;
+        told.open.push((index, t, committed));
+    }
+
+    /// How many outcomes clients accepted so far.
+    pub fn told(&self) -> u64 {
+        self.told.borrow().count
+    }
+
+    /// How many of them are kept, not yet settled.
+    pub fn open(&self) -> usize {
+        self.told.borrow().open.len()
+    }
+
+    /// Drops every open outcome that `settled` says is final and right — its databases'
+    /// state can no longer change in a way that contradicts it, and does not now — once the
+    /// open list has doubled since the last sweep (amortised O(1) per outcome). `pair`
+    /// gives a transfer's two participants, debited first. Called by the models' `observe`.
+    pub(crate) fn sweep(
+        &self,
+        pair: impl Fn(&Transfer) -> [NodeId; 2],
+        mut settled: impl FnMut(&Transfer, bool) -> bool,
+    ) {
+        let mut told = self.told.borrow_mut();
+        if told.open.len() < told.swept.max(SWEEP_FLOOR) * 2 {
+            return;
+        }
+        let Told {
+            open,
+            first_settled,
+            ..
+        } = &mut *told;
+        open.retain(|&(index, t, committed)| {
+            if !settled(&t, committed) {
+                return true;
+            }
+            let p = pair(&t);
+            for q in p {
+                first_settled.entry(q).or_insert((index, p));
+            }
+            false
+        });
+        told.swept = told.open.len();
+    }
+
+    /// The `outcome_matches_decision` verdict over every outcome told, as if each were
+    /// judged now: `down` says whether a participant is down (the verdict is then unknown,
+    /// naming the first down participant of the first outcome in told order that involves
+    /// one); `contradiction` says, for an open outcome, how the databases contradict it
+    /// (`Ok(None)`: they do not; `Err`: a participant, named, is down).
+    fn verdict(
+        &self,
+        down: impl Fn(NodeId) -> Option<String>,
+        mut contradiction: impl FnMut(&Transfer, bool) -> Result<Option<String>, String>,
+    ) -> Verdict {
+        const NAME: &str = "outcome_matches_decision";
+        let told = self.told.borrow();
+        // The first settled outcome that a down participant would have made unknown.
+        let settled_down = told
+            .first_settled
+            .values()
+            .filter_map(|&(index, pair)| {
+                let name = pair.iter().find_map(|&q| down(q))?;
+                Some((index, name))
+            })
+            .min_by_key(|(index, _)| *index);
+        let mut wrong = Vec::new();
+        for &(index, t, committed) in &told.open {
+            if let Some((first, name)) = &settled_down {
+                if *first < index {
+                    return Verdict::unknown(NAME, format!("{name} is down at the end"));
+                }
+            }
+            match contradiction(&t, committed) {
+                Ok(None) => {}
+                Ok(Some(why)) => wrong.push(format!(
+                    "txn {} (move {} from account {} to {}): the client was told {} but {why}",
+                    t.id,
+                    t.amount,
+                    t.from,
+                    t.to,
+                    if committed { "committed" } else { "aborted" }
+                )),
+                Err(down) => return Verdict::unknown(NAME, format!("{down} is down at the end")),
+            }
+        }
+        if let Some((_, name)) = settled_down {
+            return Verdict::unknown(NAME, format!("{name} is down at the end"));
+        }
+        match wrong.first() {
+            None => Verdict::holds(
+                NAME,
+                format!(
+                    "each of the {} outcomes clients were told matches the databases",
+                    told.count
+                ),
+            ),
+            Some(first) => {
+                Verdict::violated(NAME, format!("{first} ({} wrong outcome(s))", wrong.len()))
+            }
+        }
     }
 }
 
@@ -340,12 +463,7 @@ where
         committed: bool,
     ) -> Completion {
         if !ctx.is_halted() {
-            self.setup
-                .bank()
-                .run
-                .told
-                .borrow_mut()
-                .push((*t, committed));
+            self.setup.bank().run.tell(*t, committed);
         }
         ctx.metrics()
             .add(if committed { "committed" } else { "aborts" }, 1);
@@ -591,39 +709,27 @@ impl BankObserver {
 /// The `outcome_matches_decision` verdict: `contradiction` says, for a transfer and the
 /// outcome its client was told, how the databases' state contradicts it (`Ok(None)`: it does
 /// not), or `Err` with the name of a database that is down at the end (the verdict is then
-/// unknown).
-pub(crate) fn outcome_matches_decision(
+/// unknown). Outcomes already settled ([`RunState::sweep`]) are not asked again.
+pub(crate) fn outcome_matches_decision<N: BankNode>(
     bank: &Bank,
-    mut contradiction: impl FnMut(&Transfer, bool) -> Result<Option<String>, String>,
+    world: &World<'_, N>,
+    contradiction: impl FnMut(&Transfer, bool) -> Result<Option<String>, String>,
 ) -> Verdict {
-    const NAME: &str = "outcome_matches_decision";
-    let told = bank.run.told();
-    let mut wrong = Vec::new();
-    for (t, committed) in told.iter() {
-        match contradiction(t, *committed) {
-            Ok(None) => {}
-            Ok(Some(why)) => wrong.push(format!(
-                "txn {} (move {} from account {} to {}): the client was told {} but {why}",
-                t.id,
-                t.amount,
-                t.from,
-                t.to,
-                if *committed { "committed" } else { "aborted" }
-            )),
-            Err(down) => return Verdict::unknown(NAME, format!("{down} is down at the end")),
-        }
-    }
-    match wrong.first() {
-        None => Verdict::holds(
-            NAME,
-            format!(
-                "each of the {} outcomes clients were told matches the databases",
-                told.len()
-            ),
-        ),
-        Some(first) => {
-            Verdict::violated(NAME, format!("{first} ({} wrong outcome(s))", wrong.len()))
-        }
+    bank.run.verdict(
+        |q| {
+            participant(world, q)
+                .is_none()
+                .then(|| world.name(q).to_string())
+        },
+        contradiction,
+    )
+}
+
+impl Bank {
+    /// Settles the outcomes told so far that `settled` says are final and right (see
+    /// [`RunState::sweep`]); cheap unless the open outcomes have doubled.
+    pub(crate) fn sweep_told(&self, settled: impl FnMut(&Transfer, bool) -> bool) {
+        self.run.sweep(|t| self.pair(t), settled);
     }
 }
 
@@ -743,6 +849,71 @@ mod tests {
         b.max_balance = i64::MAX / 12;
         assert!(b.validate().is_ok());
         assert_eq!(b.total(), i64::MAX / 12 * 12);
+    }
+
+    /// Judging open outcomes at the end, after sweeps, gives the verdict judging every
+    /// outcome at the end gives, down participants included; and sweeps keep only the
+    /// unsettled ones.
+    #[test]
+    fn settled_outcomes_are_dropped_and_the_verdict_is_unchanged() {
+        let b = bank();
+        let mut rng = Rng::stream(3, "w");
+        let transfers: Vec<Transfer> = (0..5000)
+            .map(|seq| {
+                let id = RequestId {
+                    client: 0,
+                    incarnation: 0,
+                    seq,
+                };
+                b.draw(&mut rng, id)
+            })
+            .collect();
+        // A transfer "goes wrong" when its amount is 7; "settles" when it is even.
+        let why = |t: &Transfer| (t.amount == 7).then(|| "it is 7".to_string());
+        let judge = |run: &RunState, down: Option<NodeId>| {
+            let name = |q: NodeId| format!("db{}", q.0);
+            run.verdict(
+                |q| (Some(q) == down).then(|| name(q)),
+                |t, _| match b.pair(t).into_iter().find(|&q| Some(q) == down) {
+                    Some(q) => Err(name(q)),
+                    None => Ok(why(t)),
+                },
+            )
+        };
+        let (kept, swept) = (RunState::default(), RunState::default());
+        for (i, t) in transfers.iter().enumerate() {
+            kept.tell(*t, true);
+            swept.tell(*t, true);
+            if i % 10 == 0 {
+                swept.sweep(|t| b.pair(t), |t, _| t.amount % 2 == 0 && why(t).is_none());
+            }
+        }
+        assert_eq!(swept.told(), 5000);
+        assert!(swept.open() < 5000 * 3 / 4, "{} open", swept.open());
+        for down in [None, Some(NodeId(1)), Some(NodeId(2)), Some(NodeId(3))] {
+            assert_eq!(judge(&swept, down), judge(&kept, down), "{down:?} down");
+        }
+        // A down participant that only settled outcomes involve still makes it unknown.
+        let run = RunState::default();
+        let settled = Transfer {
+            amount: 2,
+            ..transfers[0]
+        };
+        run.tell(settled, true);
+        for _ in 0..2 * SWEEP_FLOOR {
+            run.tell(
+                Transfer {
+                    amount: 3,
+                    ..transfers[0]
+                },
+                true,
+            );
+        }
+        run.sweep(|t| b.pair(t), |t, _| t.amount == 2);
+        assert_eq!(run.open(), 2 * SWEEP_FLOOR);
+        let down = b.owner(settled.to);
+        let v = run.verdict(|q| (q == down).then(|| "gone".to_string()), |_, _| Ok(None));
+        assert_eq!(v.status, sim::invariant::Status::Unknown, "{v:?}");
     }
 
     #[test]

@@ -501,6 +501,13 @@ pub struct SagaModel {
     in_flight_money_max: i64,
 }
 
+impl SagaModel {
+    /// A handle on the outcomes clients were told, for tests: how many, how many still open.
+    pub fn told(&self) -> RunState {
+        self.setup.bank.run.clone()
+    }
+}
+
 impl sim::Model for SagaModel {
     type Node = SagaNode;
 
@@ -520,6 +527,7 @@ impl sim::Model for SagaModel {
     }
 
     fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
+        settle_told(world, &self.setup);
         if self
             .observer
             .observe(world, event, metrics, declare_metrics)
@@ -644,25 +652,52 @@ fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
 /// Each outcome a client was told matches the participants: a committed transfer is debited
 /// and credited, not refunded; an aborted one is not credited, and refunded if debited.
 fn outcome_matches_decision(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
-    bank::outcome_matches_decision(&s.bank, |t, committed| {
-        for q in s.bank.pair(t) {
-            if participant(world, q).is_none() {
-                return Err(world.name(q).to_string());
-            }
-        }
-        let (debit, credit, refund) = (
-            applied(world, s, t, Step::Debit),
-            applied(world, s, t, Step::Credit),
-            applied(world, s, t, Step::Refund),
-        );
-        let matches = if committed {
-            debit && credit && !refund
-        } else {
-            !credit && (!debit || refund)
-        };
-        Ok((!matches)
-            .then(|| format!("the databases have debit={debit} credit={credit} refund={refund}")))
+    bank::outcome_matches_decision(&s.bank, world, |t, committed| {
+        told_contradiction(world, s, t, committed)
     })
+}
+
+/// How the databases contradict the outcome `committed` a client was told for `t`
+/// (`Ok(None)`: they do not); `Err` names a participant that is down.
+fn told_contradiction(
+    world: &World<'_, SagaNode>,
+    s: &Setup,
+    t: &Transfer,
+    committed: bool,
+) -> Result<Option<String>, String> {
+    for q in s.bank.pair(t) {
+        if participant(world, q).is_none() {
+            return Err(world.name(q).to_string());
+        }
+    }
+    let (debit, credit, refund) = (
+        applied(world, s, t, Step::Debit),
+        applied(world, s, t, Step::Credit),
+        applied(world, s, t, Step::Refund),
+    );
+    let matches = if committed {
+        debit && credit && !refund
+    } else {
+        !credit && (!debit || refund)
+    };
+    Ok((!matches)
+        .then(|| format!("the databases have debit={debit} credit={credit} refund={refund}")))
+}
+
+/// Settles the told outcomes that can no longer change: once a saga is `Done` (durably, at
+/// the orchestrator) every step it ever sent has its first answer recorded, synced, at its
+/// participant, and a recorded answer never changes; so if the databases match the outcome
+/// now, they match it at the end.
+fn settle_told(world: &World<'_, SagaNode>, s: &Setup) {
+    let Some(o) = orchestrator(world, s) else {
+        return;
+    };
+    s.bank.sweep_told(|t, committed| {
+        o.sagas
+            .get(&t.id)
+            .is_some_and(|saga| matches!(saga.stage, Stage::Done { .. }))
+            && told_contradiction(world, s, t, committed) == Ok(None)
+    });
 }
 
 fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {

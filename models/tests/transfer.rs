@@ -609,3 +609,41 @@ fn compare_2pc_and_saga_on_the_same_seeds() {
         }
     }
 }
+
+/// The outcomes clients were told are checked as they settle, not all kept to the end: a
+/// long run keeps only the open ones (2PC: the aborts, which a crash may forget, and the
+/// commits not yet applied everywhere; the saga: the sagas not yet done).
+#[test]
+fn told_outcomes_do_not_pile_up() {
+    let (sim_config, infos) = config(5, 600, Faults::None, vec![]);
+    let model = two_pc(two_phase_commit::Bug::None)
+        .build(&infos)
+        .expect("valid");
+    let told = model.told();
+    let o = Sim::new(sim_config, model, None)
+        .run()
+        .expect("no trace file");
+    assert_eq!(status(&o, "outcome_matches_decision"), Status::Holds);
+    let aborts = o.metrics.counter("aborts").unwrap();
+    assert!(told.told() > 5000, "{}", told.told());
+    assert!(
+        (told.open() as u64) < aborts + 2100,
+        "2PC keeps {} of {} outcomes, {aborts} aborted",
+        told.open(),
+        told.told()
+    );
+    let (sim_config, infos) = config(5, 600, Faults::None, vec![]);
+    let model = SagaParams::default().build(&infos).expect("valid");
+    let told = model.told();
+    let o = Sim::new(sim_config, model, None)
+        .run()
+        .expect("no trace file");
+    assert_eq!(status(&o, "outcome_matches_decision"), Status::Holds);
+    assert!(told.told() > 5000, "{}", told.told());
+    assert!(
+        told.open() < 2100,
+        "the saga keeps {} of {} outcomes",
+        told.open(),
+        told.told()
+    );
+}

@@ -266,7 +266,7 @@ mod checks; // atomicity, outcome_matches_decision, no_stuck_locks; declared met
 mod coordinator; // runs transactions, logs decisions, recovers
 mod participant; // locks, prepares, votes, applies, asks while in doubt
 
-use checks::{atomicity, declare_metrics, no_stuck_locks, outcome_matches_decision};
+use checks::{atomicity, declare_metrics, no_stuck_locks, outcome_matches_decision, settle_told};
 pub use coordinator::Coordinator;
 pub use participant::Participant;
 
@@ -305,6 +305,13 @@ pub struct TwoPc {
     locks_held_by_prepared: OnlineCheck,
 }
 
+impl TwoPc {
+    /// A handle on the outcomes clients were told, for tests: how many, how many still open.
+    pub fn told(&self) -> RunState {
+        self.setup.bank.run.clone()
+    }
+}
+
 impl sim::Model for TwoPc {
     type Node = TwoPcNode;
 
@@ -324,6 +331,7 @@ impl sim::Model for TwoPc {
     }
 
     fn observe(&mut self, world: &World<'_, TwoPcNode>, event: Observed, metrics: &mut Metrics) {
+        settle_told(world, &self.setup);
         let Some(changed) = self
             .observer
             .observe(world, event, metrics, declare_metrics)
