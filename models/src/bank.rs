@@ -17,6 +17,7 @@
 //! compensate).
 
 use crate::{check_roles, nodes_with_role, NodeInfo, ParamError};
+use serde::{Deserialize, Serialize};
 use sim::client::{
     Client, ClientConfig, ClientTimer, Completion, HasClientTimer, OnTimeout, RequestId, Workload,
 };
@@ -40,6 +41,56 @@ pub struct Transfer {
     pub from: u32,
     pub to: u32,
     pub amount: i64,
+}
+
+/// The `[model.bank]` table both transfer models read: the accounts and the workload. A
+/// nested table rather than `#[serde(flatten)]`, which would disable `deny_unknown_fields`
+/// (and with it the located error on a misspelt key). [`Bank`] is where their meaning lives.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BankParams {
+    pub accounts_per_participant: u32,
+    pub initial_balance: i64,
+    /// No credit may push an account above this (a saga's refunds may).
+    pub max_balance: i64,
+    /// Transfer amounts are uniform in `1 ..= amount_max`.
+    pub amount_max: i64,
+    /// Think time between a client's transfers.
+    pub think_time: Dist,
+    /// How long a client waits for an outcome before asking again.
+    #[serde(with = "crate::serde_duration")]
+    pub client_retry: Duration,
+}
+
+impl Default for BankParams {
+    fn default() -> Self {
+        BankParams {
+            accounts_per_participant: 10,
+            initial_balance: 1000,
+            max_balance: 2000,
+            amount_max: 300,
+            think_time: Dist::Exponential { mean: 100_000_000 },
+            client_retry: Duration::from_secs(1),
+        }
+    }
+}
+
+impl BankParams {
+    /// The bank over the nodes with role `participant`, validated.
+    pub fn bank(&self, nodes: &[NodeInfo]) -> Result<Bank, ParamError> {
+        let bank = Bank {
+            participants: nodes_with_role(nodes, "participant"),
+            accounts_per_participant: self.accounts_per_participant,
+            initial_balance: self.initial_balance,
+            max_balance: self.max_balance,
+            amount_max: self.amount_max,
+            think_time: self.think_time.clone(),
+            client_retry: self.client_retry,
+            run: RunState::default(),
+        };
+        bank.validate()?;
+        Ok(bank)
+    }
 }
 
 /// The accounts and the workload, resolved from a model's parameters.
@@ -222,7 +273,7 @@ impl Bank {
         }
         if self.accounts_per_participant == 0 {
             return Err(ParamError::new(
-                "model.accounts_per_participant",
+                "model.bank.accounts_per_participant",
                 "must be at least 1",
             ));
         }
@@ -232,7 +283,7 @@ impl Bank {
         let accounts = self.participants.len() as u64 * u64::from(self.accounts_per_participant);
         if accounts > MAX_ACCOUNTS {
             return Err(ParamError::new(
-                "model.accounts_per_participant",
+                "model.bank.accounts_per_participant",
                 format!(
                     "{} participants × {} accounts is {accounts} accounts, more than {MAX_ACCOUNTS} \
                      (each holds a balance and a lock in memory)",
@@ -243,7 +294,7 @@ impl Bank {
         }
         if self.initial_balance < 0 || self.max_balance < self.initial_balance {
             return Err(ParamError::new(
-                "model.max_balance",
+                "model.bank.max_balance",
                 format!(
                     "needs 0 <= initial_balance <= max_balance, got {} and {}",
                     self.initial_balance, self.max_balance
@@ -259,7 +310,7 @@ impl Bank {
         };
         if !fits(self.initial_balance) {
             return Err(ParamError::new(
-                "model.initial_balance",
+                "model.bank.initial_balance",
                 format!(
                     "{accounts} accounts of {} each hold more than {} in total",
                     self.initial_balance,
@@ -269,7 +320,7 @@ impl Bank {
         }
         if !fits(self.max_balance) {
             return Err(ParamError::new(
-                "model.max_balance",
+                "model.bank.max_balance",
                 format!(
                     "{accounts} accounts of up to {} each could hold more than {} in total",
                     self.max_balance,
@@ -278,11 +329,14 @@ impl Bank {
             ));
         }
         if self.amount_max < 1 {
-            return Err(ParamError::new("model.amount_max", "must be at least 1"));
+            return Err(ParamError::new(
+                "model.bank.amount_max",
+                "must be at least 1",
+            ));
         }
         if self.client_retry < MIN_CLIENT_RETRY {
             return Err(ParamError::new(
-                "model.client_retry",
+                "model.bank.client_retry",
                 format!(
                     "must be at least {} (faster retries flood the run with events and measure nothing)",
                     sim::time::format_nanos(sim::time::nanos(MIN_CLIENT_RETRY))
@@ -814,7 +868,7 @@ mod tests {
     fn client_retry_has_a_floor() {
         let mut b = bank();
         b.client_retry = Duration::from_nanos(1);
-        assert_eq!(b.validate().unwrap_err().field, "model.client_retry");
+        assert_eq!(b.validate().unwrap_err().field, "model.bank.client_retry");
         b.client_retry = MIN_CLIENT_RETRY;
         assert!(b.validate().is_ok());
     }
@@ -825,7 +879,7 @@ mod tests {
         // 3 × 2^21 accounts are too many to hold; 2 × 2^21 are not.
         let mut b = bank();
         b.accounts_per_participant = 1 << 21;
-        assert_eq!(field(b.clone()), "model.accounts_per_participant");
+        assert_eq!(field(b.clone()), "model.bank.accounts_per_participant");
         b.participants.pop();
         b.initial_balance = 0;
         b.max_balance = 0;
@@ -843,9 +897,9 @@ mod tests {
         let mut b = bank();
         b.initial_balance = i64::MAX / 11;
         b.max_balance = i64::MAX;
-        assert_eq!(field(b.clone()), "model.initial_balance");
+        assert_eq!(field(b.clone()), "model.bank.initial_balance");
         b.initial_balance = i64::MAX / 12;
-        assert_eq!(field(b.clone()), "model.max_balance");
+        assert_eq!(field(b.clone()), "model.bank.max_balance");
         b.max_balance = i64::MAX / 12;
         assert!(b.validate().is_ok());
         assert_eq!(b.total(), i64::MAX / 12 * 12);

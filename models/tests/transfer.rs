@@ -2,6 +2,7 @@
 //! caught by name on named seeds, the correct protocols survive random faults, and (with
 //! `--nocapture`) `compare_2pc_and_saga_on_the_same_seeds` prints the comparison table.
 
+use models::bank::BankParams;
 use models::saga::{self, SagaParams};
 use models::two_phase_commit::{self, Locking, TwoPcParams};
 use models::{NodeInfo, Params};
@@ -251,8 +252,11 @@ fn abort_keeps_lock_is_caught_by_locks_held_by_prepared_on_seed_1() {
 fn contended(locking: Locking) -> TwoPcParams {
     TwoPcParams {
         locking,
-        accounts_per_participant: 2,
-        think_time: "exponential(10ms)".parse().unwrap(),
+        bank: BankParams {
+            accounts_per_participant: 2,
+            think_time: "exponential(10ms)".parse().unwrap(),
+            ..BankParams::default()
+        },
         ..TwoPcParams::default()
     }
 }
@@ -306,9 +310,12 @@ fn waiting_for_locks_aborts_less_than_no_wait_under_contention() {
 fn tight_saga(bug: saga::Bug) -> SagaParams {
     SagaParams {
         bug,
-        initial_balance: 500,
-        max_balance: 600,
-        amount_max: 200,
+        bank: BankParams {
+            initial_balance: 500,
+            max_balance: 600,
+            amount_max: 200,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
 }
@@ -391,31 +398,40 @@ fn parameters_that_would_overflow_are_rejected_by_field() {
     let infos = config(1, 1, Faults::None, vec![]).1;
     // Two participants × 2^32 accounts exceed the u32 account numbers.
     let err = TwoPcParams {
-        accounts_per_participant: u32::MAX,
+        bank: BankParams {
+            accounts_per_participant: u32::MAX,
+            ..BankParams::default()
+        },
         ..TwoPcParams::default()
     }
     .build(&infos)
     .err()
     .expect("too many accounts");
-    assert_eq!(err.field, "model.accounts_per_participant");
+    assert_eq!(err.field, "model.bank.accounts_per_participant");
     // 20 accounts of i64::MAX / 10 each do not sum in an i64.
     let err = SagaParams {
-        initial_balance: i64::MAX / 10,
-        max_balance: i64::MAX / 10,
+        bank: BankParams {
+            initial_balance: i64::MAX / 10,
+            max_balance: i64::MAX / 10,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
     .build(&infos)
     .err()
     .expect("too much money");
-    assert_eq!(err.field, "model.initial_balance");
+    assert_eq!(err.field, "model.bank.initial_balance");
     let err = SagaParams {
-        max_balance: i64::MAX / 10,
+        bank: BankParams {
+            max_balance: i64::MAX / 10,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
     .build(&infos)
     .err()
     .expect("too much room");
-    assert_eq!(err.field, "model.max_balance");
+    assert_eq!(err.field, "model.bank.max_balance");
 }
 
 #[test]
@@ -439,11 +455,11 @@ fn correct_2pc_waiting_for_locks_survives_random_faults_on_200_seeds() {
     // Shorter runs than the no-wait test, on a contended bank so that queues form (and are
     // lost in crashes, and drained by aborts).
     for seed in 1..=200 {
-        let params = TwoPcParams {
+        let mut params = TwoPcParams {
             cooperative_termination: seed % 2 == 1,
-            accounts_per_participant: 3,
             ..contended(Locking::Wait)
         };
+        params.bank.accounts_per_participant = 3;
         let o = run(params, config(seed, 10, Faults::Random, vec![]));
         assert!(
             violations(&o).is_empty(),
