@@ -325,11 +325,19 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
             writeln!(text, "{v}")?;
         } else {
             writeln!(text, "{}: {}", s.kind, s.summary)?;
-            if let Some(p) = d.params.as_object() {
-                for (k, v) in p {
-                    writeln!(text, "    {k} = {v}")?;
+            // Nested tables (`[model.bank]`) print as dotted keys, as `--set` takes them.
+            fn params(text: &mut String, prefix: &str, v: &serde_json::Value) -> std::fmt::Result {
+                match v.as_object() {
+                    Some(table) => {
+                        for (k, v) in table {
+                            params(text, &format!("{prefix}{k}."), v)?;
+                        }
+                        Ok(())
+                    }
+                    None => writeln!(text, "    {} = {v}", prefix.trim_end_matches('.')),
                 }
             }
+            params(&mut text, "", &d.params)?;
             writeln!(text, "  invariants: {}", s.invariants.join(", "))?;
             writeln!(text, "  metrics:    {}", s.metrics.join(", "))?;
             writeln!(text, "  messages:   {}", s.messages.join(", "))?;

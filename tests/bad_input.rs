@@ -14,6 +14,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("toml_syntax.toml", 3, "seed", "invalid string"),
     ("unknown_top_level_field.toml", 5, "colour", "unknown field `colour`"),
     ("unknown_model_field.toml", 9, "model.replicaton", "unknown field `replicaton`"),
+    ("bank_unknown_field.toml", 10, "model.bank.amount_mx", "unknown field `amount_mx`"),
     ("unknown_network_field.toml", 28, "network.jitter", "unknown field `jitter`"),
     ("wrong_type_seed.toml", 3, "seed", "invalid type: string \"x\""),
     ("network_loss_above_one.toml", 28, "network.loss", "within [0, 1], got 1.5"),
@@ -62,9 +63,9 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("nemesis_heavy_tail.toml", 34, "nemesis.crash_every", "`lognormal(1ns, 7.5)` over 86400000s draws about"),
     ("nemesis_partition_every_1ns.toml", 34, "nemesis.partition_every", "about 10000000000 faults"),
     ("nemesis_clock_jump_every_1ns.toml", 34, "nemesis.clock_jump_every", "about 10000000000 faults"),
-    ("accounts_too_many.toml", 8, "model.accounts_per_participant", "4294967296 accounts, more than 4194304"),
-    ("saga_accounts_too_many.toml", 8, "model.accounts_per_participant", "more than 4194304"),
-    ("client_retry_1ns.toml", 8, "model.client_retry", "at least 1ms"),
+    ("accounts_too_many.toml", 10, "model.bank.accounts_per_participant", "4294967296 accounts, more than 4194304"),
+    ("saga_accounts_too_many.toml", 10, "model.bank.accounts_per_participant", "more than 4194304"),
+    ("client_retry_1ns.toml", 10, "model.bank.client_retry", "at least 1ms"),
     ("pingpong_too_many_messages.toml", 8, "model.messages_per_node", "more than 4194304"),
 ];
 

@@ -71,9 +71,9 @@ fn unsynced_prepare_breaks_atomicity() {
 fn no_compensation_breaks_conservation() {
     // Balances near the credit limit: credits get refused and sagas must compensate.
     let tight = [
-        "model.initial_balance=500",
-        "model.max_balance=600",
-        "model.amount_max=200",
+        "model.bank.initial_balance=500",
+        "model.bank.max_balance=600",
+        "model.bank.amount_max=200",
     ];
     let (code, r) = run(
         "scenarios/bank-transfer-saga.toml",

@@ -39,12 +39,11 @@
 //! breaks while the money is all where it should be).
 
 use crate::bank::{
-    self, participant, Accounts, Bank, BankClient, BankMsg, BankNode, BankObserver, BankSetup,
-    BankTimer, ClientNodes, Ledger, RunState, Transfer, TxnId,
+    self, participant, Accounts, Bank, BankClient, BankMsg, BankNode, BankObserver, BankParams,
+    BankSetup, BankTimer, ClientNodes, Ledger, RunState, Transfer, TxnId,
 };
-use crate::{nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use crate::{NodeInfo, ParamError, Params, Spec};
 use serde::{Deserialize, Serialize};
-use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::Verdict;
 use sim::metrics::Metrics;
@@ -53,26 +52,15 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// The `[model]` table. The accounts and workload fields (`accounts_per_participant` to
-/// `client_retry`) repeat in [`crate::two_phase_commit::TwoPcParams`] on purpose: sharing them through
-/// `#[serde(flatten)]` would disable `deny_unknown_fields`, and with it the located error on
-/// a misspelt key. [`crate::bank::Bank`] is where their meaning lives.
+/// The `[model]` table; the accounts and workload are its `[model.bank]` table, shared with
+/// the other transfer model ([`BankParams`]).
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SagaParams {
     pub kind: String,
     pub bug: Bug,
-    pub accounts_per_participant: u32,
-    pub initial_balance: i64,
-    /// No credit may push an account above this (refunds may).
-    pub max_balance: i64,
-    /// Transfer amounts are uniform in `1 ..= amount_max`.
-    pub amount_max: i64,
-    /// Think time between a client's transfers.
-    pub think_time: Dist,
-    /// How long a client waits for an outcome before asking again.
-    #[serde(with = "crate::serde_duration")]
-    pub client_retry: Duration,
+    /// The accounts and the workload.
+    pub bank: BankParams,
     /// How often the orchestrator resends a step that has not been answered.
     #[serde(with = "crate::serde_duration")]
     pub step_retry: Duration,
@@ -83,12 +71,7 @@ impl Default for SagaParams {
         SagaParams {
             kind: "saga".into(),
             bug: Bug::None,
-            accounts_per_participant: 10,
-            initial_balance: 1000,
-            max_balance: 2000,
-            amount_max: 300,
-            think_time: Dist::Exponential { mean: 100_000_000 },
-            client_retry: Duration::from_secs(1),
+            bank: BankParams::default(),
             step_retry: Duration::from_millis(300),
         }
     }
@@ -501,6 +484,13 @@ pub struct SagaModel {
     in_flight_money_max: i64,
 }
 
+impl SagaModel {
+    /// A handle on the outcomes clients were told, for tests: how many, how many still open.
+    pub fn told(&self) -> RunState {
+        self.setup.bank.run.clone()
+    }
+}
+
 impl sim::Model for SagaModel {
     type Node = SagaNode;
 
@@ -520,6 +510,7 @@ impl sim::Model for SagaModel {
     }
 
     fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
+        settle_told(world, &self.setup);
         if self
             .observer
             .observe(world, event, metrics, declare_metrics)
@@ -644,25 +635,52 @@ fn conservation(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
 /// Each outcome a client was told matches the participants: a committed transfer is debited
 /// and credited, not refunded; an aborted one is not credited, and refunded if debited.
 fn outcome_matches_decision(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
-    bank::outcome_matches_decision(&s.bank, |t, committed| {
-        for q in s.bank.pair(t) {
-            if participant(world, q).is_none() {
-                return Err(world.name(q).to_string());
-            }
-        }
-        let (debit, credit, refund) = (
-            applied(world, s, t, Step::Debit),
-            applied(world, s, t, Step::Credit),
-            applied(world, s, t, Step::Refund),
-        );
-        let matches = if committed {
-            debit && credit && !refund
-        } else {
-            !credit && (!debit || refund)
-        };
-        Ok((!matches)
-            .then(|| format!("the databases have debit={debit} credit={credit} refund={refund}")))
+    bank::outcome_matches_decision(&s.bank, world, |t, committed| {
+        told_contradiction(world, s, t, committed)
     })
+}
+
+/// How the databases contradict the outcome `committed` a client was told for `t`
+/// (`Ok(None)`: they do not); `Err` names a participant that is down.
+fn told_contradiction(
+    world: &World<'_, SagaNode>,
+    s: &Setup,
+    t: &Transfer,
+    committed: bool,
+) -> Result<Option<String>, String> {
+    for q in s.bank.pair(t) {
+        if participant(world, q).is_none() {
+            return Err(world.name(q).to_string());
+        }
+    }
+    let (debit, credit, refund) = (
+        applied(world, s, t, Step::Debit),
+        applied(world, s, t, Step::Credit),
+        applied(world, s, t, Step::Refund),
+    );
+    let matches = if committed {
+        debit && credit && !refund
+    } else {
+        !credit && (!debit || refund)
+    };
+    Ok((!matches)
+        .then(|| format!("the databases have debit={debit} credit={credit} refund={refund}")))
+}
+
+/// Settles the told outcomes that can no longer change: once a saga is `Done` (durably, at
+/// the orchestrator) every step it ever sent has its first answer recorded, synced, at its
+/// participant, and a recorded answer never changes; so if the databases match the outcome
+/// now, they match it at the end.
+fn settle_told(world: &World<'_, SagaNode>, s: &Setup) {
+    let Some(o) = orchestrator(world, s) else {
+        return;
+    };
+    s.bank.sweep_told(|t, committed| {
+        o.sagas
+            .get(&t.id)
+            .is_some_and(|saga| matches!(saga.stage, Stage::Done { .. }))
+            && told_contradiction(world, s, t, committed) == Ok(None)
+    });
 }
 
 fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
@@ -735,17 +753,7 @@ impl Params for SagaParams {
         if self.step_retry.is_zero() {
             return Err(ParamError::new("model.step_retry", "must be positive"));
         }
-        let bank = Bank {
-            participants: nodes_with_role(nodes, "participant"),
-            accounts_per_participant: self.accounts_per_participant,
-            initial_balance: self.initial_balance,
-            max_balance: self.max_balance,
-            amount_max: self.amount_max,
-            think_time: self.think_time.clone(),
-            client_retry: self.client_retry,
-            run: RunState::default(),
-        };
-        bank.validate()?;
+        let bank = self.bank.bank(nodes)?;
         Ok(SagaModel {
             clients,
             setup: Rc::new(Setup {

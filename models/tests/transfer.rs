@@ -2,6 +2,7 @@
 //! caught by name on named seeds, the correct protocols survive random faults, and (with
 //! `--nocapture`) `compare_2pc_and_saga_on_the_same_seeds` prints the comparison table.
 
+use models::bank::BankParams;
 use models::saga::{self, SagaParams};
 use models::two_phase_commit::{self, Locking, TwoPcParams};
 use models::{NodeInfo, Params};
@@ -251,8 +252,11 @@ fn abort_keeps_lock_is_caught_by_locks_held_by_prepared_on_seed_1() {
 fn contended(locking: Locking) -> TwoPcParams {
     TwoPcParams {
         locking,
-        accounts_per_participant: 2,
-        think_time: "exponential(10ms)".parse().unwrap(),
+        bank: BankParams {
+            accounts_per_participant: 2,
+            think_time: "exponential(10ms)".parse().unwrap(),
+            ..BankParams::default()
+        },
         ..TwoPcParams::default()
     }
 }
@@ -306,9 +310,12 @@ fn waiting_for_locks_aborts_less_than_no_wait_under_contention() {
 fn tight_saga(bug: saga::Bug) -> SagaParams {
     SagaParams {
         bug,
-        initial_balance: 500,
-        max_balance: 600,
-        amount_max: 200,
+        bank: BankParams {
+            initial_balance: 500,
+            max_balance: 600,
+            amount_max: 200,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
 }
@@ -391,31 +398,40 @@ fn parameters_that_would_overflow_are_rejected_by_field() {
     let infos = config(1, 1, Faults::None, vec![]).1;
     // Two participants × 2^32 accounts exceed the u32 account numbers.
     let err = TwoPcParams {
-        accounts_per_participant: u32::MAX,
+        bank: BankParams {
+            accounts_per_participant: u32::MAX,
+            ..BankParams::default()
+        },
         ..TwoPcParams::default()
     }
     .build(&infos)
     .err()
     .expect("too many accounts");
-    assert_eq!(err.field, "model.accounts_per_participant");
+    assert_eq!(err.field, "model.bank.accounts_per_participant");
     // 20 accounts of i64::MAX / 10 each do not sum in an i64.
     let err = SagaParams {
-        initial_balance: i64::MAX / 10,
-        max_balance: i64::MAX / 10,
+        bank: BankParams {
+            initial_balance: i64::MAX / 10,
+            max_balance: i64::MAX / 10,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
     .build(&infos)
     .err()
     .expect("too much money");
-    assert_eq!(err.field, "model.initial_balance");
+    assert_eq!(err.field, "model.bank.initial_balance");
     let err = SagaParams {
-        max_balance: i64::MAX / 10,
+        bank: BankParams {
+            max_balance: i64::MAX / 10,
+            ..BankParams::default()
+        },
         ..SagaParams::default()
     }
     .build(&infos)
     .err()
     .expect("too much room");
-    assert_eq!(err.field, "model.max_balance");
+    assert_eq!(err.field, "model.bank.max_balance");
 }
 
 #[test]
@@ -439,11 +455,11 @@ fn correct_2pc_waiting_for_locks_survives_random_faults_on_200_seeds() {
     // Shorter runs than the no-wait test, on a contended bank so that queues form (and are
     // lost in crashes, and drained by aborts).
     for seed in 1..=200 {
-        let params = TwoPcParams {
+        let mut params = TwoPcParams {
             cooperative_termination: seed % 2 == 1,
-            accounts_per_participant: 3,
             ..contended(Locking::Wait)
         };
+        params.bank.accounts_per_participant = 3;
         let o = run(params, config(seed, 10, Faults::Random, vec![]));
         assert!(
             violations(&o).is_empty(),
@@ -608,4 +624,42 @@ fn compare_2pc_and_saga_on_the_same_seeds() {
             assert!(tpc.in_doubt.max > 4000.0, "{}", tpc.in_doubt.show());
         }
     }
+}
+
+/// The outcomes clients were told are checked as they settle, not all kept to the end: a
+/// long run keeps only the open ones (2PC: the aborts, which a crash may forget, and the
+/// commits not yet applied everywhere; the saga: the sagas not yet done).
+#[test]
+fn told_outcomes_do_not_pile_up() {
+    let (sim_config, infos) = config(5, 600, Faults::None, vec![]);
+    let model = two_pc(two_phase_commit::Bug::None)
+        .build(&infos)
+        .expect("valid");
+    let told = model.told();
+    let o = Sim::new(sim_config, model, None)
+        .run()
+        .expect("no trace file");
+    assert_eq!(status(&o, "outcome_matches_decision"), Status::Holds);
+    let aborts = o.metrics.counter("aborts").unwrap();
+    assert!(told.told() > 5000, "{}", told.told());
+    assert!(
+        (told.open() as u64) < aborts + 2100,
+        "2PC keeps {} of {} outcomes, {aborts} aborted",
+        told.open(),
+        told.told()
+    );
+    let (sim_config, infos) = config(5, 600, Faults::None, vec![]);
+    let model = SagaParams::default().build(&infos).expect("valid");
+    let told = model.told();
+    let o = Sim::new(sim_config, model, None)
+        .run()
+        .expect("no trace file");
+    assert_eq!(status(&o, "outcome_matches_decision"), Status::Holds);
+    assert!(told.told() > 5000, "{}", told.told());
+    assert!(
+        told.open() < 2100,
+        "the saga keeps {} of {} outcomes",
+        told.open(),
+        told.told()
+    );
 }

@@ -20,6 +20,11 @@ impl OnlineCheck {
         self.violations += 1;
     }
 
+    /// Whether a violation was recorded (its evidence is kept; later ones are counted).
+    pub fn violated(&self) -> bool {
+        self.first_violation.is_some()
+    }
+
     pub fn verdict(&self, name: &'static str, holds_detail: impl Into<String>) -> Verdict {
         match &self.first_violation {
             None => Verdict::holds(name, holds_detail),

@@ -67,7 +67,7 @@ pub(super) fn atomicity(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
 /// Each outcome a client was told matches the participants: a committed transfer is
 /// committed (or, still in doubt, prepared) at both, an aborted one committed at neither.
 pub(super) fn outcome_matches_decision(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {
-    bank::outcome_matches_decision(&s.bank, |t, committed| {
+    bank::outcome_matches_decision(&s.bank, world, |t, committed| {
         for q in s.bank.pair(t) {
             let p = participant(world, q).ok_or_else(|| world.name(q).to_string())?;
             let state = match p.decided.get(&t.id) {
@@ -87,6 +87,20 @@ pub(super) fn outcome_matches_decision(world: &World<'_, TwoPcNode>, s: &Setup) 
         }
         Ok(None)
     })
+}
+
+/// Settles the told outcomes that can no longer go wrong: a commit applied at both
+/// participants (the `Committed` record is synced, so it survives any crash). An abort is
+/// never settled: a participant's abort is not forced to disk (presumed abort), so a crash
+/// can forget it.
+pub(super) fn settle_told(world: &World<'_, TwoPcNode>, s: &Setup) {
+    s.bank.sweep_told(|t, committed| {
+        committed
+            && s.bank.pair(t).iter().all(|&q| {
+                participant(world, q)
+                    .is_some_and(|p| matches!(p.decided.get(&t.id), Some(Decision::Committed(_))))
+            })
+    });
 }
 
 pub(super) fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict {

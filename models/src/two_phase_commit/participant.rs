@@ -97,9 +97,15 @@ impl Participant {
         Some(p)
     }
 
+    /// Whether some held lock belongs to no prepared transaction, in O(1): each prepared
+    /// transaction holds exactly one lock, so this is exactly when the counts differ.
+    pub(super) fn holds_orphan_lock(&self) -> bool {
+        self.held != self.prepared.len()
+    }
+
     /// The first held lock that no prepared transaction owns, as (account, holder).
     pub(super) fn orphan_lock(&self) -> Option<(usize, TxnId)> {
-        if self.held == self.prepared.len() {
+        if !self.holds_orphan_lock() {
             return None;
         }
         self.locks.iter().enumerate().find_map(|(a, l)| {
