@@ -1,7 +1,7 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{pingpong, register, saga, two_phase_commit, Params, Spec};
+use models::{pingpong, register, saga, two_phase_commit, ModelSpec, Params};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -10,7 +10,7 @@ pub trait Visitor {
 }
 
 /// The one registration line per model: its parameter type, in the order `consim models`
-/// lists them. A kind's name is its `Spec::kind`.
+/// lists them. A kind's name is its `ModelSpec::kind`.
 macro_rules! registry {
     ($($params:ty),+ $(,)?) => {
         /// Every model kind, in the order `consim models` lists them.
@@ -41,7 +41,7 @@ pub fn kinds() -> Vec<&'static str> {
 
 /// A model's description with its parameters' defaults, for `consim models`.
 pub struct Described {
-    pub spec: Spec,
+    pub spec: ModelSpec,
     pub params: serde_json::Value,
 }
 

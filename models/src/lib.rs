@@ -15,7 +15,7 @@ use serde::Serialize;
 
 /// What a model is, for `consim models` and for validating `[expect]`.
 #[derive(Clone, Copy, Debug)]
-pub struct Spec {
+pub struct ModelSpec {
     pub kind: &'static str,
     pub summary: &'static str,
     /// Every invariant the model judges, by name.
@@ -29,7 +29,7 @@ pub struct Spec {
 }
 
 /// Declares a model's known-bug enum once: `none` (the default, the correct model) and every
-/// bug with its scenario name; `KNOWN` lists the names for the model's [`Spec`].
+/// bug with its scenario name; `KNOWN` lists the names for the model's [`ModelSpec`].
 ///
 /// ```ignore
 /// models::bugs! {
@@ -56,7 +56,7 @@ macro_rules! bugs {
         }
 
         impl $name {
-            /// The known bugs' names, `none` excluded: the model's `Spec::bugs`.
+            /// The known bugs' names, `none` excluded: the model's `ModelSpec::bugs`.
             pub const KNOWN: &'static [&'static str] = &[$($text),*];
         }
     };
@@ -74,7 +74,7 @@ pub struct NodeInfo {
 /// `kind`. Deserialization rejects unknown fields, so a typo is an error, never ignored.
 pub trait Params: DeserializeOwned + Serialize + Default + Clone + Send + Sync + 'static {
     type Model: sim::Model;
-    const SPEC: Spec;
+    const SPEC: ModelSpec;
 
     /// Builds the model for these nodes; an error names the offending field or role.
     fn build(self, nodes: &[NodeInfo]) -> Result<Self::Model, ParamError>;

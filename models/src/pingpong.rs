@@ -5,7 +5,7 @@
 //! other node. The number of messages in flight stays constant, so the run measures the
 //! kernel's cost per delivery and nothing else.
 
-use crate::{NodeInfo, ParamError, Params, Spec};
+use crate::{ModelSpec, NodeInfo, ParamError, Params};
 use serde::{Deserialize, Serialize};
 use sim::history::History;
 use sim::invariant::Verdict;
@@ -139,7 +139,7 @@ impl sim::Model for PingPong {
 
 impl Params for PingPongParams {
     type Model = PingPong;
-    const SPEC: Spec = Spec {
+    const SPEC: ModelSpec = ModelSpec {
         kind: "pingpong",
         summary: "every delivery triggers one send to a random node: the kernel benchmark",
         invariants: &[],

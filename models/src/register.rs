@@ -23,7 +23,7 @@
 //! It exercises the whole kernel: network faults (retransmission), crashes (recovery from the
 //! synced log), client histories with timeouts (`info`), online and end-of-run invariants.
 
-use crate::{check_roles, nodes_with_role, NodeInfo, ParamError, Params, Spec};
+use crate::{check_roles, nodes_with_role, ModelSpec, NodeInfo, ParamError, Params};
 use serde::{Deserialize, Serialize};
 use sim::client::{
     Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
@@ -757,7 +757,7 @@ impl Workload for RegisterWorkload {
 
 impl Params for RegisterParams {
     type Model = Register;
-    const SPEC: Spec = Spec {
+    const SPEC: ModelSpec = ModelSpec {
         kind: "replicated_register",
         summary: "single-leader register, sync or async replication to replicas, reads from leader or replicas",
         invariants: &[

@@ -42,7 +42,7 @@ use crate::bank::{
     self, participant, Accounts, Bank, BankClient, BankMsg, BankNode, BankObserver, BankParams,
     BankSetup, BankTimer, ClientNodes, Ledger, RunState, Transfer, TxnId,
 };
-use crate::{NodeInfo, ParamError, Params, Spec};
+use crate::{ModelSpec, NodeInfo, ParamError, Params};
 use serde::{Deserialize, Serialize};
 use sim::history::History;
 use sim::invariant::Verdict;
@@ -724,7 +724,7 @@ fn saga_completes(world: &World<'_, SagaNode>, s: &Setup) -> Verdict {
 
 impl Params for SagaParams {
     type Model = SagaModel;
-    const SPEC: Spec = Spec {
+    const SPEC: ModelSpec = ModelSpec {
         kind: "saga",
         summary: "orchestrated saga: debit, credit, refund on failure; retried idempotent steps, money visibly in flight",
         invariants: &[

@@ -8,13 +8,13 @@ mod support;
 use models::register::{Bug, RegisterParams, Replication};
 use sim::fault::{Direction, Fault, ScheduledFault, When};
 use sim::invariant::Status;
-use sim::{NodeId, Outcome, Stop};
+use sim::{NodeId, RunResult, Stop};
 use std::time::Duration;
 use support::sweep::{self, Links, CALM};
 
 const SETTLE: Duration = Duration::from_secs(10);
 
-fn status(o: &Outcome, name: &str) -> Status {
+fn status(o: &RunResult, name: &str) -> Status {
     o.verdicts
         .iter()
         .find(|v| v.name == name)
@@ -22,7 +22,7 @@ fn status(o: &Outcome, name: &str) -> Status {
         .status
 }
 
-fn assert_all_hold(o: &Outcome, what: &str) {
+fn assert_all_hold(o: &RunResult, what: &str) {
     let f = sweep::findings(o);
     assert!(f.is_empty(), "{what}, seed {}: {f:?}", o.seed);
 }

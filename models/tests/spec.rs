@@ -1,6 +1,6 @@
 //! `consim models` lists what each model emits: every verdict and metric a run reports, for
-//! the correct model and every known bug, is named in the model's `Spec`. (Message kinds and
-//! bug names are the `Spec`'s by construction — `Message::KINDS`, which debug builds check
+//! the correct model and every known bug, is named in the model's `ModelSpec`. (Message kinds and
+//! bug names are the `ModelSpec`'s by construction — `Message::KINDS`, which debug builds check
 //! on every send, and `Bug::KNOWN` — and the runs here exercise that check too.)
 
 mod support;
@@ -8,8 +8,8 @@ mod support;
 use models::register::RegisterParams;
 use models::saga::SagaParams;
 use models::two_phase_commit::TwoPcParams;
-use models::{Params, Spec};
-use sim::Outcome;
+use models::{ModelSpec, Params};
+use sim::RunResult;
 use support::sweep::{self, Case};
 
 /// `bug` parsed as the model's bug type, as a scenario's `model.bug` would be.
@@ -17,11 +17,11 @@ fn bug<B: serde::de::DeserializeOwned>(name: &str) -> B {
     serde_json::from_value(serde_json::Value::String(name.into())).expect("a listed bug parses")
 }
 
-fn assert_listed(spec: &Spec, bug: &str, o: &Outcome) {
+fn assert_listed(spec: &ModelSpec, bug: &str, o: &RunResult) {
     for v in &o.verdicts {
         assert!(
             spec.invariants.contains(&v.name),
-            "{} (bug {bug}) reports the invariant {} that its Spec does not list",
+            "{} (bug {bug}) reports the invariant {} that its ModelSpec does not list",
             spec.kind,
             v.name
         );
@@ -30,7 +30,7 @@ fn assert_listed(spec: &Spec, bug: &str, o: &Outcome) {
     for name in metrics.as_object().expect("metrics are an object").keys() {
         assert!(
             spec.metrics.contains(&name.as_str()),
-            "{} (bug {bug}) reports the metric {name} that its Spec does not list",
+            "{} (bug {bug}) reports the metric {name} that its ModelSpec does not list",
             spec.kind
         );
     }

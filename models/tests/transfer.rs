@@ -10,7 +10,7 @@ use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
 use sim::net::{InFlight, LinkParams, Network, Order};
-use sim::{NodeId, Outcome, Sim, SimConfig};
+use sim::{NodeId, RunResult, Sim, SimConfig};
 use std::time::Duration;
 
 /// coordinator and db1 in Virginia, db2 in Frankfurt, two clients in Virginia.
@@ -88,7 +88,7 @@ fn config(
     (config, infos)
 }
 
-fn run<P: Params>(params: P, config: (SimConfig, Vec<NodeInfo>)) -> Outcome {
+fn run<P: Params>(params: P, config: (SimConfig, Vec<NodeInfo>)) -> RunResult {
     let (config, infos) = config;
     let model = params.build(&infos).expect("valid parameters");
     Sim::new(config, model, None).run().expect("no trace file")
@@ -116,7 +116,7 @@ fn crash_on(
     }
 }
 
-fn status(o: &Outcome, name: &str) -> Status {
+fn status(o: &RunResult, name: &str) -> Status {
     o.verdicts
         .iter()
         .find(|v| v.name == name)
@@ -124,7 +124,7 @@ fn status(o: &Outcome, name: &str) -> Status {
         .status
 }
 
-fn violations(o: &Outcome) -> Vec<String> {
+fn violations(o: &RunResult) -> Vec<String> {
     o.verdicts
         .iter()
         .filter(|v| v.status != Status::Holds)
@@ -263,7 +263,7 @@ fn contended(locking: Locking) -> TwoPcParams {
 
 #[test]
 fn waiting_for_locks_aborts_less_than_no_wait_under_contention() {
-    let summary = |o: &Outcome| {
+    let summary = |o: &RunResult| {
         let c = |name| o.metrics.counter(name).unwrap();
         let wait = o.metrics.summary("lock_wait_ms").unwrap();
         eprintln!(
@@ -508,7 +508,7 @@ struct Folded {
 }
 
 impl Folded {
-    fn add(&mut self, o: &Outcome, metric: &str) {
+    fn add(&mut self, o: &RunResult, metric: &str) {
         let s = o.metrics.summary(metric).unwrap();
         if s.count == 0 {
             return;
@@ -542,7 +542,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&mut self, o: &Outcome, in_doubt_metric: &str) {
+    fn add(&mut self, o: &RunResult, in_doubt_metric: &str) {
         assert!(
             violations(o).is_empty(),
             "seed {}: {:?}",

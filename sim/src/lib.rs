@@ -28,7 +28,7 @@ pub use client::{Client, ClientTimer, RequestId, Workload};
 pub use node::{Ctx, Message, Model, Node, Observed, Stopwatch, TimerId, World};
 pub use parts::Part;
 pub use sim::{
-    Episode, EpisodeKind, Outcome, Progress, Sim, SimConfig, Stats, Stop, Watch, WATCH_EVERY,
+    Episode, EpisodeKind, Progress, RunResult, Sim, SimConfig, Stats, Stop, Watch, WATCH_EVERY,
 };
 pub use time::Time;
 

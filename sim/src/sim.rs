@@ -115,7 +115,7 @@ pub enum EpisodeKind {
 }
 
 /// The result of one run.
-pub struct Outcome {
+pub struct RunResult {
     pub seed: u64,
     pub trace_hash: u64,
     pub sim_time: Time,
@@ -615,7 +615,7 @@ impl<M: Model> Sim<M> {
     }
 
     /// Runs to the end and judges the run.
-    pub fn run(mut self) -> std::io::Result<Outcome> {
+    pub fn run(mut self) -> std::io::Result<RunResult> {
         let stop = self.event_loop();
         let k = &mut self.kernel;
         k.stats.messages_in_flight = k
@@ -665,7 +665,7 @@ impl<M: Model> Sim<M> {
             e.to = k.now;
         }
         k.episodes.sort_by_key(|e| e.from);
-        Ok(Outcome {
+        Ok(RunResult {
             seed: self.seed,
             trace_hash: k.hash.value(),
             sim_time: k.now,

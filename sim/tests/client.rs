@@ -164,7 +164,7 @@ impl Model for Toy {
     }
 }
 
-fn run(policy: OnTimeout, faults: Vec<ScheduledFault>) -> sim::Outcome {
+fn run(policy: OnTimeout, faults: Vec<ScheduledFault>) -> sim::RunResult {
     run_thinking(policy, faults, "10ms")
 }
 
@@ -172,7 +172,7 @@ fn run_thinking(
     policy: OnTimeout,
     faults: Vec<ScheduledFault>,
     think_time: &'static str,
-) -> sim::Outcome {
+) -> sim::RunResult {
     let link = LinkParams {
         latency: "5ms".parse().unwrap(),
         loss: 0.0,
@@ -294,7 +294,7 @@ fn a_restarted_client_takes_fresh_ids_and_processes() {
 /// stream sees one draw per operation whatever happens.
 #[test]
 fn a_crash_never_shifts_the_operations_drawn() {
-    let drawn = |o: &sim::Outcome| -> Vec<i64> {
+    let drawn = |o: &sim::RunResult| -> Vec<i64> {
         o.history
             .events
             .iter()

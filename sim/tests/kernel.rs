@@ -122,11 +122,11 @@ fn config(faults: Vec<ScheduledFault>, duration_ms: u64) -> SimConfig {
     }
 }
 
-fn run(faults: Vec<ScheduledFault>, duration_ms: u64, burst: u32) -> (Vec<String>, sim::Outcome) {
+fn run(faults: Vec<ScheduledFault>, duration_ms: u64, burst: u32) -> (Vec<String>, sim::RunResult) {
     run_with(config(faults, duration_ms), burst, false)
 }
 
-fn run_with(config: SimConfig, burst: u32, log_sends: bool) -> (Vec<String>, sim::Outcome) {
+fn run_with(config: SimConfig, burst: u32, log_sends: bool) -> (Vec<String>, sim::RunResult) {
     let log = Log::default();
     let out = Sim::new(
         config,

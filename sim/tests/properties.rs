@@ -194,7 +194,7 @@ fn setup() -> impl Strategy<Value = Setup> {
     })
 }
 
-fn run(s: &Setup) -> (sim::Outcome, Vec<(u32, u32, u64, u64)>) {
+fn run(s: &Setup) -> (sim::RunResult, Vec<(u32, u32, u64, u64)>) {
     let link = LinkParams {
         latency: s.latency.clone(),
         loss: s.loss,

@@ -13,7 +13,7 @@ mod spec; // the file's serde types, with validation at deserialization
 
 pub use locate::line_of;
 use locate::{find_key_line, key_line, toml_error};
-use models::{NodeInfo, ParamError, Params, Spec};
+use models::{ModelSpec, NodeInfo, ParamError, Params};
 use overrides::apply_overrides;
 pub use overrides::Origins;
 use sim::clock::Clock;
@@ -580,7 +580,7 @@ impl Resolver<'_> {
     fn expect(
         &self,
         expect: &BTreeMap<String, Spanned<Status>>,
-        spec: &Spec,
+        spec: &ModelSpec,
     ) -> Result<BTreeMap<String, Status>, ScenarioError> {
         let mut out = BTreeMap::new();
         for (name, status) in expect {

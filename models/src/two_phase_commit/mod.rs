@@ -87,7 +87,7 @@ use crate::bank::{
     self, participant, Bank, BankClient, BankMsg, BankNode, BankObserver, BankParams, BankSetup,
     BankTimer, ClientNodes, RunState, Transfer, TxnId,
 };
-use crate::{NodeInfo, ParamError, Params, Spec};
+use crate::{ModelSpec, NodeInfo, ParamError, Params};
 use serde::{Deserialize, Serialize};
 use sim::history::History;
 use sim::invariant::{OnlineCheck, Verdict};
@@ -384,7 +384,7 @@ impl sim::Model for TwoPc {
 
 impl Params for TwoPcParams {
     type Model = TwoPc;
-    const SPEC: Spec = Spec {
+    const SPEC: ModelSpec = ModelSpec {
         kind: "two_phase_commit",
         summary: "two-phase commit with presumed abort over participant databases, optional cooperative termination",
         invariants: &[

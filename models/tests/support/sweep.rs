@@ -19,7 +19,7 @@ use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When}
 use sim::invariant::Status;
 use sim::net::{InFlight, LinkParams, Network, Order};
 use sim::rng::Rng;
-use sim::{NodeId, Outcome, Sim, SimConfig};
+use sim::{NodeId, RunResult, Sim, SimConfig};
 use std::time::Duration;
 
 /// The correct models the sweep covers, in the configurations whose invariants must hold.
@@ -184,7 +184,7 @@ fn infos(nodes: &Nodes) -> Vec<NodeInfo> {
         .collect()
 }
 
-fn run_model<P: Params>(params: P, nodes: &Nodes, config: SimConfig) -> Outcome {
+fn run_model<P: Params>(params: P, nodes: &Nodes, config: SimConfig) -> RunResult {
     let model = params.build(&infos(nodes)).expect("valid parameters");
     Sim::new(config, model, None).run().expect("no trace file")
 }
@@ -197,7 +197,7 @@ pub fn run_with(
     register: impl FnOnce(&mut RegisterParams),
     two_pc: impl FnOnce(&mut TwoPcParams),
     saga: impl FnOnce(&mut SagaParams),
-) -> Outcome {
+) -> RunResult {
     let kinds = case.messages();
     match case {
         Case::RegisterSync | Case::RegisterAsync => {
@@ -254,12 +254,12 @@ pub fn run_with(
 }
 
 /// Runs the correct model of `case` on `seed` under the sweep's faults.
-pub fn run(case: Case, seed: u64) -> Outcome {
+pub fn run(case: Case, seed: u64) -> RunResult {
     run_with(case, seed, |_| {}, |_| {}, |_| {})
 }
 
 /// The findings of one run: every verdict that is not `holds`, as text.
-pub fn findings(o: &Outcome) -> Vec<(Status, String)> {
+pub fn findings(o: &RunResult) -> Vec<(Status, String)> {
     o.verdicts
         .iter()
         .filter(|v| v.status != Status::Holds)
@@ -295,7 +295,7 @@ pub fn register_with(
     nemesis: bool,
     scripted: Vec<ScheduledFault>,
     settle: Duration,
-) -> Outcome {
+) -> RunResult {
     let nodes = register_nodes(clients);
     let net = network(&nodes, 3, links.local, links.wan, links.loss, links.dup);
     let mut config = config(seed, &nodes, net, nemesis, RegisterParams::SPEC.messages);
@@ -305,7 +305,7 @@ pub fn register_with(
 }
 
 /// The register with `clients` clients and no faults, for the scaling benchmark.
-pub fn register_clients(clients: usize, seed: u64) -> Outcome {
+pub fn register_clients(clients: usize, seed: u64) -> RunResult {
     let nodes = register_nodes(clients);
     let net = network(
         &nodes,
