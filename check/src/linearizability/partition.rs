@@ -80,6 +80,11 @@ pub(crate) fn check<M: SequentialSpec>(
             return v;
         }
     }
+    stats.algorithm = if stats.searched_operations == 0 {
+        "none"
+    } else {
+        "wgl"
+    };
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
     // Objects are searched in interleaved slices of steps that double each round, like
     // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
@@ -187,6 +192,7 @@ fn precheck<S: Spec>(
 ) -> Option<Outcome> {
     let (blocked, value) = unwritten_value(&part.ops)?;
     stats.decided_by_precheck = true;
+    stats.algorithm = "precheck";
     Some(Outcome::Violation(Box::new(explain::unwritten(
         ops, part, blocked, value, spec,
     ))))
