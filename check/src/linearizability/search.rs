@@ -28,6 +28,10 @@ pub(crate) struct SearchOp {
     /// Event index of the completion for operations that must be linearized; `None` for
     /// indeterminate ones (`info` or never completed), which stay open to the end.
     pub ret: Option<u32>,
+    /// An indeterminate write given the completion of the earliest read of its value (see
+    /// `partition::prune_info`): its return entry goes right after that read's, which shares
+    /// the event.
+    pub closed: bool,
 }
 
 /// Why a history is not linearizable.
@@ -89,20 +93,21 @@ struct Links {
 impl Links {
     fn new(ops: &[SearchOp]) -> Links {
         let n = ops.len();
-        let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
+        let mut order: Vec<(u32, bool, u32)> = Vec::with_capacity(2 * n);
         for (i, op) in ops.iter().enumerate() {
-            order.push((op.call, 2 * i as u32));
+            order.push((op.call, false, 2 * i as u32));
             if let Some(r) = op.ret {
-                order.push((r, 2 * i as u32 + 1));
+                order.push((r, op.closed, 2 * i as u32 + 1));
             }
         }
-        // Event indices are distinct, so this order is total and the list deterministic.
+        // Event indices are distinct but for closed writes, which follow the read whose
+        // completion they share; so this order is total and the list deterministic.
         order.sort_unstable();
         let head = 2 * n as u32;
         let mut next = vec![NIL; 2 * n + 1];
         let mut prev = vec![NIL; 2 * n + 1];
         let mut last = head;
-        for &(_, e) in &order {
+        for &(_, _, e) in &order {
             next[last as usize] = e;
             prev[e as usize] = last;
             last = e;
