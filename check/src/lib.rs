@@ -8,6 +8,7 @@
 //! on any input (real systems' histories come here).
 
 pub mod checkers; // the Check trait; session, total-queue, set-full, unique-ids
+pub mod generate; // seeded random histories for tests and benches
 pub mod history; // Jepsen-style client histories (JSON Lines)
 pub mod linearizability; // Wing–Gong–Lowe checker for register and key-value histories
 pub mod verdict; // holds / violated / unknown, with evidence

@@ -16,6 +16,7 @@
 //! [`HistoryError`], an exhausted budget is [`Verdict::Unknown`].
 
 mod explain;
+mod jit;
 mod memo;
 mod model;
 mod partition;
@@ -117,6 +118,18 @@ pub struct Stats {
     pub peak_memo_bytes: usize,
     /// True if a pre-check refuted the history without a search.
     pub decided_by_precheck: bool,
+    /// What decided: `"precheck"` (a pre-check refuted the history), `"jit"` (just-in-time
+    /// linearization: one pass over the events, memory following concurrency), `"wgl"` (the
+    /// Wing–Gong–Lowe search with windowed memoization, for objects with too many operations
+    /// left open for the first), `"jit+wgl"` (some objects each), or `"none"` (nothing to
+    /// search).
+    pub algorithm: &'static str,
+    /// Indeterminate writes dropped before the search: no operation ever reads their value,
+    /// so a linearization never needs them (see `partition`).
+    pub info_dropped: usize,
+    /// Indeterminate writes given a completion: the only writer of a value some operation
+    /// read, they took effect before the earliest such read completed.
+    pub info_closed: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

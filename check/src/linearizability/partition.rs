@@ -11,6 +11,7 @@
 //! big one.
 
 use super::explain;
+use super::jit;
 use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
 use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
 use super::Stats;
@@ -41,9 +42,107 @@ impl Part<'_> {
             } else {
                 None
             },
+            closed: false,
         });
         self.src.push(src);
     }
+}
+
+/// What [`prune_info`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Pruned {
+    pub dropped: usize,
+    pub closed: usize,
+}
+
+/// Makes indeterminate writes cheap. An `info` operation stays open to the end of the
+/// history, so the search may place it anywhere later, and every configuration carries it
+/// until it is placed; thousands of them make the search exponential. Two rules remove most:
+///
+/// - *Drop*: an indeterminate write (or cas) of a value `v` that no operation reads (no `ok`
+///   read of `v`, no cas expecting `v`) is removed. Sound when the object has no failed cas:
+///   in any linearization, the operations between it and the next change of value can only
+///   be failed cas (reads would return `v`, a cas would expect `v`); without any, removing it
+///   leaves a linearization. A failed cas could tell the difference (it needs the value to
+///   differ from what the write overwrote), so then nothing is dropped.
+/// - *Close*: an indeterminate write of a value `v ≠` initial that is the only writer of `v`,
+///   which some operation reads: every linearization places it before that read, so it took
+///   effect before the earliest such read completed. It gets that completion (its return
+///   entry right after the read's), and becomes an ordinary operation.
+///
+/// Objects with appends are left alone: an appended value is built on what was there, so a
+/// read of `"ab"` reads a put of `"a"` without returning it.
+pub(crate) fn prune_info(part: &mut Part) -> Pruned {
+    let mut pruned = Pruned::default();
+    if !part.ops.iter().any(|o| o.ret.is_none()) {
+        return pruned;
+    }
+    if part.ops.iter().any(|o| matches!(o.step, Step::Append(_))) {
+        return pruned;
+    }
+    let has_cas_fail = part
+        .ops
+        .iter()
+        .any(|o| matches!(o.step, Step::CasFail { .. }));
+    let mut values = 0usize;
+    for o in &part.ops {
+        let m = match o.step {
+            Step::Read(v) | Step::Write(v) => v,
+            Step::Cas { expected, new } => expected.max(new),
+            Step::CasFail { expected } => expected,
+            Step::Append(_) => 0,
+        };
+        values = values.max(m as usize + 1);
+    }
+    // Per value: how many operations write it, whether any reads it, and the earliest
+    // completion of an operation that reads it.
+    let mut writers = vec![0u32; values];
+    let mut read = vec![false; values];
+    let mut earliest = vec![u32::MAX; values];
+    for o in &part.ops {
+        let seen = match o.step {
+            Step::Write(v) => {
+                writers[v as usize] += 1;
+                continue;
+            }
+            Step::Cas { expected, new } => {
+                writers[new as usize] += 1;
+                expected
+            }
+            Step::Read(v) => v,
+            _ => continue,
+        };
+        read[seen as usize] = true;
+        if let Some(r) = o.ret {
+            earliest[seen as usize] = earliest[seen as usize].min(r);
+        }
+    }
+    let mut keep = vec![true; part.ops.len()];
+    for (i, o) in part.ops.iter_mut().enumerate() {
+        let written = match (o.ret, o.step) {
+            (None, Step::Write(v) | Step::Cas { new: v, .. }) => v as usize,
+            _ => continue,
+        };
+        if !read[written] && !has_cas_fail {
+            keep[i] = false;
+            pruned.dropped += 1;
+        } else if written != INITIAL as usize
+            && writers[written] == 1
+            && earliest[written] != u32::MAX
+            && earliest[written] > o.call
+        {
+            o.ret = Some(earliest[written]);
+            o.closed = true;
+            pruned.closed += 1;
+        }
+    }
+    if pruned.dropped > 0 {
+        let mut k = keep.iter();
+        part.ops.retain(|_| *k.next().unwrap_or(&true));
+        let mut k = keep.iter();
+        part.src.retain(|_| *k.next().unwrap_or(&true));
+    }
+    pruned
 }
 
 /// Splits `ops` into `spec`'s independent objects and searches each.
@@ -80,21 +179,76 @@ pub(crate) fn check<M: SequentialSpec>(
             return v;
         }
     }
+    // Pruned objects keep their unpruned operations for the explanation (see `conclude`).
+    let mut unpruned: Vec<Option<Part>> = Vec::with_capacity(parts.len());
+    for (part, _) in &mut parts {
+        // Small objects are searched as they are: pruning would cost their explanation a
+        // second, unpruned search, more than it saves.
+        if part.ops.len() < MIN_JIT_OPS {
+            unpruned.push(None);
+            continue;
+        }
+        let before = Part {
+            key: part.key,
+            ops: part.ops.clone(),
+            src: part.src.clone(),
+        };
+        let p = prune_info(part);
+        stats.info_dropped += p.dropped;
+        stats.info_closed += p.closed;
+        unpruned.push((p.dropped > 0).then_some(before));
+    }
+    stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
+    // Each object first goes through just-in-time linearization, one pass in memory that
+    // follows concurrency; objects it gives up on (too many operations left open) go to the
+    // Wing–Gong–Lowe search.
+    let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
+    let mut decided = None;
+    let (mut by_jit, mut by_wgl) = (false, false);
+    let mut js = jit::JitStats::default();
+    for (i, (p, mut object)) in parts.iter().zip(objects).enumerate() {
+        if decided.is_some() || p.ops.is_empty() {
+            continue;
+        }
+        let open = p.ops.iter().filter(|o| o.ret.is_none()).count();
+        let appends = p.ops.iter().any(|o| matches!(o.step, Step::Append(_)));
+        let result = if open <= MAX_JIT_OPEN && !appends && p.ops.len() >= MIN_JIT_OPS {
+            jit::run(&p.ops, &mut object, &mut js)
+        } else {
+            jit::JitResult::GaveUp
+        };
+        match result {
+            jit::JitResult::Linearizable => by_jit = true,
+            jit::JitResult::Violation(f) => {
+                by_jit = true;
+                decided = Some((i, false, object, SearchResult::Violation(f)));
+            }
+            jit::JitResult::GaveUp => {
+                by_wgl = true;
+                live.push((i, Search::new(&p.ops, object)));
+            }
+        }
+    }
+    stats.configurations += js.configurations;
+    stats.peak_memo_bytes = stats.peak_memo_bytes.max(js.peak_bytes);
+    if decided.is_some() {
+        live.clear();
+    }
+    stats.algorithm = match (by_jit, by_wgl) {
+        _ if stats.searched_operations == 0 => "none",
+        (true, false) => "jit",
+        (false, _) => "wgl",
+        (true, true) => "jit+wgl",
+    };
     // Objects are searched in interleaved slices of steps that double each round, like
     // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
     // and deterministically: an easily refuted key is found before a hard key exhausts the
     // budget, and a linearizable history costs the same total work.
-    let mut live: Vec<(usize, Search<M::Object>)> = parts
-        .iter()
-        .zip(objects)
-        .enumerate()
-        .map(|(i, (p, object))| (i, Search::new(&p.ops, object)))
-        .collect();
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;
     let mut s = SearchStats::default();
-    while !live.is_empty() {
+    'rounds: while !live.is_empty() {
         let mut i = 0;
         while i < live.len() {
             // The memory cap holds for all live searches together.
@@ -112,7 +266,7 @@ pub(crate) fn check<M: SequentialSpec>(
                 i += 1;
                 continue;
             };
-            let (p, mut search) = live.remove(i);
+            let (p, search) = live.remove(i);
             match result {
                 SearchResult::Linearizable => {}
                 SearchResult::OutOfMemory => {
@@ -121,15 +275,30 @@ pub(crate) fn check<M: SequentialSpec>(
                         .get_or_insert_with(|| unknown_reason(SearchResult::OutOfMemory, limits));
                 }
                 r @ (SearchResult::Violation(_) | SearchResult::OutOfTime) => {
-                    add_stats(stats, &s);
-                    return conclude(ops, &parts[p], &mut search, r, limits);
+                    decided = Some((p, search.is_exact(), search.spec, r));
+                    break 'rounds;
                 }
             }
         }
         slice = slice.saturating_mul(2);
     }
+    // Every other search is done with: its memory goes back to the budget before any search
+    // for an explanation.
+    drop(live);
     add_stats(stats, &s);
-    unknown.map_or(Outcome::Linearizable, Outcome::Unknown)
+    match decided {
+        Some((p, exact, spec, r)) => conclude(
+            ops,
+            &parts[p],
+            unpruned[p].as_ref(),
+            exact,
+            spec,
+            r,
+            limits,
+            stats,
+        ),
+        None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
+    }
 }
 
 fn add_stats(stats: &mut Stats, s: &SearchStats) {
@@ -148,35 +317,80 @@ fn unknown_reason(r: SearchResult, limits: Limits) -> String {
     }
 }
 
+/// Indeterminate operations an object may leave open for just-in-time linearization: each can
+/// double its set of configurations.
+const MAX_JIT_OPEN: usize = 12;
+
+/// Objects smaller than this go straight to the Wing–Gong–Lowe search, which is faster on
+/// them (and its memo small). Objects with appends too: the search's append pruning makes it
+/// the faster there, and just-in-time linearization would try every order of concurrent
+/// appends.
+const MIN_JIT_OPS: usize = 2048;
+
+/// Steps the search for an explanation may take on an object's unpruned operations before it
+/// falls back to the pruned ones: counted in steps, not time, so the explanation is the same
+/// on every machine.
+fn unpruned_steps(part: &Part) -> u64 {
+    1_000_000 + 16 * part.ops.len() as u64
+}
+
+/// Turns a decided search into the outcome. A fast search's failure (append pruning, or
+/// indeterminate writes pruned) is searched again exactly for the explanation: first on the
+/// unpruned operations within [`unpruned_steps`], so that the prefix and the values the
+/// object could hold count every indeterminate write, then on the pruned ones, where they
+/// leave out dropped writes (the reason says so). The fast search has been dropped by the
+/// caller, so each re-search has the whole budget; its work is added to `stats`.
+#[allow(clippy::too_many_arguments)]
 fn conclude<S: Spec + Clone>(
     ops: &[Operation],
     part: &Part,
-    search: &mut Search<S>,
+    unpruned: Option<&Part>,
+    exact: bool,
+    spec: S,
     result: SearchResult,
     limits: Limits,
+    stats: &mut Stats,
 ) -> Outcome {
-    match result {
-        SearchResult::Linearizable => Outcome::Linearizable,
-        SearchResult::Violation(f) if search.is_exact() => Outcome::Violation(Box::new(
-            explain::from_failure(ops, part, &f, &mut search.spec, true),
-        )),
-        SearchResult::Violation(f) => {
-            // The verdict stands; the explanation needs the configurations the fast search
-            // pruned, so search this object again without pruning, within what is left of
-            // the budget.
-            let reached = part.ops[f.blocked as usize].ret.unwrap_or(0);
-            let mut exact = Search::exact(&part.ops, search.spec.clone(), reached);
-            let mut s = SearchStats::default();
-            let (f, mut spec, is_exact) = match exact.run(limits, u64::MAX, &mut s) {
-                Some(SearchResult::Violation(e)) => (e, exact.spec, true),
-                _ => (f, search.spec.clone(), false),
-            };
-            Outcome::Violation(Box::new(explain::from_failure(
-                ops, part, &f, &mut spec, is_exact,
-            )))
-        }
-        r => Outcome::Unknown(unknown_reason(r, limits)),
+    let f = match result {
+        SearchResult::Linearizable => return Outcome::Linearizable,
+        SearchResult::Violation(f) => f,
+        r => return Outcome::Unknown(unknown_reason(r, limits)),
+    };
+    if exact && unpruned.is_none() {
+        let mut spec = spec;
+        return Outcome::Violation(Box::new(explain::from_failure(
+            ops, part, &f, &mut spec, true,
+        )));
     }
+    // The verdict stands; the explanation needs the configurations the fast search pruned.
+    let reached = part.ops[f.blocked as usize].ret.unwrap_or(0);
+    if let Some(full) = unpruned {
+        let mut s = SearchStats::default();
+        let mut search = Search::exact(&full.ops, spec.clone(), reached);
+        let result = search.run(limits, unpruned_steps(full), &mut s);
+        add_stats(stats, &s);
+        if let Some(SearchResult::Violation(e)) = result {
+            let mut spec = search.spec;
+            return Outcome::Violation(Box::new(explain::from_failure(
+                ops, full, &e, &mut spec, true,
+            )));
+        }
+    }
+    let mut s = SearchStats::default();
+    let mut search = Search::exact(&part.ops, spec.clone(), reached);
+    let result = search.run(limits, unpruned_steps(part), &mut s);
+    add_stats(stats, &s);
+    let (f, mut spec, is_exact) = match result {
+        Some(SearchResult::Violation(e)) => (e, search.spec, true),
+        _ => (f, spec, false),
+    };
+    let mut e = explain::from_failure(ops, part, &f, &mut spec, is_exact);
+    if is_exact && unpruned.is_some() {
+        e.reason.push_str(
+            " (leaving out indeterminate writes of values no operation read, which the search dropped)",
+        );
+    }
+    Outcome::Violation(Box::new(e))
 }
 
 fn precheck<S: Spec>(
@@ -187,6 +401,7 @@ fn precheck<S: Spec>(
 ) -> Option<Outcome> {
     let (blocked, value) = unwritten_value(&part.ops)?;
     stats.decided_by_precheck = true;
+    stats.algorithm = "precheck";
     Some(Outcome::Violation(Box::new(explain::unwritten(
         ops, part, blocked, value, spec,
     ))))
@@ -249,4 +464,170 @@ fn unwritten_value(ops: &[SearchOp]) -> Option<(usize, StateId)> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{history, Config, Kind};
+    use crate::linearizability::model::Register;
+
+    fn op(step: Step, call: u32, ret: Option<u32>) -> SearchOp {
+        SearchOp {
+            step,
+            call,
+            ret,
+            closed: false,
+        }
+    }
+
+    fn part(ops: Vec<SearchOp>) -> Part<'static> {
+        let src = (0..ops.len()).collect();
+        Part {
+            key: None,
+            ops,
+            src,
+        }
+    }
+
+    #[test]
+    fn an_unread_indeterminate_write_is_dropped_and_a_read_one_closed() {
+        // write 1 (info, never read), write 2 (info, read by the read completing at 5).
+        let mut p = part(vec![
+            op(Step::Write(1), 0, None),
+            op(Step::Write(2), 1, None),
+            op(Step::Read(2), 2, Some(5)),
+        ]);
+        assert_eq!(
+            prune_info(&mut p),
+            Pruned {
+                dropped: 1,
+                closed: 1
+            }
+        );
+        assert_eq!(p.src, vec![1, 2]);
+        assert_eq!(p.ops[0].ret, Some(5));
+        assert!(p.ops[0].closed);
+    }
+
+    #[test]
+    fn a_failed_cas_keeps_unread_indeterminate_writes() {
+        // Register: write 1 ok; write 2 info (nobody reads 2); cas [1, 3] fails after both.
+        // The cas failing needs the register not to hold 1: only the info write 2 explains
+        // it. Dropping write 2 would make the history non-linearizable, so it is kept.
+        let ops = vec![
+            op(Step::Write(1), 0, Some(1)),
+            op(Step::Write(2), 2, None),
+            op(Step::CasFail { expected: 1 }, 3, Some(4)),
+        ];
+        let mut p = part(ops.clone());
+        assert_eq!(prune_info(&mut p), Pruned::default());
+        assert_eq!(p.ops.len(), 3);
+        // And the search agrees that the history is linearizable only with it.
+        let mut s = Search::new(&p.ops, Register::default());
+        let limits = Limits {
+            deadline: None,
+            max_bytes: 1 << 20,
+        };
+        let r = s.run(limits, u64::MAX, &mut SearchStats::default());
+        assert!(matches!(r, Some(SearchResult::Linearizable)));
+        let without = vec![ops[0], ops[2]];
+        let mut s = Search::new(&without, Register::default());
+        let r = s.run(limits, u64::MAX, &mut SearchStats::default());
+        assert!(matches!(r, Some(SearchResult::Violation(_))));
+    }
+
+    #[test]
+    fn an_indeterminate_write_under_appends_is_kept() {
+        // put "a" info, append "b" ok, get "ab": the get reads the put without returning
+        // its value, so nothing is pruned.
+        let mut p = part(vec![
+            op(Step::Write(1), 0, None),
+            op(Step::Append(0), 1, Some(2)),
+            op(Step::Read(2), 3, Some(4)),
+        ]);
+        assert_eq!(prune_info(&mut p), Pruned::default());
+    }
+
+    /// Just-in-time linearization and the Wing–Gong–Lowe search (unpruned, on the same
+    /// operations) agree on the verdict and on the operation that cannot be placed, over
+    /// thousands of generated histories with and without anomalies, info and cas.
+    #[test]
+    fn jit_agrees_with_the_search_on_generated_histories() {
+        let mut compared = [0usize; 2];
+        for seed in 0..3000u64 {
+            let kind = if seed % 3 == 0 {
+                Kind::Kv
+            } else {
+                Kind::Register
+            };
+            let config = Config {
+                kind,
+                operations: 20 + (seed % 40) as usize,
+                processes: 2 + (seed % 5) as usize,
+                info_percent: [0, 5, 20][(seed % 3) as usize],
+                keys: 1,
+                cas: seed % 2 == 0,
+                anomaly: seed % 4 == 1,
+                think_ns: 1 + (seed % 3) * 50_000,
+                seed,
+                ..Config::default()
+            };
+            let h = history(&config);
+            let ops = h.operations().expect("valid");
+            macro_rules! agree {
+                ($spec:expr) => {{
+                    let spec = $spec;
+                    let mut object = Default::default();
+                    let mut p = Part {
+                        key: None,
+                        ops: Vec::new(),
+                        src: Vec::new(),
+                    };
+                    for (i, o) in ops.iter().enumerate() {
+                        if let Some(step) = spec.step(o, &mut object) {
+                            p.push(i, o, step);
+                        }
+                    }
+                    let mut wgl = Search::exact(&p.ops, object.clone(), 0);
+                    let limits = Limits {
+                        deadline: None,
+                        max_bytes: 1 << 28,
+                    };
+                    let w = wgl.run(limits, u64::MAX, &mut SearchStats::default());
+                    let mut pruned = Part {
+                        key: None,
+                        ops: p.ops.clone(),
+                        src: p.src.clone(),
+                    };
+                    prune_info(&mut pruned);
+                    let mut o2 = object.clone();
+                    let j = jit::run(&pruned.ops, &mut o2, &mut jit::JitStats::default());
+                    let mut o3 = object.clone();
+                    let j_unpruned = jit::run(&p.ops, &mut o3, &mut jit::JitStats::default());
+                    for (j, part) in [(j, &pruned), (j_unpruned, &p)] {
+                        match (&w, j) {
+                            (Some(SearchResult::Linearizable), jit::JitResult::Linearizable) => {
+                                compared[0] += 1
+                            }
+                            (Some(SearchResult::Violation(f)), jit::JitResult::Violation(g)) => {
+                                assert_eq!(
+                                    p.src[f.blocked as usize], part.src[g.blocked as usize],
+                                    "blocked, seed {seed}"
+                                );
+                                compared[1] += 1;
+                            }
+                            (_, jit::JitResult::GaveUp) => {}
+                            (w, _) => panic!("seed {seed}: search says {w:?}"),
+                        }
+                    }
+                }};
+            }
+            match kind {
+                Kind::Register => agree!(crate::linearizability::RegisterSpec),
+                Kind::Kv => agree!(crate::linearizability::KvSpec),
+            }
+        }
+        assert!(compared[0] > 1000 && compared[1] > 500, "{compared:?}");
+    }
 }

@@ -15,7 +15,7 @@
 //! (the problem is NP-complete, Gibbons & Korach 1997); it stops and reports
 //! [`SearchResult::OutOfTime`] / [`SearchResult::OutOfMemory`] past its budget.
 
-use super::memo::{op_key, Insert, Memo};
+use super::memo::{op_key, Insert, Memo, Window};
 use super::model::{Spec, StateId, Step, INITIAL};
 use std::time::Instant;
 
@@ -28,6 +28,10 @@ pub(crate) struct SearchOp {
     /// Event index of the completion for operations that must be linearized; `None` for
     /// indeterminate ones (`info` or never completed), which stay open to the end.
     pub ret: Option<u32>,
+    /// An indeterminate write given the completion of the earliest read of its value (see
+    /// `partition::prune_info`): its return entry goes right after that read's, which shares
+    /// the event.
+    pub closed: bool,
 }
 
 /// Why a history is not linearizable.
@@ -89,20 +93,21 @@ struct Links {
 impl Links {
     fn new(ops: &[SearchOp]) -> Links {
         let n = ops.len();
-        let mut order: Vec<(u32, u32)> = Vec::with_capacity(2 * n);
+        let mut order: Vec<(u32, bool, u32)> = Vec::with_capacity(2 * n);
         for (i, op) in ops.iter().enumerate() {
-            order.push((op.call, 2 * i as u32));
+            order.push((op.call, false, 2 * i as u32));
             if let Some(r) = op.ret {
-                order.push((r, 2 * i as u32 + 1));
+                order.push((r, op.closed, 2 * i as u32 + 1));
             }
         }
-        // Event indices are distinct, so this order is total and the list deterministic.
+        // Event indices are distinct but for closed writes, which follow the read whose
+        // completion they share; so this order is total and the list deterministic.
         order.sort_unstable();
         let head = 2 * n as u32;
         let mut next = vec![NIL; 2 * n + 1];
         let mut prev = vec![NIL; 2 * n + 1];
         let mut last = head;
-        for &(_, e) in &order {
+        for &(_, _, e) in &order {
             next[last as usize] = e;
             prev[e as usize] = last;
             last = e;
@@ -139,7 +144,13 @@ pub(crate) struct Search<'a, S> {
     links: Links,
     keys: Vec<u64>,
     memo: Memo,
+    /// The linearized set as a bitset over the partition, for membership tests; the memo
+    /// stores it as a window (`front`, `open`), see [`super::memo`].
     bits: Vec<u64>,
+    /// One past the latest-invoked linearized operation.
+    front: u32,
+    /// Operations below `front` not linearized, ascending.
+    open: Vec<u32>,
     set_hash: u64,
     state: StateId,
     /// Operations with a return entry not yet linearized; 0 means success.
@@ -205,6 +216,8 @@ struct Frame {
     /// The memo entry of the configuration after `op`.
     entry: u32,
     before: StateId,
+    /// `front` before `op` was linearized.
+    old_front: u32,
     /// Linearized by the read-first rule: if the configuration after it fails, so does the
     /// one before it, and no alternative needs trying there.
     forced: bool,
@@ -228,14 +241,20 @@ impl<S: Spec> Search<'_, S> {
             return Try::Inapplicable;
         }
         let hash = self.set_hash ^ self.keys[op];
-        self.bits[op / 64] |= 1 << (op % 64);
-        match self.memo.insert(hash, next_state, &self.bits) {
+        let old_front = self.advance(op as u32);
+        let window = Window {
+            front: self.front,
+            open: &self.open,
+        };
+        match self.memo.insert(hash, next_state, window) {
             Insert::New(entry) => {
+                self.bits[op / 64] |= 1 << (op % 64);
                 self.reach.push(0);
                 self.stack.push(Frame {
                     op: op as u32,
                     entry,
                     before: self.state,
+                    old_front,
                     forced,
                 });
                 self.state = next_state;
@@ -249,14 +268,14 @@ impl<S: Spec> Search<'_, S> {
                 Try::Pushed
             }
             Insert::Seen(entry) => {
-                self.bits[op / 64] &= !(1 << (op % 64));
+                self.retreat(op as u32, old_front);
                 // Explored already: what it reached, this configuration reaches.
                 let r = self.reach[entry as usize];
                 self.bump_reach(r);
                 Try::Seen
             }
             Insert::Full => {
-                self.bits[op / 64] &= !(1 << (op % 64));
+                self.retreat(op as u32, old_front);
                 Try::Full
             }
         }
@@ -279,6 +298,7 @@ impl<S: Spec> Search<'_, S> {
         self.bump_reach(r);
         let op = frame.op as usize;
         self.bits[op / 64] &= !(1 << (op % 64));
+        self.retreat(frame.op, frame.old_front);
         self.set_hash ^= self.keys[op];
         self.state = frame.before;
         let call = 2 * frame.op;
@@ -288,6 +308,37 @@ impl<S: Spec> Search<'_, S> {
             self.links.relink(call | 1);
         }
         Some(frame)
+    }
+
+    /// Moves the window past `op` (being linearized); returns the old frontier for
+    /// [`Search::retreat`]. Operations between the old frontier and `op` become open: none of
+    /// them completed before `op` was invoked (the search reaches `op` before any
+    /// unlinearized completion), so they overlap `op` in time.
+    #[inline]
+    fn advance(&mut self, op: u32) -> u32 {
+        let old = self.front;
+        if op < old {
+            if let Ok(i) = self.open.binary_search(&op) {
+                self.open.remove(i);
+            }
+        } else {
+            self.open.extend(old..op);
+            self.front = op + 1;
+        }
+        old
+    }
+
+    /// Undoes [`Search::advance`] (in reverse order of advances).
+    #[inline]
+    fn retreat(&mut self, op: u32, old_front: u32) {
+        if op < old_front {
+            let i = self.open.partition_point(|&o| o < op);
+            self.open.insert(i, op);
+        } else {
+            let keep = self.open.len() - (op - old_front) as usize;
+            self.open.truncate(keep);
+            self.front = old_front;
+        }
     }
 
     #[inline]
@@ -341,8 +392,10 @@ impl<'a, S: Spec> Search<'a, S> {
             spec,
             links,
             keys: (0..n).map(op_key).collect(),
-            memo: Memo::new(words),
+            memo: Memo::new(),
             bits: vec![0u64; words],
+            front: 0,
+            open: Vec::new(),
             set_hash: 0,
             state: INITIAL,
             remaining: ops.iter().filter(|o| o.ret.is_some()).count(),
@@ -366,6 +419,7 @@ impl<'a, S: Spec> Search<'a, S> {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.memo.heap_bytes()
             + self.reach.capacity() * 4
+            + self.open.capacity() * 4
             + self.spec.heap_bytes()
             + self.fixed_bytes
     }
@@ -518,24 +572,31 @@ impl<'a, S: Spec> Search<'a, S> {
         };
         // The configurations where `blocked` could go next contain every operation that
         // completes before it is invoked, and not `blocked` itself.
-        let x = failure.blocked as usize;
-        let words = self.bits.len();
-        let mut need = vec![0u64; words];
-        for (i, o) in self.ops.iter().enumerate() {
-            if o.ret.is_some_and(|r| r < self.ops[x].call) {
-                need[i / 64] |= 1 << (i % 64);
-            }
-        }
-        let candidate = |bits: &[u64]| {
-            bits[x / 64] & (1 << (x % 64)) == 0 && bits.iter().zip(&need).all(|(b, n)| b & n == *n)
+        let x = failure.blocked;
+        let call = self.ops[x as usize].call;
+        let needed = |o: &SearchOp| o.ret.is_some_and(|r| r < call);
+        // One past the latest-invoked operation that completes before `blocked` is invoked.
+        let need_front = self
+            .ops
+            .iter()
+            .rposition(needed)
+            .map_or(0, |i| i as u32 + 1);
+        let candidate = |w: Window| {
+            !w.contains(x)
+                && w.front >= need_front
+                && !w.open.iter().any(|&o| needed(&self.ops[o as usize]))
         };
         let mut possible: Vec<StateId> = self
             .memo
             .entries()
-            .filter(|&(e, _, bits)| self.reach[e as usize] == at && candidate(bits))
+            .filter(|&(e, _, w)| self.reach[e as usize] == at && candidate(w))
             .map(|(_, state, _)| state)
             .collect();
-        if self.root_reach == at && candidate(&vec![0u64; words]) {
+        let root = Window {
+            front: 0,
+            open: &[],
+        };
+        if self.root_reach == at && candidate(root) {
             possible.push(INITIAL);
         }
         possible.sort_unstable();
