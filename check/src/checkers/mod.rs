@@ -3,7 +3,8 @@
 //! `docs/HISTORY_FORMAT.md`) and ignoring every other operation.
 //!
 //! Every check here runs in O(n log n) in the size of the history (the sum of its values'
-//! sizes), so a million-operation history is fine; none can run out of budget.
+//! sizes), so a million-operation history is fine; none can run out of budget. The exception
+//! is `session`'s writes-follow-reads in one shape of history, said in its module doc.
 
 mod session;
 mod set_full;
@@ -30,8 +31,18 @@ pub trait Check {
     fn check(&self, history: &History) -> Result<Verdict, HistoryError>;
 }
 
-/// Every check by its `--checker` name: `linearizable` (against the model the history begins
-/// with), `session`, `total-queue`, `set-full`, `unique-ids`.
+/// Every check's `--checker` name, the one list: [`by_name`] knows each (tested) and the CLI
+/// offers exactly these.
+pub const NAMES: &[&str] = &[
+    "linearizable",
+    "session",
+    "total-queue",
+    "set-full",
+    "unique-ids",
+];
+
+/// Every check by its `--checker` name (one of [`NAMES`]): `linearizable` (against the model
+/// the history begins with), `session`, `total-queue`, `set-full`, `unique-ids`.
 pub fn by_name(name: &str) -> Option<Box<dyn Check>> {
     Some(match name {
         "linearizable" => Box::new(Linearizable {
@@ -184,4 +195,18 @@ pub(crate) fn lines(op: &Operation) -> String {
 /// Jepsen counts attempts; a `fail` certainly did not.
 pub(crate) fn attempted(op: &Operation) -> bool {
     op.outcome != Outcome::Fail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_a_check_of_that_name() {
+        for &name in NAMES {
+            let check = by_name(name).unwrap_or_else(|| panic!("no check {name}"));
+            assert_eq!(check.name(), name);
+        }
+        assert!(by_name("no-such-check").is_none());
+    }
 }
