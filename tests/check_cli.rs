@@ -354,7 +354,7 @@ fn checker_total_queue() {
 
 #[test]
 fn checker_set_full() {
-    checker_cli("set-full", "good.jsonl", "stale.jsonl", "stale");
+    checker_cli("set-full", "good.jsonl", "lost.jsonl", "lost");
 }
 
 #[test]

@@ -505,7 +505,10 @@ fn mutated_histories_never_panic_or_run_away() {
     .iter()
     .map(|(model, f)| ("linearizable", *model, root().join("tests/corpus").join(f)))
     .collect();
-    for checker in ["session", "total-queue", "set-full", "unique-ids"] {
+    for &checker in check::checkers::NAMES
+        .iter()
+        .filter(|&&n| n != "linearizable")
+    {
         let data = root().join("check/tests/data").join(checker);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&data)
             .unwrap_or_else(|e| panic!("{}: {e}", data.display()))

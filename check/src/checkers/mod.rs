@@ -3,7 +3,8 @@
 //! `docs/HISTORY_FORMAT.md`) and ignoring every other operation.
 //!
 //! Every check here runs in O(n log n) in the size of the history (the sum of its values'
-//! sizes), so a million-operation history is fine; none can run out of budget.
+//! sizes), so a million-operation history is fine; none can run out of budget. The exception
+//! is `session`'s writes-follow-reads in one shape of history, said in its module doc.
 
 mod session;
 mod set_full;
@@ -30,8 +31,18 @@ pub trait Check {
     fn check(&self, history: &History) -> Result<Verdict, HistoryError>;
 }
 
-/// Every check by its `--checker` name: `linearizable` (against the model the history begins
-/// with), `session`, `total-queue`, `set-full`, `unique-ids`.
+/// Every check's `--checker` name, the one list: [`by_name`] knows each (tested) and the CLI
+/// offers exactly these.
+pub const NAMES: &[&str] = &[
+    "linearizable",
+    "session",
+    "total-queue",
+    "set-full",
+    "unique-ids",
+];
+
+/// Every check by its `--checker` name (one of [`NAMES`]): `linearizable` (against the model
+/// the history begins with), `session`, `total-queue`, `set-full`, `unique-ids`.
 pub fn by_name(name: &str) -> Option<Box<dyn Check>> {
     Some(match name {
         "linearizable" => Box::new(Linearizable {
@@ -83,51 +94,92 @@ impl Check for Linearizable {
     }
 }
 
-/// The evidence a check gathers: per kind of violation, how many and the first few, so a
-/// history with a million lost messages cannot pile up a million strings.
+/// The evidence a check gathers: per kind of finding, how many and the first few, so a
+/// history with a million lost messages cannot pile up a million strings. A kind is either a
+/// violation or only reported (Jepsen's duplicated deliveries, stale reads): reported kinds
+/// are listed in the detail whatever the verdict, and never make it violated.
 pub(crate) struct Findings {
-    kinds: Vec<(&'static str, usize, Vec<String>)>,
+    kinds: Vec<Kind>,
+}
+
+struct Kind {
+    name: &'static str,
+    count: usize,
+    examples: Vec<String>,
+    violates: bool,
 }
 
 /// Examples kept per kind of violation.
 const EXAMPLES: usize = 5;
 
 impl Findings {
-    /// The kinds, in the order reports list them.
+    /// The kinds, in the order reports list them; each a violation.
     pub(crate) fn new(kinds: &[&'static str]) -> Findings {
         Findings {
-            kinds: kinds.iter().map(|&k| (k, 0, Vec::new())).collect(),
+            kinds: kinds
+                .iter()
+                .map(|&name| Kind {
+                    name,
+                    count: 0,
+                    examples: Vec::new(),
+                    violates: true,
+                })
+                .collect(),
         }
     }
 
-    /// Records one violation of `kind`; `evidence` is only built for the first few.
+    /// Marks `kinds` as reported only: listed in the detail, never a violation.
+    pub(crate) fn reported(mut self, kinds: &[&'static str]) -> Findings {
+        for k in &mut self.kinds {
+            if kinds.contains(&k.name) {
+                k.violates = false;
+            }
+        }
+        self
+    }
+
+    /// Records one finding of `kind`; `evidence` is only built for the first few.
     pub(crate) fn add(&mut self, kind: &'static str, evidence: impl FnOnce() -> String) {
-        if let Some((_, n, examples)) = self.kinds.iter_mut().find(|(k, ..)| *k == kind) {
-            *n += 1;
-            if examples.len() < EXAMPLES {
-                examples.push(evidence());
+        if let Some(k) = self.kinds.iter_mut().find(|k| k.name == kind) {
+            k.count += 1;
+            if k.examples.len() < EXAMPLES {
+                k.examples.push(evidence());
             }
         }
     }
 
-    /// Holds with `holds_detail` if nothing was found; else violated, the detail a summary
-    /// line ("lost 2, duplicated 1") followed by one line per example.
+    /// Violated if a violating kind was found, the detail a summary line ("lost 2,
+    /// duplicated 1") followed by one line per example. Else holds with `holds_detail`, followed
+    /// by what was reported ("; reported: stale 1" and its examples).
     pub(crate) fn verdict(self, name: &'static str, holds_detail: String) -> Verdict {
-        let found: Vec<_> = self.kinds.into_iter().filter(|(_, n, _)| *n > 0).collect();
-        if found.is_empty() {
-            return Verdict::holds(name, holds_detail);
-        }
-        let summary: Vec<String> = found.iter().map(|(k, n, _)| format!("{k} {n}")).collect();
-        let mut detail = summary.join(", ");
-        for (kind, n, examples) in &found {
-            for e in examples {
-                detail.push_str(&format!("\n{kind}: {e}"));
+        let violated = self.kinds.iter().any(|k| k.violates && k.count > 0);
+        let found: Vec<_> = self.kinds.into_iter().filter(|k| k.count > 0).collect();
+        let summary: Vec<String> = found
+            .iter()
+            .map(|k| format!("{} {}", k.name, k.count))
+            .collect();
+        let mut detail = match (violated, found.is_empty()) {
+            (true, _) => summary.join(", "),
+            (false, true) => holds_detail,
+            (false, false) => format!("{holds_detail}; reported: {}", summary.join(", ")),
+        };
+        for k in &found {
+            for e in &k.examples {
+                detail.push_str(&format!("\n{}: {e}", k.name));
             }
-            if *n > examples.len() {
-                detail.push_str(&format!("\n{kind}: … and {} more", n - examples.len()));
+            if k.count > k.examples.len() {
+                detail.push_str(&format!(
+                    "\n{}: … and {} more",
+                    k.name,
+                    k.count - k.examples.len()
+                ));
             }
         }
-        Verdict::violated(name, detail)
+        if violated {
+            Verdict::violated(name, detail)
+        } else {
+            Verdict::holds(name, detail)
+        }
     }
 }
 
@@ -143,4 +195,18 @@ pub(crate) fn lines(op: &Operation) -> String {
 /// Jepsen counts attempts; a `fail` certainly did not.
 pub(crate) fn attempted(op: &Operation) -> bool {
     op.outcome != Outcome::Fail
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_is_a_check_of_that_name() {
+        for &name in NAMES {
+            let check = by_name(name).unwrap_or_else(|| panic!("no check {name}"));
+            assert_eq!(check.name(), name);
+        }
+        assert!(by_name("no-such-check").is_none());
+    }
 }

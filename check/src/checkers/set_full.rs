@@ -1,18 +1,28 @@
 //! Acknowledged adds present in every later read: Jepsen's `set-full` checker
-//! (`jepsen.checker/set-full`), which also says when each element became visible.
+//! (`jepsen.checker/set-full`, with its default `:linearizable? false`), which also says when
+//! each element became visible.
 //!
 //! Reads `add` (value: the element) and `read` (`ok` value: the list of elements in the set).
 //! An element is *known* from the completion of its acknowledged add or of the first read
-//! that shows it, whichever comes first; from then on, every read invoked after that point
-//! must show it. It is *lost* if the last read misses it, *stale* if some read after it was
-//! known missed it but the last read shows it; either way the evidence names the read and the
-//! time from known to *visible* (the invocation of the first read from which on every read
-//! shows it). An element read but never added (or only by failed adds) is *unexpected*. As in
-//! Jepsen, an indeterminate add that no read shows is neither: it may never have happened.
+//! that shows it, whichever comes first; the reads invoked after that point should show it.
+//! Per element, as in Jepsen:
+//! - *lost* (a violation): the last read misses it;
+//! - *stable*: the last read shows it; *stale* among those: some read invoked after it was
+//!   known missed it (a stale read). Stale elements are reported, with the read that missed
+//!   it and the time from known to *visible* (the invocation of the first read from which on
+//!   every read shows it), but are not a violation: that needs the reads to be linearizable,
+//!   which Jepsen only asks for with `:linearizable? true`;
+//! - *never read*: no read was invoked after it was known, so nothing can be said (counted);
+//! - *duplicated* (a violation): a read lists it more than once;
+//! - *unexpected* (a violation): read but never added (or only by failed adds).
+//!
+//! As in Jepsen, an indeterminate add that no read shows is none of these: it may never have
+//! happened. The verdict is violated if anything is lost, duplicated or unexpected; else
+//! unknown if no element is stable (nothing was read back), else holds.
 
 use super::{attempted, Check, Findings};
 use crate::history::{History, HistoryError, OpFn, Operation, Outcome, Value};
-use crate::verdict::Verdict;
+use crate::verdict::{Status, Verdict};
 use std::collections::BTreeMap;
 
 const ADD: OpFn = OpFn::known("add");
@@ -43,6 +53,8 @@ impl Check for SetFull {
         let mut elements: BTreeMap<&Value, Element> = BTreeMap::new();
         // `ok` reads in invocation order, with their completions (each read has one).
         let mut reads: Vec<(&Operation, usize)> = Vec::new();
+        let mut findings =
+            Findings::new(&["lost", "duplicated", "unexpected", "stale"]).reported(&["stale"]);
         for op in &ops {
             match (op.f, op.outcome, &op.output) {
                 (f, _, _) if f == ADD && attempted(op) => {
@@ -55,11 +67,20 @@ impl Check for SetFull {
                 }
                 (f, Outcome::Ok, Value::List(items)) if f == READ => {
                     let complete = op.complete.unwrap_or(op.invoke);
+                    let mut duplicated = std::collections::BTreeSet::new();
                     for v in items.iter() {
                         let present = &mut elements.entry(v).or_default().present;
-                        // An element listed twice in one read counts once.
+                        // An element listed twice in one read is duplicated (once per read).
                         if present.last() != Some(&reads.len()) {
                             present.push(reads.len());
+                        } else if duplicated.insert(v) {
+                            findings.add("duplicated", || {
+                                format!(
+                                    "{v} listed {} times by the read on line {}",
+                                    items.iter().filter(|x| *x == v).count(),
+                                    op.invoke_line()
+                                )
+                            });
                         }
                     }
                     reads.push((op, complete));
@@ -77,8 +98,7 @@ impl Check for SetFull {
             }
         }
         let time = |event: usize| history.events.get(event).map_or(0, |e| e.time_ns);
-        let mut findings = Findings::new(&["lost", "stale", "unexpected"]);
-        let mut stable = 0usize;
+        let (mut stable, mut stale, mut never_read) = (0usize, 0usize, 0usize);
         for (v, e) in &elements {
             if !e.added {
                 if let Some(&r) = e.present.first() {
@@ -104,6 +124,10 @@ impl Check for SetFull {
             };
             // The reads that must show it: those invoked after it was known.
             let from = reads.partition_point(|(r, _)| r.invoke <= known);
+            if from == reads.len() {
+                never_read += 1;
+                continue;
+            }
             let first_present = e.present.partition_point(|&r| r < from);
             let shown_after = e.present.len() - first_present;
             if shown_after == reads.len() - from {
@@ -128,6 +152,8 @@ impl Check for SetFull {
                 });
                 continue;
             }
+            stable += 1;
+            stale += 1;
             // Stale: the first read after `known` that misses it, and the point from which on
             // every read shows it.
             let mut missing = from;
@@ -157,13 +183,20 @@ impl Check for SetFull {
                 )
             });
         }
-        Ok(findings.verdict(
+        let v = findings.verdict(
             self.name(),
             format!(
-                "{} elements, {stable} present in every read after they were known, {} reads",
+                "{} elements, {stable} stable ({stale} of them stale), {never_read} never read after they were known, {} reads",
                 elements.len(),
                 reads.len()
             ),
-        ))
+        );
+        if v.status == Status::Holds && stable == 0 {
+            return Ok(Verdict::unknown(
+                self.name(),
+                format!("no element was read back after it was known: {}", v.detail),
+            ));
+        }
+        Ok(v)
     }
 }
