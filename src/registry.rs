@@ -79,4 +79,17 @@ mod tests {
             assert_eq!(d.0.spec.kind, *d.1);
         }
     }
+
+    /// A copied `ModelSpec::kind` would silently shadow the model registered after it.
+    #[test]
+    fn kinds_are_unique() {
+        let mut kinds = KINDS.to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(
+            kinds.len(),
+            KINDS.len(),
+            "a kind is registered twice: {KINDS:?}"
+        );
+    }
 }
