@@ -15,7 +15,7 @@
 //! (the problem is NP-complete, Gibbons & Korach 1997); it stops and reports
 //! [`SearchResult::OutOfTime`] / [`SearchResult::OutOfMemory`] past its budget.
 
-use super::memo::{op_key, Insert, Memo, Window};
+use super::memo::{op_key, Insert, Memo, Set, Window};
 use super::model::{Spec, StateId, Step, INITIAL};
 use std::time::Instant;
 
@@ -145,7 +145,8 @@ pub(crate) struct Search<'a, S> {
     keys: Vec<u64>,
     memo: Memo,
     /// The linearized set as a bitset over the partition, for membership tests; the memo
-    /// stores it as a window (`front`, `open`), see [`super::memo`].
+    /// stores it as such for a small object, else as a window (`front`, `open`, maintained
+    /// only then), see [`super::memo`].
     bits: Vec<u64>,
     /// One past the latest-invoked linearized operation.
     front: u32,
@@ -241,14 +242,30 @@ impl<S: Spec> Search<'_, S> {
             return Try::Inapplicable;
         }
         let hash = self.set_hash ^ self.keys[op];
-        let old_front = self.advance(op as u32);
-        let window = Window {
-            front: self.front,
-            open: &self.open,
+        let bit = 1u64 << (op % 64);
+        let (old_front, result) = if self.memo.keyed_by_bits() {
+            self.bits[op / 64] |= bit;
+            let r = self.memo.insert(hash, next_state, Set::Bits(&self.bits));
+            if !matches!(r, Insert::New(_)) {
+                self.bits[op / 64] &= !bit;
+            }
+            (self.front, r)
+        } else {
+            let old_front = self.advance(op as u32);
+            let window = Window {
+                front: self.front,
+                open: &self.open,
+            };
+            let r = self.memo.insert(hash, next_state, Set::Window(window));
+            if matches!(r, Insert::New(_)) {
+                self.bits[op / 64] |= bit;
+            } else {
+                self.retreat(op as u32, old_front);
+            }
+            (old_front, r)
         };
-        match self.memo.insert(hash, next_state, window) {
+        match result {
             Insert::New(entry) => {
-                self.bits[op / 64] |= 1 << (op % 64);
                 self.reach.push(0);
                 self.stack.push(Frame {
                     op: op as u32,
@@ -268,16 +285,12 @@ impl<S: Spec> Search<'_, S> {
                 Try::Pushed
             }
             Insert::Seen(entry) => {
-                self.retreat(op as u32, old_front);
                 // Explored already: what it reached, this configuration reaches.
                 let r = self.reach[entry as usize];
                 self.bump_reach(r);
                 Try::Seen
             }
-            Insert::Full => {
-                self.retreat(op as u32, old_front);
-                Try::Full
-            }
+            Insert::Full => Try::Full,
         }
     }
 
@@ -298,7 +311,9 @@ impl<S: Spec> Search<'_, S> {
         self.bump_reach(r);
         let op = frame.op as usize;
         self.bits[op / 64] &= !(1 << (op % 64));
-        self.retreat(frame.op, frame.old_front);
+        if !self.memo.keyed_by_bits() {
+            self.retreat(frame.op, frame.old_front);
+        }
         self.set_hash ^= self.keys[op];
         self.state = frame.before;
         let call = 2 * frame.op;
@@ -392,7 +407,7 @@ impl<'a, S: Spec> Search<'a, S> {
             spec,
             links,
             keys: (0..n).map(op_key).collect(),
-            memo: Memo::new(),
+            memo: Memo::for_ops(n),
             bits: vec![0u64; words],
             front: 0,
             open: Vec::new(),
@@ -581,10 +596,21 @@ impl<'a, S: Spec> Search<'a, S> {
             .iter()
             .rposition(needed)
             .map_or(0, |i| i as u32 + 1);
-        let candidate = |w: Window| {
-            !w.contains(x)
-                && w.front >= need_front
-                && !w.open.iter().any(|&o| needed(&self.ops[o as usize]))
+        let mut need = vec![0u64; self.bits.len()];
+        for (i, o) in self.ops.iter().enumerate() {
+            if needed(o) {
+                need[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let candidate = |s: Set| {
+            !s.contains(x)
+                && match s {
+                    Set::Bits(b) => b.iter().zip(&need).all(|(b, n)| b & n == *n),
+                    Set::Window(w) => {
+                        w.front >= need_front
+                            && !w.open.iter().any(|&o| needed(&self.ops[o as usize]))
+                    }
+                }
         };
         let mut possible: Vec<StateId> = self
             .memo
@@ -592,10 +618,10 @@ impl<'a, S: Spec> Search<'a, S> {
             .filter(|&(e, _, w)| self.reach[e as usize] == at && candidate(w))
             .map(|(_, state, _)| state)
             .collect();
-        let root = Window {
+        let root = Set::Window(Window {
             front: 0,
             open: &[],
-        };
+        });
         if self.root_reach == at && candidate(root) {
             possible.push(INITIAL);
         }
