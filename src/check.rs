@@ -10,7 +10,9 @@ use consim::exit::{self, Judgement};
 use consim::output;
 use sim::history::{History, Operation, Outcome};
 use sim::invariant::Status;
-use sim::linearizability::{check, operations, Budget, Explanation, Model, Report, Verdict};
+use sim::linearizability::{
+    check_with, operations, Budget, Explanation, Model, Options, Progress, Report, Verdict,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -104,7 +106,12 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let report = match check(&history, model, &budget) {
+    let watch = consim::watch::CheckWatch::new();
+    let hook = |p: &Progress| watch.poll(p);
+    let options = Options { watch: Some(&hook) };
+    let report = check_with(&history, model, &budget, options);
+    drop(watch);
+    let report = match report {
         Ok(r) => r,
         Err(e) => return Ok(bad_input(args, &file, e.line, &e.message)),
     };

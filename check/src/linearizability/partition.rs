@@ -13,7 +13,7 @@
 use super::explain;
 use super::jit;
 use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
-use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
+use super::search::{Limits, Meter, Search, SearchOp, SearchResult, SearchStats};
 use super::Stats;
 use crate::history::Operation;
 
@@ -149,7 +149,8 @@ pub(crate) fn prune_info(part: &mut Part) -> Pruned {
 pub(crate) fn check<M: SequentialSpec>(
     spec: &M,
     ops: &[Operation],
-    limits: Limits,
+    limits: Limits<'_>,
+    watch: Option<&(dyn Fn(&super::Progress) + Sync)>,
     stats: &mut Stats,
 ) -> Outcome {
     let mut index: FxMap<Option<&str>, usize> = Default::default();
@@ -199,6 +200,16 @@ pub(crate) fn check<M: SequentialSpec>(
         unpruned.push((p.dropped > 0).then_some(before));
     }
     stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
+    let meter = watch.map(|watch| Meter {
+        watch,
+        total: stats.searched_operations,
+        placed_done: Default::default(),
+        configurations_done: Default::default(),
+    });
+    let limits = Limits {
+        meter: meter.as_ref(),
+        ..limits
+    };
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
     // Each object first goes through just-in-time linearization, one pass in memory that
     // follows concurrency; objects it gives up on (too many operations left open) go to the
@@ -219,7 +230,12 @@ pub(crate) fn check<M: SequentialSpec>(
             jit::JitResult::GaveUp
         };
         match result {
-            jit::JitResult::Linearizable => by_jit = true,
+            jit::JitResult::Linearizable => {
+                by_jit = true;
+                if let Some(m) = limits.meter {
+                    m.done(p.ops.len(), 0);
+                }
+            }
             jit::JitResult::Violation(f) => {
                 by_jit = true;
                 decided = Some((i, false, object, SearchResult::Violation(f)));
@@ -268,7 +284,11 @@ pub(crate) fn check<M: SequentialSpec>(
             };
             let (p, search) = live.remove(i);
             match result {
-                SearchResult::Linearizable => {}
+                SearchResult::Linearizable => {
+                    if let Some(m) = limits.meter {
+                        m.done(parts[p].ops.len(), search.configurations());
+                    }
+                }
                 SearchResult::OutOfMemory => {
                     // Other keys may still show a violation, which settles the history.
                     unknown
@@ -307,7 +327,7 @@ fn add_stats(stats: &mut Stats, s: &SearchStats) {
     stats.peak_memo_bytes = stats.peak_memo_bytes.max(s.peak_bytes);
 }
 
-fn unknown_reason(r: SearchResult, limits: Limits) -> String {
+fn unknown_reason(r: SearchResult, limits: Limits<'_>) -> String {
     match r {
         SearchResult::OutOfTime => "timeout reached before the search decided".into(),
         _ => format!(
@@ -348,7 +368,7 @@ fn conclude<S: Spec + Clone>(
     exact: bool,
     spec: S,
     result: SearchResult,
-    limits: Limits,
+    limits: Limits<'_>,
     stats: &mut Stats,
 ) -> Outcome {
     let f = match result {
@@ -528,6 +548,7 @@ mod tests {
         let limits = Limits {
             deadline: None,
             max_bytes: 1 << 20,
+            meter: None,
         };
         let r = s.run(limits, u64::MAX, &mut SearchStats::default());
         assert!(matches!(r, Some(SearchResult::Linearizable)));
@@ -593,6 +614,7 @@ mod tests {
                     let limits = Limits {
                         deadline: None,
                         max_bytes: 1 << 28,
+                        meter: None,
                     };
                     let w = wgl.run(limits, u64::MAX, &mut SearchStats::default());
                     let mut pruned = Part {

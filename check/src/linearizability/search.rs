@@ -17,6 +17,7 @@
 
 use super::memo::{op_key, Insert, Memo, Set, Window};
 use super::model::{Spec, StateId, Step, INITIAL};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// One operation of a partition as the search sees it.
@@ -74,10 +75,40 @@ pub(crate) struct SearchStats {
 
 /// Limits for one search. The deadline is wall-clock time: acceptable because the checker
 /// runs outside any simulation and its timing never feeds back into a simulated run.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+#[derive(Clone, Copy)]
+pub(crate) struct Limits<'m> {
     pub deadline: Option<Instant>,
     pub max_bytes: usize,
+    /// Shown the search's progress where it checks the budget; see [`super::Progress`].
+    pub meter: Option<&'m Meter<'m>>,
+}
+
+/// Progress of one check, for the caller's hook: operations of objects already decided and
+/// configurations of searches already finished, plus whatever the live search reports.
+pub(crate) struct Meter<'w> {
+    pub watch: &'w (dyn Fn(&super::Progress) + Sync),
+    pub total: usize,
+    pub placed_done: AtomicUsize,
+    pub configurations_done: AtomicU64,
+}
+
+impl Meter<'_> {
+    /// An object's search is over: its operations and configurations count as done.
+    pub(crate) fn done(&self, operations: usize, configurations: u64) {
+        self.placed_done.fetch_add(operations, Ordering::Relaxed);
+        self.configurations_done
+            .fetch_add(configurations, Ordering::Relaxed);
+    }
+
+    /// Calls the hook with a live search's figures added to those done.
+    pub(crate) fn tick(&self, placed: usize, configurations: u64, bytes: usize) {
+        (self.watch)(&super::Progress {
+            placed: (self.placed_done.load(Ordering::Relaxed) + placed).min(self.total),
+            total: self.total,
+            configurations: self.configurations_done.load(Ordering::Relaxed) + configurations,
+            memory_bytes: bytes,
+        });
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -430,6 +461,11 @@ impl<'a, S: Spec> Search<'a, S> {
         }
     }
 
+    /// Configurations memoized so far.
+    pub(crate) fn configurations(&self) -> u64 {
+        self.memo.len() as u64
+    }
+
     /// Memory held by this search (memo table, interned states, working arrays).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.memo.heap_bytes()
@@ -455,7 +491,7 @@ impl<'a, S: Spec> Search<'a, S> {
     /// first and without a choice point.
     pub(crate) fn run(
         &mut self,
-        limits: Limits,
+        limits: Limits<'_>,
         max_steps: u64,
         stats: &mut SearchStats,
     ) -> Option<SearchResult> {
@@ -469,6 +505,9 @@ impl<'a, S: Spec> Search<'a, S> {
             if stats.steps & 0xfff == 0 {
                 let bytes = self.heap_bytes();
                 stats.peak_bytes = stats.peak_bytes.max(bytes);
+                if let Some(m) = limits.meter {
+                    m.tick(self.stack.len(), self.memo.len() as u64, bytes);
+                }
                 let out_of_time = limits.deadline.is_some_and(|d| Instant::now() >= d);
                 if bytes > limits.max_bytes || out_of_time {
                     stats.configurations += self.memo.len() as u64;
