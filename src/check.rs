@@ -41,6 +41,9 @@ pub struct CheckArgs {
     /// `<history>.timeline.svg`. Without it no file is written.
     #[arg(long, value_name = "FILE_OR_DIR")]
     pub out: Option<PathBuf>,
+    /// Search the keys of a key-value history on N threads; the report is the same for any N.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,7 +111,10 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let watch = consim::watch::CheckWatch::new();
     let hook = |p: &Progress| watch.poll(p);
-    let options = Options { watch: Some(&hook) };
+    let options = Options {
+        watch: Some(&hook),
+        jobs: args.jobs.into(),
+    };
     let report = check_with(&history, model, &budget, options);
     drop(watch);
     let report = match report {

@@ -739,7 +739,10 @@ fn the_progress_hook_sees_the_search_and_changes_nothing() {
         let plain = check(&h, Model::Register, &Budget::default()).unwrap();
         let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
         let hook = |p: &Progress| seen.lock().unwrap().push(*p);
-        let options = Options { watch: Some(&hook) };
+        let options = Options {
+            watch: Some(&hook),
+            ..Options::default()
+        };
         let watched = check_with(&h, Model::Register, &Budget::default(), options).unwrap();
         assert_eq!(watched, plain);
         let seen = seen.into_inner().unwrap();
@@ -748,5 +751,34 @@ fn the_progress_hook_sees_the_search_and_changes_nothing() {
             assert_eq!(p.total, plain.stats.searched_operations);
             assert!(p.placed <= p.total && p.configurations > 0 && p.memory_bytes > 0);
         }
+    }
+}
+
+#[test]
+fn keys_searched_on_several_threads_give_the_same_report() {
+    use check::generate::{history, Config, Kind};
+    use check::linearizability::{check_with, Options};
+    for (seed, anomaly) in [(1, false), (2, true), (3, true)] {
+        let h = history(&Config {
+            kind: Kind::Kv,
+            operations: 1200,
+            processes: 16,
+            info_percent: 20,
+            keys: 6,
+            anomaly,
+            seed,
+            ..Config::default()
+        });
+        let run = |jobs| {
+            let options = Options {
+                jobs,
+                ..Options::default()
+            };
+            check_with(&h, Model::Kv, &Budget::default(), options).unwrap()
+        };
+        let one = run(1);
+        assert!(one.stats.partitions > 1);
+        assert_eq!(one, run(4), "seed {seed}");
+        assert_eq!(one, run(2), "seed {seed}");
     }
 }

@@ -105,6 +105,9 @@ pub struct Options<'w> {
     /// caller decides what to show, and when; the hook only looks, so the verdict and the
     /// explanation are the same with it or without.
     pub watch: Option<&'w (dyn Fn(&Progress) + Sync)>,
+    /// Threads searching independent objects (the keys of a key-value history) at once; 0 or
+    /// 1: the caller's thread only. The report is the same for any number (see `partition`).
+    pub jobs: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -271,7 +274,7 @@ pub fn check_operations_with<M: SequentialSpec>(
         operations: ops.len(),
         ..Stats::default()
     };
-    let result = partition::check(spec, ops, limits, options.watch, &mut stats);
+    let result = partition::check(spec, ops, limits, options.watch, options.jobs, &mut stats);
     let (verdict, explanation, unknown_reason) = match result {
         partition::Outcome::Linearizable => (Verdict::Linearizable, None, None),
         partition::Outcome::Violation(e) => (Verdict::NotLinearizable, Some(*e), None),

@@ -151,6 +151,7 @@ pub(crate) fn check<M: SequentialSpec>(
     ops: &[Operation],
     limits: Limits<'_>,
     watch: Option<&(dyn Fn(&super::Progress) + Sync)>,
+    jobs: usize,
     stats: &mut Stats,
 ) -> Outcome {
     let mut index: FxMap<Option<&str>, usize> = Default::default();
@@ -258,32 +259,93 @@ pub(crate) fn check<M: SequentialSpec>(
         (true, true) => "jit+wgl",
     };
     // Objects are searched in interleaved slices of steps that double each round, like
-    // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
-    // and deterministically: an easily refuted key is found before a hard key exhausts the
-    // budget, and a linearizable history costs the same total work.
+    // Porcupine's parallel per-key checks that stop at the first violation, but
+    // deterministically: an easily refuted key is found before a hard key exhausts the budget,
+    // and a linearizable history costs the same total work. A round gives every live search
+    // one slice, on `jobs` threads; what it decides is the lowest-numbered key that a
+    // violation (or the timeout) stopped in the earliest such round, and the work counted is
+    // that of the keys up to it, so the report is the same for any number of threads. Each
+    // search counts its own steps (the budget is checked every so many of them) and sees the
+    // memory of the others as it was when the round began.
+    let mut live: Vec<(usize, Search<M::Object>, SearchStats)> = live
+        .into_iter()
+        .map(|(p, search)| (p, search, SearchStats::default()))
+        .collect();
+    let pool = if jobs > 1 && live.len() > 1 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .ok()
+    } else {
+        None
+    };
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;
     let mut s = SearchStats::default();
-    'rounds: while !live.is_empty() {
-        let mut i = 0;
-        while i < live.len() {
+    while !live.is_empty() && decided.is_none() {
+        let bytes: Vec<usize> = live.iter().map(|l| l.1.heap_bytes()).collect();
+        let all: usize = bytes.iter().sum();
+        let before: Vec<SearchStats> = live.iter().map(|l| l.2).collect();
+        let step = |(l, own): (&mut (usize, Search<M::Object>, SearchStats), &usize)| {
             // The memory cap holds for all live searches together.
-            let others: usize = live
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, (_, s))| s.heap_bytes())
-                .sum();
             let lim = Limits {
-                max_bytes: limits.max_bytes.saturating_sub(others),
+                max_bytes: limits.max_bytes.saturating_sub(all - own),
                 ..limits
             };
-            let Some(result) = live[i].1.run(lim, slice, &mut s) else {
-                i += 1;
-                continue;
+            l.1.run(lim, slice, &mut l.2)
+        };
+        let results: Vec<Option<SearchResult>> = match &pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                live.par_iter_mut()
+                    .zip(bytes.par_iter())
+                    .map(step)
+                    .collect()
+            }),
+            None => {
+                let mut results = Vec::with_capacity(live.len());
+                for l in live.iter_mut().zip(&bytes) {
+                    let r = step(l);
+                    let decisive = matches!(
+                        r,
+                        Some(SearchResult::Violation(_) | SearchResult::OutOfTime)
+                    );
+                    results.push(r);
+                    if decisive {
+                        break;
+                    }
+                }
+                results
+            }
+        };
+        let first = results.iter().position(|r| {
+            matches!(
+                r,
+                Some(SearchResult::Violation(_) | SearchResult::OutOfTime)
+            )
+        });
+        // Keys after the deciding one count as if this round had stopped there.
+        if let Some(d) = first {
+            for (l, b) in live.iter_mut().zip(before).skip(d + 1) {
+                l.2 = b;
+            }
+        }
+        let mut kept = Vec::with_capacity(live.len());
+        for (i, (l, r)) in live
+            .drain(..)
+            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .enumerate()
+        {
+            let (p, search, st) = l;
+            let r = match r.flatten() {
+                Some(r) if first.is_none_or(|d| i <= d) => r,
+                _ => {
+                    kept.push((p, search, st));
+                    continue;
+                }
             };
-            let (p, search) = live.remove(i);
-            match result {
+            add_search_stats(&mut s, &st);
+            match r {
                 SearchResult::Linearizable => {
                     if let Some(m) = limits.meter {
                         m.done(parts[p].ops.len(), search.configurations());
@@ -296,11 +358,14 @@ pub(crate) fn check<M: SequentialSpec>(
                 }
                 r @ (SearchResult::Violation(_) | SearchResult::OutOfTime) => {
                     decided = Some((p, search.is_exact(), search.spec, r));
-                    break 'rounds;
                 }
             }
         }
+        live = kept;
         slice = slice.saturating_mul(2);
+    }
+    for l in &live {
+        add_search_stats(&mut s, &l.2);
     }
     // Every other search is done with: its memory goes back to the budget before any search
     // for an explanation.
@@ -319,6 +384,12 @@ pub(crate) fn check<M: SequentialSpec>(
         ),
         None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
     }
+}
+
+fn add_search_stats(total: &mut SearchStats, s: &SearchStats) {
+    total.steps += s.steps;
+    total.configurations += s.configurations;
+    total.peak_bytes = total.peak_bytes.max(s.peak_bytes);
 }
 
 fn add_stats(stats: &mut Stats, s: &SearchStats) {
