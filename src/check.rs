@@ -10,7 +10,9 @@ use consim::exit::{self, Judgement};
 use consim::output;
 use sim::history::{History, Operation, Outcome};
 use sim::invariant::Status;
-use sim::linearizability::{check, operations, Budget, Explanation, Model, Report, Verdict};
+use sim::linearizability::{
+    check_with, operations, Budget, Explanation, Model, Options, Progress, Report, Verdict,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,9 @@ pub struct CheckArgs {
     /// `<history>.timeline.svg`. Without it no file is written.
     #[arg(long, value_name = "FILE_OR_DIR")]
     pub out: Option<PathBuf>,
+    /// Search the keys of a key-value history on N threads; the report is the same for any N.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: u16,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +101,15 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     };
 
     let started = Instant::now();
-    let report = match check(&history, model, &budget) {
+    let watch = consim::watch::CheckWatch::new();
+    let hook = |p: &Progress| watch.poll(p);
+    let options = Options {
+        watch: Some(&hook),
+        jobs: args.jobs.into(),
+    };
+    let report = check_with(&history, model, &budget, options);
+    drop(watch);
+    let report = match report {
         Ok(r) => r,
         Err(e) => return Ok(bad_input(args, &file, e.line, &e.message)),
     };

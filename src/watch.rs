@@ -106,6 +106,77 @@ impl Drop for RunWatch {
     }
 }
 
+/// The progress line of a long `consim check`: on stderr when it is a terminal, once the
+/// check has taken [`SHOW_AFTER`]; fed by the checker's progress hook
+/// (`linearizability::Options::watch`), which may call it from several threads.
+pub struct CheckWatch {
+    started: Instant,
+    show: bool,
+    /// The line, and when it was last redrawn.
+    bar: std::sync::Mutex<Option<(indicatif::ProgressBar, Instant)>>,
+}
+
+impl CheckWatch {
+    pub fn new() -> CheckWatch {
+        CheckWatch {
+            started: Instant::now(),
+            show: std::io::stderr().is_terminal(),
+            bar: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The checker's hook: redraws at most 5 times a second.
+    pub fn poll(&self, p: &check::linearizability::Progress) {
+        if !self.show || self.started.elapsed() < SHOW_AFTER {
+            return;
+        }
+        let Ok(mut guard) = self.bar.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        if guard
+            .as_ref()
+            .is_some_and(|(_, last)| now.duration_since(*last) < Duration::from_millis(200))
+        {
+            return;
+        }
+        let (bar, last) = guard.get_or_insert_with(|| {
+            let bar = indicatif::ProgressBar::new(p.total.max(1) as u64);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {msg}").expect("valid template"),
+            );
+            (bar, now)
+        });
+        *last = now;
+        bar.set_length(p.total.max(1) as u64);
+        bar.set_position(p.placed as u64);
+        bar.set_message(format!(
+            "{} / {} operations placed, {} configurations, memo {:.0} MiB",
+            p.placed,
+            p.total,
+            p.configurations,
+            p.memory_bytes as f64 / (1024.0 * 1024.0)
+        ));
+    }
+}
+
+impl Default for CheckWatch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CheckWatch {
+    /// The check is over: the line goes, so the verdict starts on a clean line.
+    fn drop(&mut self) {
+        if let Ok(mut guard) = self.bar.lock() {
+            if let Some((bar, _)) = guard.take() {
+                bar.finish_and_clear();
+            }
+        }
+    }
+}
+
 /// Current resident memory of this process (Linux `/proc/self/statm`, in 4 KiB pages as on
 /// x86-64), in MiB; `None` elsewhere.
 pub fn rss_mib() -> Option<f64> {

@@ -402,3 +402,27 @@ fn checker_bad_input_names_the_line() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("line 2: read ok value must be a list"));
 }
+
+#[test]
+fn jobs_leave_the_report_unchanged() {
+    // Key-value histories with several keys, linearizable or not: the whole JSON report but
+    // for its timing is the same on one thread and on four.
+    for file in ["kv/c10-bad.jsonl", "kv/c50-bad.jsonl", "kv/c50-ok.jsonl"] {
+        let path = corpus(file);
+        let path = path.to_str().unwrap();
+        let report = |jobs: &str| {
+            let out = consim_in(
+                Path::new(env!("CARGO_MANIFEST_DIR")),
+                &["check", path, "--json", "--jobs", jobs],
+                b"",
+            );
+            let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v.as_object_mut().unwrap().remove("elapsed_ms");
+            (out.status.code(), v)
+        };
+        let one = report("1");
+        assert!(one.1["stats"]["partitions"].as_u64().unwrap() > 1, "{file}");
+        assert_eq!(one, report("4"), "{file}");
+        assert_eq!(one, report("3"), "{file}");
+    }
+}

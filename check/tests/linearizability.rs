@@ -720,3 +720,65 @@ fn open_values_names_and_sessions_round_trip() {
     h.write_jsonl(&mut out).unwrap();
     assert_eq!(std::str::from_utf8(&out).unwrap(), text);
 }
+
+#[test]
+fn the_progress_hook_sees_the_search_and_changes_nothing() {
+    use check::generate::{history, Config, Kind};
+    use check::linearizability::{check_with, Options, Progress};
+    use std::sync::Mutex;
+    for anomaly in [false, true] {
+        let h = history(&Config {
+            kind: Kind::Register,
+            operations: 1500,
+            processes: 12,
+            info_percent: 20,
+            anomaly,
+            seed: 7,
+            ..Config::default()
+        });
+        let plain = check(&h, Model::Register, &Budget::default()).unwrap();
+        let seen: Mutex<Vec<Progress>> = Mutex::new(Vec::new());
+        let hook = |p: &Progress| seen.lock().unwrap().push(*p);
+        let options = Options {
+            watch: Some(&hook),
+            ..Options::default()
+        };
+        let watched = check_with(&h, Model::Register, &Budget::default(), options).unwrap();
+        assert_eq!(watched, plain);
+        let seen = seen.into_inner().unwrap();
+        assert!(!seen.is_empty(), "anomaly {anomaly}: {:?}", plain.stats);
+        for p in &seen {
+            assert_eq!(p.total, plain.stats.searched_operations);
+            assert!(p.placed <= p.total && p.configurations > 0 && p.memory_bytes > 0);
+        }
+    }
+}
+
+#[test]
+fn keys_searched_on_several_threads_give_the_same_report() {
+    use check::generate::{history, Config, Kind};
+    use check::linearizability::{check_with, Options};
+    for (seed, anomaly) in [(1, false), (2, true), (3, true)] {
+        let h = history(&Config {
+            kind: Kind::Kv,
+            operations: 1200,
+            processes: 16,
+            info_percent: 20,
+            keys: 6,
+            anomaly,
+            seed,
+            ..Config::default()
+        });
+        let run = |jobs| {
+            let options = Options {
+                jobs,
+                ..Options::default()
+            };
+            check_with(&h, Model::Kv, &Budget::default(), options).unwrap()
+        };
+        let one = run(1);
+        assert!(one.stats.partitions > 1);
+        assert_eq!(one, run(4), "seed {seed}");
+        assert_eq!(one, run(2), "seed {seed}");
+    }
+}

@@ -15,6 +15,12 @@
 //! open-addressing table holds `(hash, state, entry number)`; a hit is confirmed by a full
 //! compare, so hash collisions cost time, never correctness. The caller maintains the set's
 //! hash incrementally (XOR of per-operation keys), so an insert hashes one word.
+//!
+//! For a small object a window is not the cheapest key: real histories leave many
+//! indeterminate operations open, so `open` grows long and every compare walks it. Such an
+//! object (at most [`BITSET_MAX_OPS`] operations) is keyed by a bitset over its operations
+//! instead, a few words compared at once, as before windows; the key type is chosen per object
+//! by [`Memo::for_ops`].
 
 use super::model::StateId;
 
@@ -42,11 +48,42 @@ impl Window<'_> {
     }
 }
 
+/// Objects with at most this many operations are keyed by a bitset (at most 128 bytes per
+/// configuration), larger ones by a window.
+pub(crate) const BITSET_MAX_OPS: usize = 1024;
+
+/// A linearized set as the memo stores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Set<'a> {
+    /// One bit per operation of the object.
+    Bits(&'a [u64]),
+    Window(Window<'a>),
+}
+
+impl Set<'_> {
+    /// Whether operation `op` is in the linearized set.
+    #[inline]
+    pub(crate) fn contains(&self, op: u32) -> bool {
+        match self {
+            Set::Bits(b) => b
+                .get(op as usize / 64)
+                .is_some_and(|w| w & (1 << (op % 64)) != 0),
+            Set::Window(w) => w.contains(op),
+        }
+    }
+}
+
 pub(crate) struct Memo {
+    /// `Some(words per bitset)` when keyed by bitsets; `None` for windows.
+    bits: Option<usize>,
     slots: Vec<Slot>,
     /// Per entry: where its window starts in `arena`.
     at: Vec<u32>,
     arena: Vec<u32>,
+    /// Bitset keys back to back, `words` each.
+    bit_arena: Vec<u64>,
+    /// Entries keyed by bitsets.
+    bit_len: usize,
 }
 
 /// The outcome of an insert.
@@ -77,22 +114,47 @@ pub(crate) fn op_key(i: usize) -> u64 {
 }
 
 impl Memo {
+    /// A memo keyed by windows.
+    #[cfg(test)]
     pub(crate) fn new() -> Self {
+        Self::windowed()
+    }
+
+    fn windowed() -> Self {
         Memo {
+            bits: None,
             slots: vec![Slot::default(); 1024],
             at: Vec::new(),
             arena: Vec::new(),
+            bit_arena: Vec::new(),
+            bit_len: 0,
         }
     }
 
+    /// A memo for an object of `n` operations: bitset keys up to [`BITSET_MAX_OPS`],
+    /// windows beyond.
+    pub(crate) fn for_ops(n: usize) -> Self {
+        let mut m = Self::windowed();
+        if n <= BITSET_MAX_OPS {
+            m.bits = Some(n.div_ceil(64).max(1));
+        }
+        m
+    }
+
+    /// Whether keys are bitsets (else windows).
+    pub(crate) fn keyed_by_bits(&self) -> bool {
+        self.bits.is_some()
+    }
+
     pub(crate) fn len(&self) -> usize {
-        self.at.len()
+        self.at.len() + self.bit_len
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.slots.capacity() * std::mem::size_of::<Slot>()
             + self.at.capacity() * 4
             + self.arena.capacity() * 4
+            + self.bit_arena.capacity() * 8
     }
 
     fn window(&self, id: u32) -> Window<'_> {
@@ -104,9 +166,64 @@ impl Memo {
         }
     }
 
-    /// Inserts `(window, state)` whose linearized set's hash is `set_hash`.
+    fn bitset(&self, id: u32, words: usize) -> &[u64] {
+        let at = id as usize * words;
+        &self.bit_arena[at..at + words]
+    }
+
+    fn set(&self, id: u32) -> Set<'_> {
+        match self.bits {
+            Some(words) => Set::Bits(self.bitset(id, words)),
+            None => Set::Window(self.window(id)),
+        }
+    }
+
+    /// Inserts `(set, state)` whose linearized set's hash is `set_hash`. The set is a bitset
+    /// of the object's size when [`Memo::keyed_by_bits`], else a window.
+    #[inline(always)]
+    pub(crate) fn insert(&mut self, set_hash: u64, state: StateId, set: Set) -> Insert {
+        match set {
+            Set::Bits(b) => self.insert_bits(set_hash, state, b),
+            Set::Window(w) => self.insert_window(set_hash, state, w),
+        }
+    }
+
+    #[inline(always)]
+    fn insert_bits(&mut self, set_hash: u64, state: StateId, b: &[u64]) -> Insert {
+        let words = b.len();
+        debug_assert_eq!(self.bits, Some(words));
+        let hash = mix(set_hash ^ (state as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
+        let mask = self.slots.len() - 1;
+        let mut i = (hash as usize) & mask;
+        loop {
+            let s = self.slots[i];
+            if s.hash == 0 {
+                break;
+            }
+            if s.hash == hash && s.state == state && self.bitset(s.id, words) == b {
+                return Insert::Seen(s.id);
+            }
+            i = (i + 1) & mask;
+        }
+        let id = self.bit_len;
+        if id >= u32::MAX as usize {
+            return Insert::Full;
+        }
+        self.slots[i] = Slot {
+            hash,
+            state,
+            id: id as u32,
+        };
+        self.bit_arena.extend_from_slice(b);
+        self.bit_len += 1;
+        if self.bit_len * 2 > self.slots.len() {
+            self.grow();
+        }
+        Insert::New(id as u32)
+    }
+
     #[inline]
-    pub(crate) fn insert(&mut self, set_hash: u64, state: StateId, w: Window) -> Insert {
+    fn insert_window(&mut self, set_hash: u64, state: StateId, w: Window) -> Insert {
         let hash = mix(set_hash ^ (state as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
         let mask = self.slots.len() - 1;
         let mut i = (hash as usize) & mask;
@@ -141,11 +258,11 @@ impl Memo {
     }
 
     /// Every entry as (entry number, state, linearized set), in no particular order.
-    pub(crate) fn entries(&self) -> impl Iterator<Item = (u32, StateId, Window<'_>)> + '_ {
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (u32, StateId, Set<'_>)> + '_ {
         self.slots
             .iter()
             .filter(|s| s.hash != 0)
-            .map(|s| (s.id, s.state, self.window(s.id)))
+            .map(|s| (s.id, s.state, self.set(s.id)))
     }
 
     fn grow(&mut self) {
@@ -177,22 +294,25 @@ mod tests {
             front: 10,
             open: &[3, 8],
         };
-        assert_eq!(m.insert(1, 0, a), Insert::New(0));
+        assert_eq!(m.insert(1, 0, Set::Window(a)), Insert::New(0));
         // Same hash, different window: a collision, told apart by the compare.
-        assert_eq!(m.insert(1, 0, b), Insert::New(1));
-        assert_eq!(m.insert(1, 0, a), Insert::Seen(0));
-        assert_eq!(m.insert(1, 1, a), Insert::New(2));
+        assert_eq!(m.insert(1, 0, Set::Window(b)), Insert::New(1));
+        assert_eq!(m.insert(1, 0, Set::Window(a)), Insert::Seen(0));
+        assert_eq!(m.insert(1, 1, Set::Window(a)), Insert::New(2));
         for i in 0..5000u32 {
             let open = [i];
             let w = Window {
                 front: i + 1,
                 open: &open,
             };
-            assert_eq!(m.insert(op_key(i as usize), 0, w), Insert::New(3 + i));
+            assert_eq!(
+                m.insert(op_key(i as usize), 0, Set::Window(w)),
+                Insert::New(3 + i)
+            );
         }
         assert_eq!(m.len(), 5003);
         let (_, _, w) = m.entries().find(|e| e.0 == 1).unwrap();
-        assert_eq!(w, b);
+        assert_eq!(w, Set::Window(b));
         assert!(w.contains(2) && w.contains(7) && !w.contains(3) && !w.contains(8));
         assert!(!w.contains(10));
     }
@@ -207,8 +327,31 @@ mod tests {
                 front: i * 10,
                 open: &[],
             };
-            m.insert(op_key(i as usize), 0, w);
+            m.insert(op_key(i as usize), 0, Set::Window(w));
         }
         assert!(m.arena.len() == 200_000, "{}", m.arena.len());
+    }
+
+    #[test]
+    fn small_objects_are_keyed_by_bitsets() {
+        let mut m = Memo::for_ops(100);
+        assert!(m.keyed_by_bits() && !Memo::for_ops(BITSET_MAX_OPS + 1).keyed_by_bits());
+        let a = [0b101u64, 1];
+        let b = [0b101u64, 2];
+        assert_eq!(m.insert(1, 0, Set::Bits(&a)), Insert::New(0));
+        assert_eq!(m.insert(1, 0, Set::Bits(&b)), Insert::New(1));
+        assert_eq!(m.insert(1, 0, Set::Bits(&a)), Insert::Seen(0));
+        for i in 0..5000u64 {
+            let k = [i, 7];
+            assert_eq!(
+                m.insert(op_key(i as usize), 3, Set::Bits(&k)),
+                Insert::New(2 + i as u32)
+            );
+        }
+        assert_eq!(m.len(), 5002);
+        let (_, _, s) = m.entries().find(|e| e.0 == 1).unwrap();
+        assert_eq!(s, Set::Bits(&b));
+        assert!(s.contains(0) && s.contains(2) && s.contains(65) && !s.contains(64));
+        assert!(!s.contains(1) && !s.contains(1000));
     }
 }

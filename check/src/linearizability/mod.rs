@@ -83,6 +83,33 @@ impl Default for Budget {
     }
 }
 
+/// What a progress hook is shown while a check runs: enough for a progress line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Operations placed: all of those of objects already decided, plus the current
+    /// linearization's length in a search under way.
+    pub placed: usize,
+    /// Operations to place (after the format's rules and pruning dropped the rest).
+    pub total: usize,
+    /// Configurations explored so far.
+    pub configurations: u64,
+    /// The search's memory estimate, in bytes.
+    pub memory_bytes: usize,
+}
+
+/// How a check runs, beside its [`Budget`].
+#[derive(Clone, Copy, Default)]
+pub struct Options<'w> {
+    /// Called with the check's [`Progress`] wherever the search checks its budget (every few
+    /// thousand steps), from the thread doing the search. The checker does no I/O itself: the
+    /// caller decides what to show, and when; the hook only looks, so the verdict and the
+    /// explanation are the same with it or without.
+    pub watch: Option<&'w (dyn Fn(&Progress) + Sync)>,
+    /// Threads searching independent objects (the keys of a key-value history) at once; 0 or
+    /// 1: the caller's thread only. The report is the same for any number (see `partition`).
+    pub jobs: usize,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
@@ -144,9 +171,19 @@ pub struct Report {
 
 /// Checks `history` against one of the bundled models.
 pub fn check(history: &History, model: Model, budget: &Budget) -> Result<Report, HistoryError> {
+    check_with(history, model, budget, Options::default())
+}
+
+/// [`check`] with [`Options`].
+pub fn check_with(
+    history: &History,
+    model: Model,
+    budget: &Budget,
+    options: Options<'_>,
+) -> Result<Report, HistoryError> {
     match model {
-        Model::Register => check_spec(history, &RegisterSpec, budget),
-        Model::Kv => check_spec(history, &KvSpec, budget),
+        Model::Register => check_spec_with(history, &RegisterSpec, budget, options),
+        Model::Kv => check_spec_with(history, &KvSpec, budget, options),
     }
 }
 
@@ -158,9 +195,19 @@ pub fn check_spec<M: SequentialSpec>(
     spec: &M,
     budget: &Budget,
 ) -> Result<Report, HistoryError> {
+    check_spec_with(history, spec, budget, Options::default())
+}
+
+/// [`check_spec`] with [`Options`].
+pub fn check_spec_with<M: SequentialSpec>(
+    history: &History,
+    spec: &M,
+    budget: &Budget,
+    options: Options<'_>,
+) -> Result<Report, HistoryError> {
     let ops = history.operations()?;
     validate(history, &ops, spec)?;
-    Ok(check_operations(&ops, spec, budget))
+    Ok(check_operations_with(&ops, spec, budget, options))
 }
 
 fn validate<M: SequentialSpec>(
@@ -206,17 +253,28 @@ fn validate<M: SequentialSpec>(
 /// Checks operations already paired by [`History::operations`] and validated against `spec`.
 /// Operations the model does not read are ignored.
 pub fn check_operations<M: SequentialSpec>(ops: &[Operation], spec: &M, budget: &Budget) -> Report {
+    check_operations_with(ops, spec, budget, Options::default())
+}
+
+/// [`check_operations`] with [`Options`].
+pub fn check_operations_with<M: SequentialSpec>(
+    ops: &[Operation],
+    spec: &M,
+    budget: &Budget,
+    options: Options<'_>,
+) -> Report {
     // A timeout too large to add to now is no deadline at all.
     let deadline = budget.timeout.and_then(|t| Instant::now().checked_add(t));
     let limits = search::Limits {
         deadline,
         max_bytes: budget.max_memo_bytes,
+        meter: None,
     };
     let mut stats = Stats {
         operations: ops.len(),
         ..Stats::default()
     };
-    let result = partition::check(spec, ops, limits, &mut stats);
+    let result = partition::check(spec, ops, limits, options.watch, options.jobs, &mut stats);
     let (verdict, explanation, unknown_reason) = match result {
         partition::Outcome::Linearizable => (Verdict::Linearizable, None, None),
         partition::Outcome::Violation(e) => (Verdict::NotLinearizable, Some(*e), None),

@@ -214,7 +214,7 @@ impl Spec for KvKey {
 /// Implement it for a new model; the search is generic over it, so a model costs no dispatch.
 pub trait SequentialSpec {
     /// One independent object's states.
-    type Object: Spec + Default + Clone;
+    type Object: Spec + Default + Clone + Send;
     /// The name `--model` uses.
     fn name(&self) -> &'static str;
     /// The operation names the model reads; any other `f` is bad input.

@@ -13,7 +13,7 @@
 use super::explain;
 use super::jit;
 use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
-use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
+use super::search::{Limits, Meter, Search, SearchOp, SearchResult, SearchStats};
 use super::Stats;
 use crate::history::Operation;
 
@@ -149,7 +149,9 @@ pub(crate) fn prune_info(part: &mut Part) -> Pruned {
 pub(crate) fn check<M: SequentialSpec>(
     spec: &M,
     ops: &[Operation],
-    limits: Limits,
+    limits: Limits<'_>,
+    watch: Option<&(dyn Fn(&super::Progress) + Sync)>,
+    jobs: usize,
     stats: &mut Stats,
 ) -> Outcome {
     let mut index: FxMap<Option<&str>, usize> = Default::default();
@@ -199,6 +201,16 @@ pub(crate) fn check<M: SequentialSpec>(
         unpruned.push((p.dropped > 0).then_some(before));
     }
     stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
+    let meter = watch.map(|watch| Meter {
+        watch,
+        total: stats.searched_operations,
+        placed_done: Default::default(),
+        configurations_done: Default::default(),
+    });
+    let limits = Limits {
+        meter: meter.as_ref(),
+        ..limits
+    };
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
     // Each object first goes through just-in-time linearization, one pass in memory that
     // follows concurrency; objects it gives up on (too many operations left open) go to the
@@ -219,7 +231,12 @@ pub(crate) fn check<M: SequentialSpec>(
             jit::JitResult::GaveUp
         };
         match result {
-            jit::JitResult::Linearizable => by_jit = true,
+            jit::JitResult::Linearizable => {
+                by_jit = true;
+                if let Some(m) = limits.meter {
+                    m.done(p.ops.len(), 0);
+                }
+            }
             jit::JitResult::Violation(f) => {
                 by_jit = true;
                 decided = Some((i, false, object, SearchResult::Violation(f)));
@@ -242,33 +259,98 @@ pub(crate) fn check<M: SequentialSpec>(
         (true, true) => "jit+wgl",
     };
     // Objects are searched in interleaved slices of steps that double each round, like
-    // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
-    // and deterministically: an easily refuted key is found before a hard key exhausts the
-    // budget, and a linearizable history costs the same total work.
+    // Porcupine's parallel per-key checks that stop at the first violation, but
+    // deterministically: an easily refuted key is found before a hard key exhausts the budget,
+    // and a linearizable history costs the same total work. A round gives every live search
+    // one slice, on `jobs` threads; what it decides is the lowest-numbered key that a
+    // violation (or the timeout) stopped in the earliest such round, and the work counted is
+    // that of the keys up to it, so the report is the same for any number of threads. Each
+    // search counts its own steps (the budget is checked every so many of them) and sees the
+    // memory of the others as it was when the round began.
+    let mut live: Vec<(usize, Search<M::Object>, SearchStats)> = live
+        .into_iter()
+        .map(|(p, search)| (p, search, SearchStats::default()))
+        .collect();
+    let pool = if jobs > 1 && live.len() > 1 {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build()
+            .ok()
+    } else {
+        None
+    };
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;
     let mut s = SearchStats::default();
-    'rounds: while !live.is_empty() {
-        let mut i = 0;
-        while i < live.len() {
+    while !live.is_empty() && decided.is_none() {
+        let bytes: Vec<usize> = live.iter().map(|l| l.1.heap_bytes()).collect();
+        let all: usize = bytes.iter().sum();
+        let before: Vec<SearchStats> = live.iter().map(|l| l.2).collect();
+        let step = |(l, own): (&mut (usize, Search<M::Object>, SearchStats), &usize)| {
             // The memory cap holds for all live searches together.
-            let others: usize = live
-                .iter()
-                .enumerate()
-                .filter(|&(j, _)| j != i)
-                .map(|(_, (_, s))| s.heap_bytes())
-                .sum();
             let lim = Limits {
-                max_bytes: limits.max_bytes.saturating_sub(others),
+                max_bytes: limits.max_bytes.saturating_sub(all - own),
                 ..limits
             };
-            let Some(result) = live[i].1.run(lim, slice, &mut s) else {
-                i += 1;
-                continue;
+            l.1.run(lim, slice, &mut l.2)
+        };
+        let results: Vec<Option<SearchResult>> = match &pool {
+            Some(pool) => pool.install(|| {
+                use rayon::prelude::*;
+                live.par_iter_mut()
+                    .zip(bytes.par_iter())
+                    .map(step)
+                    .collect()
+            }),
+            None => {
+                let mut results = Vec::with_capacity(live.len());
+                for l in live.iter_mut().zip(&bytes) {
+                    let r = step(l);
+                    let decisive = matches!(
+                        r,
+                        Some(SearchResult::Violation(_) | SearchResult::OutOfTime)
+                    );
+                    results.push(r);
+                    if decisive {
+                        break;
+                    }
+                }
+                results
+            }
+        };
+        let first = results.iter().position(|r| {
+            matches!(
+                r,
+                Some(SearchResult::Violation(_) | SearchResult::OutOfTime)
+            )
+        });
+        // Keys after the deciding one count as if this round had stopped there.
+        if let Some(d) = first {
+            for (l, b) in live.iter_mut().zip(before).skip(d + 1) {
+                l.2 = b;
+            }
+        }
+        let mut kept = Vec::with_capacity(live.len());
+        for (i, (l, r)) in live
+            .drain(..)
+            .zip(results.into_iter().map(Some).chain(std::iter::repeat(None)))
+            .enumerate()
+        {
+            let (p, search, st) = l;
+            let r = match r.flatten() {
+                Some(r) if first.is_none_or(|d| i <= d) => r,
+                _ => {
+                    kept.push((p, search, st));
+                    continue;
+                }
             };
-            let (p, search) = live.remove(i);
-            match result {
-                SearchResult::Linearizable => {}
+            add_search_stats(&mut s, &st);
+            match r {
+                SearchResult::Linearizable => {
+                    if let Some(m) = limits.meter {
+                        m.done(parts[p].ops.len(), search.configurations());
+                    }
+                }
                 SearchResult::OutOfMemory => {
                     // Other keys may still show a violation, which settles the history.
                     unknown
@@ -276,11 +358,14 @@ pub(crate) fn check<M: SequentialSpec>(
                 }
                 r @ (SearchResult::Violation(_) | SearchResult::OutOfTime) => {
                     decided = Some((p, search.is_exact(), search.spec, r));
-                    break 'rounds;
                 }
             }
         }
+        live = kept;
         slice = slice.saturating_mul(2);
+    }
+    for l in &live {
+        add_search_stats(&mut s, &l.2);
     }
     // Every other search is done with: its memory goes back to the budget before any search
     // for an explanation.
@@ -301,13 +386,19 @@ pub(crate) fn check<M: SequentialSpec>(
     }
 }
 
+fn add_search_stats(total: &mut SearchStats, s: &SearchStats) {
+    total.steps += s.steps;
+    total.configurations += s.configurations;
+    total.peak_bytes = total.peak_bytes.max(s.peak_bytes);
+}
+
 fn add_stats(stats: &mut Stats, s: &SearchStats) {
     stats.steps += s.steps;
     stats.configurations += s.configurations;
     stats.peak_memo_bytes = stats.peak_memo_bytes.max(s.peak_bytes);
 }
 
-fn unknown_reason(r: SearchResult, limits: Limits) -> String {
+fn unknown_reason(r: SearchResult, limits: Limits<'_>) -> String {
     match r {
         SearchResult::OutOfTime => "timeout reached before the search decided".into(),
         _ => format!(
@@ -348,7 +439,7 @@ fn conclude<S: Spec + Clone>(
     exact: bool,
     spec: S,
     result: SearchResult,
-    limits: Limits,
+    limits: Limits<'_>,
     stats: &mut Stats,
 ) -> Outcome {
     let f = match result {
@@ -528,6 +619,7 @@ mod tests {
         let limits = Limits {
             deadline: None,
             max_bytes: 1 << 20,
+            meter: None,
         };
         let r = s.run(limits, u64::MAX, &mut SearchStats::default());
         assert!(matches!(r, Some(SearchResult::Linearizable)));
@@ -593,6 +685,7 @@ mod tests {
                     let limits = Limits {
                         deadline: None,
                         max_bytes: 1 << 28,
+                        meter: None,
                     };
                     let w = wgl.run(limits, u64::MAX, &mut SearchStats::default());
                     let mut pruned = Part {

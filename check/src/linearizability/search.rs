@@ -15,8 +15,9 @@
 //! (the problem is NP-complete, Gibbons & Korach 1997); it stops and reports
 //! [`SearchResult::OutOfTime`] / [`SearchResult::OutOfMemory`] past its budget.
 
-use super::memo::{op_key, Insert, Memo, Window};
+use super::memo::{op_key, Insert, Memo, Set, Window};
 use super::model::{Spec, StateId, Step, INITIAL};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 /// One operation of a partition as the search sees it.
@@ -74,10 +75,40 @@ pub(crate) struct SearchStats {
 
 /// Limits for one search. The deadline is wall-clock time: acceptable because the checker
 /// runs outside any simulation and its timing never feeds back into a simulated run.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Limits {
+#[derive(Clone, Copy)]
+pub(crate) struct Limits<'m> {
     pub deadline: Option<Instant>,
     pub max_bytes: usize,
+    /// Shown the search's progress where it checks the budget; see [`super::Progress`].
+    pub meter: Option<&'m Meter<'m>>,
+}
+
+/// Progress of one check, for the caller's hook: operations of objects already decided and
+/// configurations of searches already finished, plus whatever the live search reports.
+pub(crate) struct Meter<'w> {
+    pub watch: &'w (dyn Fn(&super::Progress) + Sync),
+    pub total: usize,
+    pub placed_done: AtomicUsize,
+    pub configurations_done: AtomicU64,
+}
+
+impl Meter<'_> {
+    /// An object's search is over: its operations and configurations count as done.
+    pub(crate) fn done(&self, operations: usize, configurations: u64) {
+        self.placed_done.fetch_add(operations, Ordering::Relaxed);
+        self.configurations_done
+            .fetch_add(configurations, Ordering::Relaxed);
+    }
+
+    /// Calls the hook with a live search's figures added to those done.
+    pub(crate) fn tick(&self, placed: usize, configurations: u64, bytes: usize) {
+        (self.watch)(&super::Progress {
+            placed: (self.placed_done.load(Ordering::Relaxed) + placed).min(self.total),
+            total: self.total,
+            configurations: self.configurations_done.load(Ordering::Relaxed) + configurations,
+            memory_bytes: bytes,
+        });
+    }
 }
 
 const NIL: u32 = u32::MAX;
@@ -145,7 +176,8 @@ pub(crate) struct Search<'a, S> {
     keys: Vec<u64>,
     memo: Memo,
     /// The linearized set as a bitset over the partition, for membership tests; the memo
-    /// stores it as a window (`front`, `open`), see [`super::memo`].
+    /// stores it as such for a small object, else as a window (`front`, `open`, maintained
+    /// only then), see [`super::memo`].
     bits: Vec<u64>,
     /// One past the latest-invoked linearized operation.
     front: u32,
@@ -241,14 +273,30 @@ impl<S: Spec> Search<'_, S> {
             return Try::Inapplicable;
         }
         let hash = self.set_hash ^ self.keys[op];
-        let old_front = self.advance(op as u32);
-        let window = Window {
-            front: self.front,
-            open: &self.open,
+        let bit = 1u64 << (op % 64);
+        let (old_front, result) = if self.memo.keyed_by_bits() {
+            self.bits[op / 64] |= bit;
+            let r = self.memo.insert(hash, next_state, Set::Bits(&self.bits));
+            if !matches!(r, Insert::New(_)) {
+                self.bits[op / 64] &= !bit;
+            }
+            (self.front, r)
+        } else {
+            let old_front = self.advance(op as u32);
+            let window = Window {
+                front: self.front,
+                open: &self.open,
+            };
+            let r = self.memo.insert(hash, next_state, Set::Window(window));
+            if matches!(r, Insert::New(_)) {
+                self.bits[op / 64] |= bit;
+            } else {
+                self.retreat(op as u32, old_front);
+            }
+            (old_front, r)
         };
-        match self.memo.insert(hash, next_state, window) {
+        match result {
             Insert::New(entry) => {
-                self.bits[op / 64] |= 1 << (op % 64);
                 self.reach.push(0);
                 self.stack.push(Frame {
                     op: op as u32,
@@ -268,16 +316,12 @@ impl<S: Spec> Search<'_, S> {
                 Try::Pushed
             }
             Insert::Seen(entry) => {
-                self.retreat(op as u32, old_front);
                 // Explored already: what it reached, this configuration reaches.
                 let r = self.reach[entry as usize];
                 self.bump_reach(r);
                 Try::Seen
             }
-            Insert::Full => {
-                self.retreat(op as u32, old_front);
-                Try::Full
-            }
+            Insert::Full => Try::Full,
         }
     }
 
@@ -298,7 +342,9 @@ impl<S: Spec> Search<'_, S> {
         self.bump_reach(r);
         let op = frame.op as usize;
         self.bits[op / 64] &= !(1 << (op % 64));
-        self.retreat(frame.op, frame.old_front);
+        if !self.memo.keyed_by_bits() {
+            self.retreat(frame.op, frame.old_front);
+        }
         self.set_hash ^= self.keys[op];
         self.state = frame.before;
         let call = 2 * frame.op;
@@ -392,7 +438,7 @@ impl<'a, S: Spec> Search<'a, S> {
             spec,
             links,
             keys: (0..n).map(op_key).collect(),
-            memo: Memo::new(),
+            memo: Memo::for_ops(n),
             bits: vec![0u64; words],
             front: 0,
             open: Vec::new(),
@@ -413,6 +459,11 @@ impl<'a, S: Spec> Search<'a, S> {
             best: None,
             fixed_bytes: n * 80 + words * 8,
         }
+    }
+
+    /// Configurations memoized so far.
+    pub(crate) fn configurations(&self) -> u64 {
+        self.memo.len() as u64
     }
 
     /// Memory held by this search (memo table, interned states, working arrays).
@@ -440,7 +491,7 @@ impl<'a, S: Spec> Search<'a, S> {
     /// first and without a choice point.
     pub(crate) fn run(
         &mut self,
-        limits: Limits,
+        limits: Limits<'_>,
         max_steps: u64,
         stats: &mut SearchStats,
     ) -> Option<SearchResult> {
@@ -454,6 +505,9 @@ impl<'a, S: Spec> Search<'a, S> {
             if stats.steps & 0xfff == 0 {
                 let bytes = self.heap_bytes();
                 stats.peak_bytes = stats.peak_bytes.max(bytes);
+                if let Some(m) = limits.meter {
+                    m.tick(self.stack.len(), self.memo.len() as u64, bytes);
+                }
                 let out_of_time = limits.deadline.is_some_and(|d| Instant::now() >= d);
                 if bytes > limits.max_bytes || out_of_time {
                     stats.configurations += self.memo.len() as u64;
@@ -581,10 +635,21 @@ impl<'a, S: Spec> Search<'a, S> {
             .iter()
             .rposition(needed)
             .map_or(0, |i| i as u32 + 1);
-        let candidate = |w: Window| {
-            !w.contains(x)
-                && w.front >= need_front
-                && !w.open.iter().any(|&o| needed(&self.ops[o as usize]))
+        let mut need = vec![0u64; self.bits.len()];
+        for (i, o) in self.ops.iter().enumerate() {
+            if needed(o) {
+                need[i / 64] |= 1 << (i % 64);
+            }
+        }
+        let candidate = |s: Set| {
+            !s.contains(x)
+                && match s {
+                    Set::Bits(b) => b.iter().zip(&need).all(|(b, n)| b & n == *n),
+                    Set::Window(w) => {
+                        w.front >= need_front
+                            && !w.open.iter().any(|&o| needed(&self.ops[o as usize]))
+                    }
+                }
         };
         let mut possible: Vec<StateId> = self
             .memo
@@ -592,10 +657,10 @@ impl<'a, S: Spec> Search<'a, S> {
             .filter(|&(e, _, w)| self.reach[e as usize] == at && candidate(w))
             .map(|(_, state, _)| state)
             .collect();
-        let root = Window {
+        let root = Set::Window(Window {
             front: 0,
             open: &[],
-        };
+        });
         if self.root_reach == at && candidate(root) {
             possible.push(INITIAL);
         }
