@@ -21,6 +21,7 @@ mod memo;
 mod model;
 mod partition;
 mod search;
+mod zones;
 
 use crate::history::{EventType, History, HistoryError, Operation};
 use serde::Serialize;

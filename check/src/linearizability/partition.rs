@@ -14,6 +14,7 @@ use super::explain;
 use super::jit;
 use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
 use super::search::{Limits, Search, SearchOp, SearchResult, SearchStats};
+use super::zones;
 use super::Stats;
 use crate::history::Operation;
 
@@ -205,10 +206,14 @@ pub(crate) fn check<M: SequentialSpec>(
     // Wing–Gong–Lowe search.
     let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
     let mut decided = None;
-    let (mut by_jit, mut by_wgl) = (false, false);
+    let (mut by_jit, mut by_wgl, mut by_zones) = (false, false, false);
     let mut js = jit::JitStats::default();
     for (i, (p, mut object)) in parts.iter().zip(objects).enumerate() {
         if decided.is_some() || p.ops.is_empty() {
+            continue;
+        }
+        if zones::check(&p.ops) == zones::Zones::Linearizable {
+            by_zones = true;
             continue;
         }
         let open = p.ops.iter().filter(|o| o.ret.is_none()).count();
@@ -241,6 +246,7 @@ pub(crate) fn check<M: SequentialSpec>(
         (false, _) => "wgl",
         (true, true) => "jit+wgl",
     };
+    stats.algorithm = zones::algorithm(by_zones, by_jit || by_wgl, stats.algorithm);
     // Objects are searched in interleaved slices of steps that double each round, like
     // Porcupine's parallel per-key checks that stop at the first violation, but on one thread
     // and deterministically: an easily refuted key is found before a hard key exhausts the
