@@ -207,14 +207,19 @@ pub(crate) fn check<M: SequentialSpec>(
     let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
     let mut decided = None;
     let (mut by_jit, mut by_wgl, mut by_zones) = (false, false, false);
+    let mut refuted = None;
     let mut js = jit::JitStats::default();
     for (i, (p, mut object)) in parts.iter().zip(objects).enumerate() {
         if decided.is_some() || p.ops.is_empty() {
             continue;
         }
-        if zones::check(&p.ops) == zones::Zones::Linearizable {
-            by_zones = true;
-            continue;
+        match zones::check(&p.ops) {
+            zones::Zones::Linearizable => {
+                by_zones = true;
+                continue;
+            }
+            zones::Zones::Violation(r) => _ = refuted.get_or_insert((i, r)),
+            zones::Zones::NotApplicable => {}
         }
         let open = p.ops.iter().filter(|o| o.ret.is_none()).count();
         let appends = p.ops.iter().any(|o| matches!(o.step, Step::Append(_)));
@@ -292,7 +297,7 @@ pub(crate) fn check<M: SequentialSpec>(
     // for an explanation.
     drop(live);
     add_stats(stats, &s);
-    match decided {
+    let outcome = match decided {
         Some((p, exact, spec, r)) => conclude(
             ops,
             &parts[p],
@@ -304,7 +309,8 @@ pub(crate) fn check<M: SequentialSpec>(
             stats,
         ),
         None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
-    }
+    };
+    zones::settle(outcome, refuted, ops, &parts, stats)
 }
 
 fn add_stats(stats: &mut Stats, s: &SearchStats) {

@@ -43,16 +43,54 @@
 //! [`Zones::Violation`] it runs the general path anyway, so that the search's explanation
 //! names the operation that cannot be placed.
 
+use super::explain::{self, Explanation};
 use super::model::{Step, INITIAL};
+use super::partition::{Outcome, Part};
 use super::search::SearchOp;
+use super::Stats;
+use crate::history::Operation;
 
 /// What the zone test says about one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Zones {
     Linearizable,
-    Violation,
+    Violation(Refutation),
     /// Not a unique-value read/write object: the general search must decide.
     NotApplicable,
+}
+
+/// Why the zone test refuted an object, by search indices of its operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Refutation {
+    /// (a): a read; (b), (c): the operation invoked last on the value of the forward zone.
+    pub blocked: usize,
+    pub rule: Rule,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rule {
+    /// (a): the read's write, if there is one, was invoked after the read completed.
+    ReadBeforeWrite { write: Option<usize> },
+    /// (b): `blocked`'s value's zone starts at the completion of `first` (`None`: the initial
+    /// value, from the start) and overlaps the forward zone of another value, from the
+    /// completion of `other_first` to the invocation of `other_last`.
+    Overlap {
+        first: Option<usize>,
+        other_first: usize,
+        other_last: usize,
+    },
+    /// (c): every operation on another value (`inner`, one of them) lies between the
+    /// completion of `first` and the invocation of `blocked`, both on `blocked`'s value.
+    Inside { first: Option<usize>, inner: usize },
+}
+
+/// One cluster's zone: times, and the operations (search indices) that bound it.
+#[derive(Clone, Copy)]
+struct Zone {
+    f: u64,
+    s: u64,
+    f_op: Option<usize>,
+    s_op: usize,
 }
 
 /// The zone test on one object's search operations (see the module).
@@ -76,10 +114,8 @@ pub(crate) fn check(ops: &[SearchOp]) -> Zones {
     }
     // Times are event indices + 1, so that 0 is before every event (the initial value's
     // virtual write); an indeterminate (or closed) write's response is +∞.
-    let mut f = vec![u64::MAX; values];
-    let mut s = vec![0u64; values];
-    let mut present = vec![false; values];
-    for o in ops {
+    let mut zone: Vec<Option<Zone>> = vec![None; values];
+    for (i, o) in ops.iter().enumerate() {
         let (v, read) = match o.step {
             Step::Read(v) => (v as usize, true),
             Step::Write(v) => (v as usize, false),
@@ -94,42 +130,133 @@ pub(crate) fn check(ops: &[SearchOp]) -> Zones {
             // (a): the read's write exists and is invoked before the read completes.
             let w = writer[v];
             if w == NONE || ret < ops[w as usize].call as u64 + 1 {
-                return Zones::Violation;
+                let write = (w != NONE).then_some(w as usize);
+                return Zones::Violation(Refutation {
+                    blocked: i,
+                    rule: Rule::ReadBeforeWrite { write },
+                });
             }
         }
-        f[v] = f[v].min(ret);
-        s[v] = s[v].max(call);
-        present[v] = true;
-    }
-    if present[INITIAL as usize] {
-        f[INITIAL as usize] = 0;
-    }
-    let mut forward: Vec<(u64, u64)> = Vec::new();
-    let mut backward: Vec<(u64, u64)> = Vec::new();
-    for v in 0..values {
-        if !present[v] {
-            continue;
+        let z = zone[v].get_or_insert(Zone {
+            f: ret,
+            s: call,
+            f_op: Some(i),
+            s_op: i,
+        });
+        if ret < z.f {
+            (z.f, z.f_op) = (ret, Some(i));
         }
-        if f[v] < s[v] {
-            forward.push((f[v], s[v]));
-        } else {
-            backward.push((s[v], f[v]));
+        if call > z.s {
+            (z.s, z.s_op) = (call, i);
         }
     }
-    forward.sort_unstable();
+    if let Some(z) = &mut zone[INITIAL as usize] {
+        (z.f, z.f_op) = (0, None);
+    }
+    let (mut forward, backward): (Vec<Zone>, Vec<Zone>) =
+        zone.into_iter().flatten().partition(|z| z.f < z.s);
+    forward.sort_unstable_by_key(|z| z.f);
     // (b): sorted by start, pairwise disjoint iff each starts after the previous one ends.
-    if forward.windows(2).any(|w| w[1].0 < w[0].1) {
-        return Zones::Violation;
+    if let Some(w) = forward.windows(2).find(|w| w[1].f < w[0].s) {
+        return Zones::Violation(Refutation {
+            blocked: w[0].s_op,
+            rule: Rule::Overlap {
+                first: w[0].f_op,
+                other_first: w[1].f_op.unwrap_or(w[1].s_op),
+                other_last: w[1].s_op,
+            },
+        });
     }
     // (c): disjoint and sorted, the only forward zone that may hold a backward one is the last
     // to start before it.
-    for &(start, end) in &backward {
-        let i = forward.partition_point(|z| z.0 < start);
-        if i > 0 && end < forward[i - 1].1 {
-            return Zones::Violation;
+    for b in &backward {
+        let i = forward.partition_point(|z| z.f < b.s);
+        if i > 0 && b.f < forward[i - 1].s {
+            return Zones::Violation(Refutation {
+                blocked: forward[i - 1].s_op,
+                rule: Rule::Inside {
+                    first: forward[i - 1].f_op,
+                    inner: b.s_op,
+                },
+            });
         }
     }
     Zones::Linearizable
+}
+
+/// The object's outcome when the general search, run for the explanation, could not decide
+/// (`outcome` unknown) although the zone test refuted the object `refuted`: not linearizable,
+/// explained by the zone test. Any other outcome stands.
+pub(crate) fn settle(
+    outcome: Outcome,
+    refuted: Option<(usize, Refutation)>,
+    ops: &[Operation],
+    parts: &[Part],
+    stats: &mut Stats,
+) -> Outcome {
+    match (outcome, refuted) {
+        (Outcome::Unknown(why), Some((p, r))) => {
+            stats.algorithm = "zones";
+            Outcome::Violation(Box::new(explanation(ops, &parts[p], r, &why)))
+        }
+        (outcome, _) => outcome,
+    }
+}
+
+fn explanation(ops: &[Operation], part: &Part, r: Refutation, unknown: &str) -> Explanation {
+    let op = |i: usize| &ops[part.src[i]];
+    let what = |i: usize| explain::describe(op(i));
+    let value = |i: usize| explain::shown_value(op(i)).to_string();
+    let obj = explain::object(part);
+    let b = r.blocked;
+    let since = |first: Option<usize>| match first {
+        Some(f) => format!("from the completion of {}", what(f)),
+        None => "from the start (the initial value)".into(),
+    };
+    let reason = match r.rule {
+        Rule::ReadBeforeWrite { write: Some(w) } => format!(
+            "{} returned {} but the write of that value, {}, was invoked after it completed",
+            what(b),
+            value(b),
+            what(w)
+        ),
+        Rule::ReadBeforeWrite { write: None } => format!(
+            "{} returned {} but no write to the {obj} writes that value",
+            what(b),
+            value(b)
+        ),
+        Rule::Overlap {
+            first,
+            other_first,
+            other_last,
+        } => format!(
+            "{} saw {}, seen {}, but meanwhile another value, {}, was seen from the completion of {} to the invocation of {}: with every value written once, neither can take effect wholly before the other (zone test)",
+            what(b),
+            value(b),
+            since(first),
+            value(other_last),
+            what(other_first),
+            what(other_last)
+        ),
+        Rule::Inside { first, inner } => format!(
+            "{} saw {}, seen {}, but every operation on {} ({} among them) took place in between: with every value written once, the {obj} cannot hold {} again (zone test)",
+            what(b),
+            value(b),
+            since(first),
+            value(inner),
+            what(inner),
+            value(b)
+        ),
+    };
+    Explanation {
+        key: part.key.map(str::to_owned),
+        blocked: explain::summary(ops, part.src[b]),
+        reason: format!("{reason}; the search for a linearizable prefix gave up ({unknown})"),
+        could_hold: Vec::new(),
+        prefix: None,
+        state_after_prefix: None,
+        concurrent: explain::concurrent(ops, part, b, &[]),
+    }
 }
 
 /// `stats.algorithm` when the zone test decided some objects (`by_zones`), `others` says
@@ -152,7 +279,7 @@ mod tests {
     use crate::linearizability::model::{Register, SequentialSpec};
     use crate::linearizability::partition::{prune_info, Part};
     use crate::linearizability::search::{Limits, Search, SearchResult, SearchStats};
-    use crate::linearizability::RegisterSpec;
+    use crate::linearizability::{RegisterSpec, Verdict};
 
     fn op(step: Step, call: u32, ret: Option<u32>) -> SearchOp {
         SearchOp {
@@ -176,10 +303,25 @@ mod tests {
         }
     }
 
+    fn verdict(z: Zones) -> Verdict {
+        match z {
+            Zones::Linearizable => Verdict::Linearizable,
+            Zones::Violation(_) => Verdict::NotLinearizable,
+            Zones::NotApplicable => Verdict::Unknown,
+        }
+    }
+
+    fn rule(ops: &[SearchOp]) -> Rule {
+        match check(ops) {
+            Zones::Violation(r) => r.rule,
+            z => panic!("{z:?}"),
+        }
+    }
+
     /// Each hand-made history: the zone test's answer, which the search confirms.
-    fn assert_zones(ops: &[SearchOp], want: Zones) {
-        assert_eq!(check(ops), want);
-        assert_eq!(search(ops), want == Zones::Linearizable);
+    fn assert_zones(ops: &[SearchOp], want: Verdict) {
+        assert_eq!(verdict(check(ops)), want);
+        assert_eq!(search(ops), want == Verdict::Linearizable);
     }
 
     #[test]
@@ -190,15 +332,20 @@ mod tests {
                 op(Step::Read(1), 0, Some(1)),
                 op(Step::Write(1), 2, Some(3)),
             ],
-            Zones::Violation,
+            Verdict::NotLinearizable,
         );
+        let ops = [
+            op(Step::Read(1), 0, Some(1)),
+            op(Step::Write(1), 2, Some(3)),
+        ];
+        assert_eq!(rule(&ops), Rule::ReadBeforeWrite { write: Some(1) });
         // Concurrent, it may read it.
         assert_zones(
             &[
                 op(Step::Read(1), 0, Some(2)),
                 op(Step::Write(1), 1, Some(3)),
             ],
-            Zones::Linearizable,
+            Verdict::Linearizable,
         );
     }
 
@@ -213,7 +360,15 @@ mod tests {
             op(Step::Read(1), 4, Some(5)),
             op(Step::Read(2), 6, Some(7)),
         ];
-        assert_zones(&ops, Zones::Violation);
+        assert_zones(&ops, Verdict::NotLinearizable);
+        assert_eq!(
+            rule(&ops),
+            Rule::Overlap {
+                first: Some(0),
+                other_first: 1,
+                other_last: 3
+            }
+        );
         // With read 1 before write 2, the zones [1, 2] and [5, 6] are apart: linearizable.
         let ok = [
             op(Step::Write(1), 0, Some(1)),
@@ -221,7 +376,7 @@ mod tests {
             op(Step::Write(2), 4, Some(5)),
             op(Step::Read(2), 6, Some(7)),
         ];
-        assert_zones(&ok, Zones::Linearizable);
+        assert_zones(&ok, Verdict::Linearizable);
     }
 
     #[test]
@@ -234,14 +389,21 @@ mod tests {
             op(Step::Write(2), 2, Some(3)),
             op(Step::Read(1), 4, Some(5)),
         ];
-        assert_zones(&ops, Zones::Violation);
+        assert_zones(&ops, Verdict::NotLinearizable);
+        assert_eq!(
+            rule(&ops),
+            Rule::Inside {
+                first: Some(0),
+                inner: 1
+            }
+        );
         // Write 2 concurrent with the read ([3, 6]): its zone sticks out, linearizable.
         let ok = [
             op(Step::Write(1), 0, Some(1)),
             op(Step::Write(2), 3, Some(6)),
             op(Step::Read(1), 4, Some(5)),
         ];
-        assert_zones(&ok, Zones::Linearizable);
+        assert_zones(&ok, Verdict::Linearizable);
     }
 
     #[test]
@@ -252,7 +414,7 @@ mod tests {
                 op(Step::Write(1), 0, Some(1)),
                 op(Step::Read(INITIAL), 2, Some(3)),
             ],
-            Zones::Violation,
+            Verdict::NotLinearizable,
         );
         // An indeterminate write 1 nobody reads, before the read: it may not have happened.
         assert_zones(
@@ -260,7 +422,7 @@ mod tests {
                 op(Step::Write(1), 0, None),
                 op(Step::Read(INITIAL), 2, Some(3)),
             ],
-            Zones::Linearizable,
+            Verdict::Linearizable,
         );
         // An indeterminate write 1 that a read returns: it happened before that read.
         assert_zones(
@@ -269,7 +431,7 @@ mod tests {
                 op(Step::Read(1), 1, Some(2)),
                 op(Step::Read(INITIAL), 3, Some(4)),
             ],
-            Zones::Violation,
+            Verdict::NotLinearizable,
         );
     }
 
@@ -362,14 +524,14 @@ mod tests {
                 max_bytes: 1 << 28,
             };
             let want = match s.run(limits, u64::MAX, &mut SearchStats::default()) {
-                Some(SearchResult::Linearizable) => Zones::Linearizable,
-                Some(SearchResult::Violation(_)) => Zones::Violation,
+                Some(SearchResult::Linearizable) => Verdict::Linearizable,
+                Some(SearchResult::Violation(_)) => Verdict::NotLinearizable,
                 r => panic!("seed {seed}: search {r:?}"),
             };
-            assert_eq!(check(&p.ops), want, "seed {seed}, unpruned");
+            assert_eq!(verdict(check(&p.ops)), want, "seed {seed}, unpruned");
             prune_info(&mut p);
-            assert_eq!(check(&p.ops), want, "seed {seed}, pruned");
-            verdicts[(want == Zones::Violation) as usize] += 1;
+            assert_eq!(verdict(check(&p.ops)), want, "seed {seed}, pruned");
+            verdicts[(want == Verdict::NotLinearizable) as usize] += 1;
         }
         assert!(verdicts[0] > 1500 && verdicts[1] > 800, "{verdicts:?}");
     }
