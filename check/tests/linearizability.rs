@@ -733,6 +733,8 @@ fn the_progress_hook_sees_the_search_and_changes_nothing() {
             processes: 12,
             info_percent: 20,
             anomaly,
+            // With cas the zone test does not apply, so the search (and its hook) runs.
+            cas: true,
             seed: 7,
             ..Config::default()
         });
@@ -781,4 +783,65 @@ fn keys_searched_on_several_threads_give_the_same_report() {
         assert_eq!(one, run(4), "seed {seed}");
         assert_eq!(one, run(2), "seed {seed}");
     }
+}
+
+/// Unique-value read/write objects are decided by the zone test (no search, no
+/// configuration); with a cas the search decides; a violation is still explained by the
+/// search, and when the search cannot decide, by the zone test.
+#[test]
+fn unique_value_registers_are_decided_by_zones() {
+    use check::generate::{history, Config, Kind};
+    let base = Config {
+        kind: Kind::Register,
+        operations: 20_000,
+        processes: 10,
+        info_percent: 5,
+        seed: 3,
+        ..Config::default()
+    };
+    let r = check(&history(&base), Model::Register, &Budget::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Linearizable);
+    assert_eq!((r.stats.algorithm, r.stats.configurations), ("zones", 0));
+
+    let cas = history(&Config {
+        cas: true,
+        ..base.clone()
+    });
+    let r = check(&cas, Model::Register, &Budget::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Linearizable);
+    assert!(!r.stats.algorithm.contains("zones"));
+
+    let stale = history(&Config {
+        anomaly: true,
+        ..base.clone()
+    });
+    let r = check(&stale, Model::Register, &Budget::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::NotLinearizable);
+    assert_eq!(r.stats.algorithm, "jit");
+    assert!(!r.explanation.unwrap().reason.contains("zone test"));
+
+    // Small keys go to the search, which has no time at all here: the zone test decides
+    // every key, the refuted one included.
+    let kv = history(&Config {
+        kind: Kind::Kv,
+        operations: 4_000,
+        keys: 4,
+        anomaly: true,
+        ..base
+    });
+    let none = Budget {
+        timeout: Some(std::time::Duration::ZERO),
+        ..Budget::default()
+    };
+    let r = check(&kv, Model::Kv, &none).unwrap();
+    assert_eq!(
+        r.verdict,
+        Verdict::NotLinearizable,
+        "{:?}",
+        r.unknown_reason
+    );
+    assert_eq!(r.stats.algorithm, "zones");
+    let e = r.explanation.unwrap();
+    assert!(e.reason.contains("zone test"), "{}", e.reason);
+    println!("{}", e.reason);
 }

@@ -78,7 +78,7 @@ pub(crate) fn summary(ops: &[Operation], i: usize) -> OpSummary {
 }
 
 /// "read by process 3 (lines 12–15)", "append \"x\" by process 2 (lines 4–9)".
-fn describe(op: &Operation) -> String {
+pub(crate) fn describe(op: &Operation) -> String {
     let arg = match &op.input {
         Value::Null => String::new(),
         v => format!(" {v}"),
@@ -90,7 +90,7 @@ fn describe(op: &Operation) -> String {
     format!("{}{arg} by process {} ({lines})", op.f, op.process)
 }
 
-fn object(part: &Part) -> String {
+pub(crate) fn object(part: &Part) -> String {
     match part.key {
         Some(k) => format!("key {k:?}"),
         None => "register".into(),
@@ -107,7 +107,12 @@ fn one_of(values: &[serde_json::Value]) -> String {
     }
 }
 
-fn concurrent(ops: &[Operation], part: &Part, blocked: usize, prefix: &[usize]) -> Vec<OpSummary> {
+pub(crate) fn concurrent(
+    ops: &[Operation],
+    part: &Part,
+    blocked: usize,
+    prefix: &[usize],
+) -> Vec<OpSummary> {
     let b = &ops[part.src[blocked]];
     let b_end = b.complete.unwrap_or(usize::MAX);
     part.src

@@ -9,6 +9,7 @@
 //!   reads) and runs cheap pre-checks that refute many bad histories without a search.
 //! - `model`: the open [`SequentialSpec`] trait and the register and key-value models, over
 //!   interned states.
+//! - `zones`: unique-value read/write objects decided in O(n log n) (Gibbons & Korach 1997).
 //! - `search` + `memo`: the Wing–Gong–Lowe search with memoized configurations.
 //! - `explain`: turns a failed search into words and line numbers.
 //!
@@ -21,6 +22,7 @@ mod memo;
 mod model;
 mod partition;
 mod search;
+mod zones;
 
 use crate::history::{EventType, History, HistoryError, Operation};
 use serde::Serialize;
@@ -149,7 +151,8 @@ pub struct Stats {
     /// linearization: one pass over the events, memory following concurrency), `"wgl"` (the
     /// Wing–Gong–Lowe search with windowed memoization, for objects with too many operations
     /// left open for the first), `"jit+wgl"` (some objects each), or `"none"` (nothing to
-    /// search).
+    /// search); `"zones"` (the zone test for objects whose writes write distinct values:
+    /// O(n log n), no configuration) alone or before the others (`"zones+jit"`, …).
     pub algorithm: &'static str,
     /// Indeterminate writes dropped before the search: no operation ever reads their value,
     /// so a linearization never needs them (see `partition`).

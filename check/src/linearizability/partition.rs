@@ -14,6 +14,7 @@ use super::explain;
 use super::jit;
 use super::model::{FxMap, SequentialSpec, Spec, StateId, Step, INITIAL};
 use super::search::{Limits, Meter, Search, SearchOp, SearchResult, SearchStats};
+use super::zones;
 use super::Stats;
 use crate::history::Operation;
 
@@ -217,11 +218,20 @@ pub(crate) fn check<M: SequentialSpec>(
     // Wing–Gong–Lowe search.
     let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
     let mut decided = None;
-    let (mut by_jit, mut by_wgl) = (false, false);
+    let (mut by_jit, mut by_wgl, mut by_zones) = (false, false, false);
+    let mut refuted = None;
     let mut js = jit::JitStats::default();
     for (i, (p, mut object)) in parts.iter().zip(objects).enumerate() {
         if decided.is_some() || p.ops.is_empty() {
             continue;
+        }
+        match zones::check(&p.ops) {
+            zones::Zones::Linearizable => {
+                by_zones = true;
+                continue;
+            }
+            zones::Zones::Violation(r) => _ = refuted.get_or_insert((i, r)),
+            zones::Zones::NotApplicable => {}
         }
         let open = p.ops.iter().filter(|o| o.ret.is_none()).count();
         let appends = p.ops.iter().any(|o| matches!(o.step, Step::Append(_)));
@@ -258,6 +268,7 @@ pub(crate) fn check<M: SequentialSpec>(
         (false, _) => "wgl",
         (true, true) => "jit+wgl",
     };
+    stats.algorithm = zones::algorithm(by_zones, by_jit || by_wgl, stats.algorithm);
     // Objects are searched in interleaved slices of steps that double each round, like
     // Porcupine's parallel per-key checks that stop at the first violation, but
     // deterministically: an easily refuted key is found before a hard key exhausts the budget,
@@ -371,7 +382,7 @@ pub(crate) fn check<M: SequentialSpec>(
     // for an explanation.
     drop(live);
     add_stats(stats, &s);
-    match decided {
+    let outcome = match decided {
         Some((p, exact, spec, r)) => conclude(
             ops,
             &parts[p],
@@ -383,7 +394,8 @@ pub(crate) fn check<M: SequentialSpec>(
             stats,
         ),
         None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
-    }
+    };
+    zones::settle(outcome, refuted, ops, &parts, stats)
 }
 
 fn add_search_stats(total: &mut SearchStats, s: &SearchStats) {
