@@ -31,8 +31,8 @@ pub struct ModelSpec {
 /// Declares a model's known-bug enum once: `none` (the default, the correct model) and every
 /// bug with its scenario name; `KNOWN` lists the names for the model's [`ModelSpec`].
 ///
-/// ```ignore
-/// models::bugs! {
+/// ```text
+/// crate::bugs! {   // inside the models crate; models::bugs! from outside
 ///     pub enum Bug {
 ///         /// The leader acknowledges a write before syncing it.
 ///         AckBeforeSync = "ack-before-sync",

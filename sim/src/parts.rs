@@ -25,7 +25,7 @@ pub trait Part<N: Node, S: ?Sized> {
 /// and the node's role, an enum with one variant per part, and the `Node` implementation
 /// that hands every event to the part:
 ///
-/// ```ignore
+/// ```text
 /// sim::node_of_parts! {
 ///     /// A node of the register: the leader, a replica or a client.
 ///     pub struct RegisterNode(Setup) {
