@@ -35,16 +35,12 @@ pub(crate) struct Part<'a> {
 impl Part<'_> {
     fn push(&mut self, src: usize, op: &Operation, step: Step) {
         let required = !op.outcome.is_indeterminate();
-        self.ops.push(SearchOp {
-            step,
-            call: op.invoke as u32,
-            ret: if required {
-                op.complete.map(|c| c as u32)
-            } else {
-                None
-            },
-            closed: false,
-        });
+        let ret = if required {
+            op.complete.map(|c| c as u32)
+        } else {
+            None
+        };
+        self.ops.push(SearchOp::new(step, op.invoke as u32, ret));
         self.src.push(src);
     }
 }
@@ -575,15 +571,6 @@ mod tests {
     use crate::generate::{history, Config, Kind};
     use crate::linearizability::model::Register;
 
-    fn op(step: Step, call: u32, ret: Option<u32>) -> SearchOp {
-        SearchOp {
-            step,
-            call,
-            ret,
-            closed: false,
-        }
-    }
-
     fn part(ops: Vec<SearchOp>) -> Part<'static> {
         let src = (0..ops.len()).collect();
         Part {
@@ -597,9 +584,9 @@ mod tests {
     fn an_unread_indeterminate_write_is_dropped_and_a_read_one_closed() {
         // write 1 (info, never read), write 2 (info, read by the read completing at 5).
         let mut p = part(vec![
-            op(Step::Write(1), 0, None),
-            op(Step::Write(2), 1, None),
-            op(Step::Read(2), 2, Some(5)),
+            SearchOp::new(Step::Write(1), 0, None),
+            SearchOp::new(Step::Write(2), 1, None),
+            SearchOp::new(Step::Read(2), 2, Some(5)),
         ]);
         assert_eq!(
             prune_info(&mut p),
@@ -619,9 +606,9 @@ mod tests {
         // The cas failing needs the register not to hold 1: only the info write 2 explains
         // it. Dropping write 2 would make the history non-linearizable, so it is kept.
         let ops = vec![
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Write(2), 2, None),
-            op(Step::CasFail { expected: 1 }, 3, Some(4)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, None),
+            SearchOp::new(Step::CasFail { expected: 1 }, 3, Some(4)),
         ];
         let mut p = part(ops.clone());
         assert_eq!(prune_info(&mut p), Pruned::default());
@@ -646,9 +633,9 @@ mod tests {
         // put "a" info, append "b" ok, get "ab": the get reads the put without returning
         // its value, so nothing is pruned.
         let mut p = part(vec![
-            op(Step::Write(1), 0, None),
-            op(Step::Append(0), 1, Some(2)),
-            op(Step::Read(2), 3, Some(4)),
+            SearchOp::new(Step::Write(1), 0, None),
+            SearchOp::new(Step::Append(0), 1, Some(2)),
+            SearchOp::new(Step::Read(2), 3, Some(4)),
         ]);
         assert_eq!(prune_info(&mut p), Pruned::default());
     }

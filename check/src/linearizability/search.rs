@@ -35,6 +35,18 @@ pub(crate) struct SearchOp {
     pub closed: bool,
 }
 
+impl SearchOp {
+    /// An operation as the history gives it: not (yet) closed by pruning.
+    pub(crate) fn new(step: Step, call: u32, ret: Option<u32>) -> SearchOp {
+        SearchOp {
+            step,
+            call,
+            ret,
+            closed: false,
+        }
+    }
+}
+
 /// Why a history is not linearizable.
 ///
 /// Every explored configuration (a valid linearization of a set of operations) stops at its

@@ -281,15 +281,6 @@ mod tests {
     use crate::linearizability::search::{Limits, Search, SearchResult, SearchStats};
     use crate::linearizability::{RegisterSpec, Verdict};
 
-    fn op(step: Step, call: u32, ret: Option<u32>) -> SearchOp {
-        SearchOp {
-            step,
-            call,
-            ret,
-            closed: false,
-        }
-    }
-
     fn search(ops: &[SearchOp]) -> bool {
         let mut s = Search::exact(ops, Register::default(), 0);
         let limits = Limits {
@@ -330,21 +321,21 @@ mod tests {
         // read 1 [0, 1], then write 1 [2, 3].
         assert_zones(
             &[
-                op(Step::Read(1), 0, Some(1)),
-                op(Step::Write(1), 2, Some(3)),
+                SearchOp::new(Step::Read(1), 0, Some(1)),
+                SearchOp::new(Step::Write(1), 2, Some(3)),
             ],
             Verdict::NotLinearizable,
         );
         let ops = [
-            op(Step::Read(1), 0, Some(1)),
-            op(Step::Write(1), 2, Some(3)),
+            SearchOp::new(Step::Read(1), 0, Some(1)),
+            SearchOp::new(Step::Write(1), 2, Some(3)),
         ];
         assert_eq!(rule(&ops), Rule::ReadBeforeWrite { write: Some(1) });
         // Concurrent, it may read it.
         assert_zones(
             &[
-                op(Step::Read(1), 0, Some(2)),
-                op(Step::Write(1), 1, Some(3)),
+                SearchOp::new(Step::Read(1), 0, Some(2)),
+                SearchOp::new(Step::Write(1), 1, Some(3)),
             ],
             Verdict::Linearizable,
         );
@@ -356,10 +347,10 @@ mod tests {
         // zones are forward, [1, 4] and [3, 6], and overlap — 1 was overwritten by 2 before
         // read 1, which read it, and 1 is never written again.
         let ops = [
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Write(2), 2, Some(3)),
-            op(Step::Read(1), 4, Some(5)),
-            op(Step::Read(2), 6, Some(7)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, Some(3)),
+            SearchOp::new(Step::Read(1), 4, Some(5)),
+            SearchOp::new(Step::Read(2), 6, Some(7)),
         ];
         assert_zones(&ops, Verdict::NotLinearizable);
         assert_eq!(
@@ -372,10 +363,10 @@ mod tests {
         );
         // With read 1 before write 2, the zones [1, 2] and [5, 6] are apart: linearizable.
         let ok = [
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Read(1), 2, Some(3)),
-            op(Step::Write(2), 4, Some(5)),
-            op(Step::Read(2), 6, Some(7)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Read(1), 2, Some(3)),
+            SearchOp::new(Step::Write(2), 4, Some(5)),
+            SearchOp::new(Step::Read(2), 6, Some(7)),
         ];
         assert_zones(&ok, Verdict::Linearizable);
     }
@@ -386,9 +377,9 @@ mod tests {
         // (a write alone) backward [2, 3], inside it: write 2 completed between write 1 and
         // the read of 1.
         let ops = [
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Write(2), 2, Some(3)),
-            op(Step::Read(1), 4, Some(5)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, Some(3)),
+            SearchOp::new(Step::Read(1), 4, Some(5)),
         ];
         assert_zones(&ops, Verdict::NotLinearizable);
         assert_eq!(
@@ -400,9 +391,9 @@ mod tests {
         );
         // Write 2 concurrent with the read ([3, 6]): its zone sticks out, linearizable.
         let ok = [
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Write(2), 3, Some(6)),
-            op(Step::Read(1), 4, Some(5)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 3, Some(6)),
+            SearchOp::new(Step::Read(1), 4, Some(5)),
         ];
         assert_zones(&ok, Verdict::Linearizable);
     }
@@ -412,25 +403,25 @@ mod tests {
         // write 1 [0, 1], read initial [2, 3]: never linearizable.
         assert_zones(
             &[
-                op(Step::Write(1), 0, Some(1)),
-                op(Step::Read(INITIAL), 2, Some(3)),
+                SearchOp::new(Step::Write(1), 0, Some(1)),
+                SearchOp::new(Step::Read(INITIAL), 2, Some(3)),
             ],
             Verdict::NotLinearizable,
         );
         // An indeterminate write 1 nobody reads, before the read: it may not have happened.
         assert_zones(
             &[
-                op(Step::Write(1), 0, None),
-                op(Step::Read(INITIAL), 2, Some(3)),
+                SearchOp::new(Step::Write(1), 0, None),
+                SearchOp::new(Step::Read(INITIAL), 2, Some(3)),
             ],
             Verdict::Linearizable,
         );
         // An indeterminate write 1 that a read returns: it happened before that read.
         assert_zones(
             &[
-                op(Step::Write(1), 0, None),
-                op(Step::Read(1), 1, Some(2)),
-                op(Step::Read(INITIAL), 3, Some(4)),
+                SearchOp::new(Step::Write(1), 0, None),
+                SearchOp::new(Step::Read(1), 1, Some(2)),
+                SearchOp::new(Step::Read(INITIAL), 3, Some(4)),
             ],
             Verdict::NotLinearizable,
         );
@@ -438,7 +429,7 @@ mod tests {
 
     #[test]
     fn cas_and_repeated_values_are_left_to_the_search() {
-        let cas = [op(
+        let cas = [SearchOp::new(
             Step::Cas {
                 expected: 0,
                 new: 1,
@@ -448,11 +439,11 @@ mod tests {
         )];
         assert_eq!(check(&cas), Zones::NotApplicable);
         let twice = [
-            op(Step::Write(1), 0, Some(1)),
-            op(Step::Write(1), 2, Some(3)),
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(1), 2, Some(3)),
         ];
         assert_eq!(check(&twice), Zones::NotApplicable);
-        let initial = [op(Step::Write(INITIAL), 0, Some(1))];
+        let initial = [SearchOp::new(Step::Write(INITIAL), 0, Some(1))];
         assert_eq!(check(&initial), Zones::NotApplicable);
     }
 
@@ -506,16 +497,12 @@ mod tests {
             };
             for (i, o) in ops.iter().enumerate() {
                 if let Some(step) = RegisterSpec.step(o, &mut object) {
-                    p.ops.push(SearchOp {
-                        step,
-                        call: o.invoke as u32,
-                        ret: if o.outcome.is_indeterminate() {
-                            None
-                        } else {
-                            o.complete.map(|c| c as u32)
-                        },
-                        closed: false,
-                    });
+                    let ret = if o.outcome.is_indeterminate() {
+                        None
+                    } else {
+                        o.complete.map(|c| c as u32)
+                    };
+                    p.ops.push(SearchOp::new(step, o.invoke as u32, ret));
                     p.src.push(i);
                 }
             }
