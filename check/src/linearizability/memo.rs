@@ -188,23 +188,39 @@ impl Memo {
         }
     }
 
+    /// Linear probing for (set, state): `Ok(entry)` when `same_set` finds it stored, else
+    /// `Err((hash, free slot))` where it goes. Shared by both key kinds; inlined into each.
     #[inline(always)]
-    fn insert_bits(&mut self, set_hash: u64, state: StateId, b: &[u64]) -> Insert {
-        let words = b.len();
-        debug_assert_eq!(self.bits, Some(words));
+    fn probe(
+        &self,
+        set_hash: u64,
+        state: StateId,
+        same_set: impl Fn(&Self, u32) -> bool,
+    ) -> Result<u32, (u64, usize)> {
+        // Never 0: a zero hash marks an empty slot.
         let hash = mix(set_hash ^ (state as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
         let mask = self.slots.len() - 1;
         let mut i = (hash as usize) & mask;
         loop {
             let s = self.slots[i];
             if s.hash == 0 {
-                break;
+                return Err((hash, i));
             }
-            if s.hash == hash && s.state == state && self.bitset(s.id, words) == b {
-                return Insert::Seen(s.id);
+            if s.hash == hash && s.state == state && same_set(self, s.id) {
+                return Ok(s.id);
             }
             i = (i + 1) & mask;
         }
+    }
+
+    #[inline(always)]
+    fn insert_bits(&mut self, set_hash: u64, state: StateId, b: &[u64]) -> Insert {
+        let words = b.len();
+        debug_assert_eq!(self.bits, Some(words));
+        let (hash, i) = match self.probe(set_hash, state, |m, id| m.bitset(id, words) == b) {
+            Ok(id) => return Insert::Seen(id),
+            Err(free) => free,
+        };
         let id = self.bit_len;
         if id >= u32::MAX as usize {
             return Insert::Full;
@@ -224,19 +240,10 @@ impl Memo {
 
     #[inline]
     fn insert_window(&mut self, set_hash: u64, state: StateId, w: Window) -> Insert {
-        let hash = mix(set_hash ^ (state as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)) | 1;
-        let mask = self.slots.len() - 1;
-        let mut i = (hash as usize) & mask;
-        loop {
-            let s = self.slots[i];
-            if s.hash == 0 {
-                break;
-            }
-            if s.hash == hash && s.state == state && self.window(s.id) == w {
-                return Insert::Seen(s.id);
-            }
-            i = (i + 1) & mask;
-        }
+        let (hash, i) = match self.probe(set_hash, state, |m, id| m.window(id) == w) {
+            Ok(id) => return Insert::Seen(id),
+            Err(free) => free,
+        };
         let id = self.at.len();
         let end = self.arena.len() + 2 + w.open.len();
         if id >= u32::MAX as usize || end > u32::MAX as usize {
