@@ -119,12 +119,7 @@ fn the_wall_clock_limit_ends_a_run_as_unknown() {
     let r = json(&o);
     assert_eq!(r["stop"], "interrupted");
     assert_eq!(r["events"], 1 << 16);
-    let completed = r["invariants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "run_completed")
-        .expect("a verdict says why it stopped");
+    let completed = common::invariant(&r, "run_completed");
     assert_eq!(completed["status"], "unknown");
     assert!(completed["detail"]
         .as_str()

@@ -123,12 +123,7 @@ fn the_event_limit_exits_3() {
     assert_eq!(out.status.code(), Some(3));
     let r = &json_lines(&out)[0];
     assert_eq!(r["stop"], "event_limit");
-    let v = r["invariants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == "run_completed")
-        .expect("a liveness verdict");
+    let v = common::invariant(r, "run_completed");
     assert_eq!(v["status"], "unknown");
 }
 

@@ -1,6 +1,8 @@
 //! Each known bug of the transfer models, run from the command line on the bundled story with
 //! its seed (42): exit 1, and the invariant that catches it named in the JSON report.
 
+mod common;
+
 use std::process::Command;
 
 /// Runs `consim run SCENARIO --json` with overrides; returns the exit code and the statuses.
@@ -18,12 +20,7 @@ fn run(scenario: &str, overrides: &[&str]) -> (Option<i32>, serde_json::Value) {
 }
 
 fn status<'a>(report: &'a serde_json::Value, invariant: &str) -> &'a str {
-    report["invariants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|i| i["name"] == invariant)
-        .unwrap_or_else(|| panic!("no {invariant}"))["status"]
+    common::invariant(report, invariant)["status"]
         .as_str()
         .unwrap()
 }

@@ -41,3 +41,13 @@ impl Drop for Scratch {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The entry of invariant `name` in a `run --json` report.
+pub fn invariant<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["invariants"]
+        .as_array()
+        .expect("a report lists its invariants")
+        .iter()
+        .find(|i| i["name"] == name)
+        .unwrap_or_else(|| panic!("no invariant {name} in {report}"))
+}
