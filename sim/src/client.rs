@@ -85,8 +85,21 @@ pub struct ClientConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Completion {
     Ok(Value),
+    /// The operation definitely did not take effect.
     Fail(Value),
+    /// The server could not serve it and it may still take effect (a refused request whose
+    /// duplicate may yet arrive elsewhere): recorded as `info` with this error, the history
+    /// process retired, as after a timeout.
+    Indeterminate(&'static str),
+    /// Not an answer: the server points elsewhere (a deposed primary naming its successor).
+    /// The workload has updated where [`Workload::target`] sends; the client resends the
+    /// same request at once, under the same timeout, at most [`MAX_REDIRECTS`] times before
+    /// it gives the operation up as indeterminate (`redirected`).
+    Redirect,
 }
+
+/// How often one operation may be redirected ([`Completion::Redirect`]).
+pub const MAX_REDIRECTS: u32 = 8;
 
 /// What a history records of an operation at its invocation.
 #[derive(Clone, Debug, PartialEq)]
@@ -129,6 +142,12 @@ pub trait Workload {
         None
     }
 
+    /// The client session the history puts request `id` in (the unit of session guarantees:
+    /// read-your-writes, monotonic reads); `None` (the default) records none.
+    fn session(&self, _id: RequestId) -> Option<u64> {
+        None
+    }
+
     /// Called once `op` is sent for the first time (for counters).
     fn issued(&mut self, _ctx: &mut Ctx<'_, Self::Node>, _op: &Self::Op) {}
 
@@ -140,7 +159,9 @@ pub trait Workload {
         reply: Self::Reply,
     ) -> Completion;
 
-    /// `op` timed out and the client gave up on it ([`OnTimeout::GiveUp`]).
+    /// `op` ended indeterminate: it timed out and the client gave up on it
+    /// ([`OnTimeout::GiveUp`]), or the reply was [`Completion::Indeterminate`], or it was
+    /// redirected too often.
     fn gave_up(&mut self, _ctx: &mut Ctx<'_, Self::Node>, _op: &Self::Op) {}
 }
 
@@ -171,6 +192,8 @@ struct Pending<Op> {
     timer: TimerId,
     /// What the history recorded at invocation, if anything.
     recorded: Option<HistoryOp>,
+    /// The session the history puts it in.
+    session: Option<u64>,
 }
 
 impl<W: Workload> Client<W>
@@ -225,15 +248,30 @@ where
         let Some(p) = self.pending.take_if(|p| p.id == id) else {
             return;
         };
+        let (kind, value) = match self.workload.completed(ctx, &p.op, reply) {
+            Completion::Ok(v) => (EventType::Ok, v),
+            Completion::Fail(v) => (EventType::Fail, v),
+            Completion::Indeterminate(error) => {
+                ctx.cancel_timer(p.timer);
+                return self.abandon(ctx, p, error);
+            }
+            Completion::Redirect if p.attempt < MAX_REDIRECTS => {
+                let mut p = p;
+                p.attempt += 1;
+                let msg = self.workload.request(p.id, &p.op, p.attempt);
+                ctx.send(self.workload.target(&p.op, p.attempt), msg);
+                self.pending = Some(p);
+                return;
+            }
+            Completion::Redirect => {
+                ctx.cancel_timer(p.timer);
+                return self.abandon(ctx, p, "redirected");
+            }
+        };
         ctx.cancel_timer(p.timer);
-        let done = self.workload.completed(ctx, &p.op, reply);
         ctx.record_elapsed(self.workload.metric(&p.op), p.started);
         if let Some(h) = p.recorded {
-            let (kind, value) = match done {
-                Completion::Ok(v) => (EventType::Ok, v),
-                Completion::Fail(v) => (EventType::Fail, v),
-            };
-            ctx.record_op(self.process, kind, h.f, h.key, value, None);
+            ctx.record_op(self.process, kind, h.f, h.key, value, None, p.session);
         }
         self.schedule_next(ctx);
     }
@@ -250,6 +288,7 @@ where
         self.next_seq += 1;
         let op = self.workload.next(ctx.workload_rng(), id);
         let recorded = self.workload.history(&op);
+        let session = self.workload.session(id);
         if let Some(h) = &recorded {
             ctx.record_op(
                 self.process,
@@ -258,6 +297,7 @@ where
                 h.key.clone(),
                 h.value.clone(),
                 None,
+                session,
             );
         }
         self.workload.issued(ctx, &op);
@@ -273,6 +313,7 @@ where
             started: ctx.stopwatch(),
             timer,
             recorded,
+            session,
         });
     }
 
@@ -289,32 +330,36 @@ where
                 ctx.send(self.workload.target(&p.op, p.attempt), msg);
             }
             OnTimeout::GiveUp => {
-                let Some(p) = self.pending.take() else {
-                    return;
-                };
-                if let Some(h) = p.recorded {
-                    ctx.record_op(
-                        self.process,
-                        EventType::Info,
-                        h.f,
-                        h.key,
-                        h.value,
-                        Some("timed-out".into()),
-                    );
+                if let Some(p) = self.pending.take() {
+                    self.abandon(ctx, p, "timed-out");
                 }
-                self.workload.gave_up(ctx, &p.op);
-                // After an indeterminate outcome the process is retired (history format,
-                // rule 3), to the next number of this life's block.
-                self.process += u64::from(self.clients);
-                self.abandoned += 1;
-                assert!(
-                    self.abandoned < PROCESSES_PER_LIFE,
-                    "more than {PROCESSES_PER_LIFE} abandoned operations in one life would \
-                     reuse the next life's history processes"
-                );
-                self.schedule_next(ctx);
             }
         }
+    }
+
+    /// Ends `p` with an indeterminate outcome: `info` with `error`, and the history process
+    /// retired (history format, rule 3), to the next number of this life's block.
+    fn abandon(&mut self, ctx: &mut Ctx<'_, W::Node>, p: Pending<W::Op>, error: &'static str) {
+        if let Some(h) = p.recorded {
+            ctx.record_op(
+                self.process,
+                EventType::Info,
+                h.f,
+                h.key,
+                h.value,
+                Some(error.into()),
+                p.session,
+            );
+        }
+        self.workload.gave_up(ctx, &p.op);
+        self.process += u64::from(self.clients);
+        self.abandoned += 1;
+        assert!(
+            self.abandoned < PROCESSES_PER_LIFE,
+            "more than {PROCESSES_PER_LIFE} abandoned operations in one life would \
+             reuse the next life's history processes"
+        );
+        self.schedule_next(ctx);
     }
 
     fn schedule_next(&mut self, ctx: &mut Ctx<'_, W::Node>) {

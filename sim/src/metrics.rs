@@ -37,6 +37,23 @@ pub struct Metrics {
     keep_samples: bool,
 }
 
+/// A metric name made at build time (one per region: `"mumbai.write_latency_ms"`), as the
+/// `&'static str` metrics are keyed by. Each distinct name is leaked once for the life of
+/// the process, so a sweep of any number of runs holds one copy of each; call it when a
+/// model is built, never per event (it takes a lock).
+pub fn intern(name: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, PoisonError};
+    static NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let mut names = NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(&known) = names.get(name) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
 /// p50 / p99 / max of one distribution, in milliseconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Summary {
@@ -108,6 +125,12 @@ impl Metrics {
     /// Adds to a counter.
     pub fn add(&mut self, name: &'static str, n: u64) {
         *self.counter_mut(name) += n;
+    }
+
+    /// Raises a counter to `n` if it is lower: a high-water mark.
+    pub fn raise(&mut self, name: &'static str, n: u64) {
+        let c = self.counter_mut(name);
+        *c = (*c).max(n);
     }
 
     pub fn counter(&self, name: &str) -> Option<u64> {

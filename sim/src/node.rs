@@ -140,8 +140,9 @@ pub struct TimerId {
 }
 
 /// An opaque start instant for measuring latency in true time. Nodes cannot read it, so
-/// metrics are exact without letting true time leak into protocol logic.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// metrics are exact without letting true time leak into protocol logic. The default is the
+/// start of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stopwatch(Time);
 
 /// A node's handle on the world during one event.
@@ -245,7 +246,8 @@ impl<N: Node> Ctx<'_, N> {
         &mut self.kernel.metrics
     }
 
-    /// Records a client history event at the current true time.
+    /// Records a client history event at the current true time, in `session` if any.
+    #[allow(clippy::too_many_arguments)] // one per field of the history's event
     pub fn record_op(
         &mut self,
         process: u64,
@@ -254,13 +256,16 @@ impl<N: Node> Ctx<'_, N> {
         key: Option<String>,
         value: Value,
         error: Option<String>,
+        session: Option<u64>,
     ) {
         if self.is_halted() {
             return; // the client crashed before it could observe this
         }
         let now = self.kernel.now.0;
-        self.kernel
-            .history
-            .push(now, process, kind, f, key, value, error);
+        let history = &mut self.kernel.history;
+        history.push(now, process, kind, f, key, value, error);
+        if let Some(session) = session {
+            history.set_session(session);
+        }
     }
 }
