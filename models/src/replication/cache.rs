@@ -8,6 +8,11 @@
 //! invalidation sent before the replica applied the write (`early-invalidation`), after
 //! which the next miss refills the cache from the lagging replica; and a lost invalidation,
 //! after which the cache serves an old value until the key is written again.
+//!
+//! No fill, from a read miss or a write's acknowledgement, may cache a version older than
+//! one the key was already invalidated for: the message may have been overtaken by the
+//! invalidation, and caching it would undo it (the "stale set" that memcache's leases
+//! prevent).
 
 use super::log::Version;
 use super::{Msg, ReadAt, ReplicationNode, ReqId, Setup, Timer};
@@ -20,6 +25,8 @@ pub struct Cache {
     primary: NodeId,
     /// Per key: the value and its version, if cached.
     entries: Vec<Option<(Option<i64>, Version)>>,
+    /// Per key: the newest version it was invalidated for.
+    invalidated: Vec<Version>,
     /// Requests it relays, at most one per client (a client has one outstanding).
     relays: Vec<Relay>,
 }
@@ -39,6 +46,7 @@ impl Cache {
             backing: s.local_server[s.region[id.index()]].expect("checked at build"),
             primary: s.servers[usize::from(s.first_primary)],
             entries: vec![None; s.params.keys as usize],
+            invalidated: vec![Version::ZERO; s.params.keys as usize],
             relays: Vec::new(),
         }
     }
@@ -54,8 +62,12 @@ impl Cache {
         Some(self.relays.swap_remove(i))
     }
 
-    /// Caches `(value, version)` for `key` unless it holds a newer one.
+    /// Caches `(value, version)` for `key` unless it holds a newer one or the key was
+    /// invalidated for a newer one.
     fn fill(&mut self, key: u32, value: Option<i64>, version: Version) {
+        if version < self.invalidated[key as usize] {
+            return;
+        }
         let slot = &mut self.entries[key as usize];
         if slot.is_none_or(|(_, held)| held < version) {
             *slot = Some((value, version));
@@ -138,6 +150,8 @@ impl Part<ReplicationNode, Setup> for Cache {
                 }
             }
             Msg::Invalidate { key, version } => {
+                let newest = &mut self.invalidated[key as usize];
+                *newest = (*newest).max(version);
                 let slot = &mut self.entries[key as usize];
                 if slot.is_some_and(|(_, held)| held <= version) {
                     *slot = None;
