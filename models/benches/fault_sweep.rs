@@ -7,7 +7,7 @@
 //! ```sh
 //! cargo bench -p models --bench fault_sweep                 # seeds 1..=2000 per model
 //! cargo bench -p models --bench fault_sweep -- 500          # seeds 1..=500
-//! cargo bench -p models --bench fault_sweep -- clients 1000 # register scaling, no faults
+//! cargo bench -p models --bench fault_sweep -- clients 1000 # replication scaling, no faults
 //! ```
 //!
 //! Seeds run in parallel (rayon), each run single-threaded and deterministic.
@@ -28,9 +28,9 @@ fn main() {
         for n in &args[1..] {
             let n: usize = n.parse().expect("a client count");
             let start = Instant::now();
-            let o = sweep::register_clients(n, 1);
+            let o = sweep::replication_clients(n, 1);
             println!(
-                "register, {n} clients: {:.2} s, {} events, {} client operations",
+                "replication, {n} clients: {:.2} s, {} events, {} client operations",
                 start.elapsed().as_secs_f64(),
                 o.stats.events,
                 o.history.events.len() / 2

@@ -22,13 +22,13 @@ fn sweep(case: Case, seeds: u64) {
 }
 
 #[test]
-fn register_sync_keeps_every_invariant_under_heavy_faults() {
-    sweep(Case::RegisterSync, 150);
+fn replication_sync_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::ReplicationSync, 100);
 }
 
 #[test]
-fn register_async_with_leader_reads_keeps_every_invariant_under_heavy_faults() {
-    sweep(Case::RegisterAsync, 150);
+fn replication_semisync_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::ReplicationSemisync, 100);
 }
 
 #[test]

@@ -92,8 +92,10 @@ fn versions(s: &Setup, world: &World<'_, ReplicationNode>) -> HashMap<i64, Versi
     for &id in &s.servers {
         for r in world.disk(id).records() {
             if let Record::Entry(e) = r {
-                let v = versions.entry(e.value).or_insert(e.version);
-                *v = (*v).max(e.version);
+                if e.is_write() {
+                    let v = versions.entry(e.value).or_insert(e.version);
+                    *v = (*v).max(e.version);
+                }
             }
         }
     }
@@ -138,7 +140,13 @@ fn no_lost_acked_writes(
     let Some(&(authority, server)) = authority else {
         return Verdict::unknown(NAME, "no server is up at the end");
     };
-    let kept: HashSet<i64> = server.log().entries().iter().map(|e| e.value).collect();
+    let kept: HashSet<i64> = server
+        .log()
+        .entries()
+        .iter()
+        .filter(|e| e.is_write())
+        .map(|e| e.value)
+        .collect();
     let lost: Vec<&Operation> = acked_writes(ops)
         .filter(|o| {
             value_of(&o.input)

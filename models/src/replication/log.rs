@@ -71,6 +71,34 @@ pub struct Entry {
     pub born: Stopwatch,
 }
 
+impl Entry {
+    /// The key of the entry a new primary appends at promotion, which writes nothing: once
+    /// it commits, everything before it has (Raft's no-op; a primary may count replicas
+    /// only for entries of its own epoch).
+    pub const NO_KEY: u32 = u32::MAX;
+
+    /// The new primary's first entry.
+    pub fn no_op(version: Version, primary: NodeId, born: Stopwatch) -> Entry {
+        Entry {
+            version,
+            key: Entry::NO_KEY,
+            value: 0,
+            client: primary,
+            req: RequestId {
+                client: u32::MAX,
+                incarnation: 0,
+                seq: 0,
+            },
+            born,
+        }
+    }
+
+    /// Whether it is a client's write (not a no-op).
+    pub fn is_write(&self) -> bool {
+        self.key != Entry::NO_KEY
+    }
+}
+
 /// What a server writes to its disk, in order; replaying the records rebuilds its log and
 /// the highest epoch it promised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -222,13 +222,15 @@ pub enum Msg {
         req: ReqId,
     },
     /// The primary's log from after `prev` (possibly nothing: a heartbeat), in heartbeat
-    /// round `round` of its epoch, when its log ended at index `end`.
+    /// round `round` of its epoch, when its log ended at index `end` and was committed up
+    /// to `commit`.
     Append {
         epoch: Epoch,
         round: u64,
         prev: Version,
         entries: Vec<Entry>,
         end: u64,
+        commit: u64,
     },
     /// The follower holds the primary's log up to `matched`.
     Ack {

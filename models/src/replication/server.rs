@@ -22,6 +22,9 @@ pub struct Server {
     /// The highest epoch it heard of in a refused vote: it stands above it next time.
     seen: Epoch,
     log: Log,
+    /// The last index known committed (acknowledgeable by the mode): by counting replicas as
+    /// primary, from the primary's appends as follower. Volatile: zero after a restart.
+    committed: u64,
     /// Per key: the value the log sets it to and the version that did.
     values: Vec<(Option<i64>, Version)>,
     standing: Standing,
@@ -61,6 +64,9 @@ struct Candidate {
 
 struct Primary {
     epoch: Epoch,
+    /// The index of its no-op: it serves reads once that is committed, since only then
+    /// does it know everything its predecessors acknowledged is.
+    start: u64,
     /// Heartbeat rounds sent in this epoch.
     round: u64,
     /// Per server ordinal: the next entry to send it, and the last it holds for sure.
@@ -104,6 +110,7 @@ impl Server {
             promised: promised.max(first),
             seen: Epoch::default(),
             log,
+            committed: 0,
             values: Vec::new(),
             standing: Standing::Follower(Follower {
                 primary: fresh.then_some(s.servers[usize::from(s.first_primary)]),
@@ -116,7 +123,9 @@ impl Server {
         };
         server.rebuild_values(s);
         if fresh && ordinal == usize::from(s.first_primary) {
-            server.standing = Standing::Primary(server.primary_state(s, first));
+            let mut primary = server.primary_state(s, first);
+            primary.start = 0; // no predecessor: nothing to learn the commit of
+            server.standing = Standing::Primary(primary);
         }
         server
     }
@@ -147,6 +156,15 @@ impl Server {
         &self.log
     }
 
+    /// As primary, whether its no-op is committed: before, it may not know that an entry
+    /// its predecessor acknowledged is committed, and would read an older value.
+    fn knows_commits(&self) -> bool {
+        match &self.standing {
+            Standing::Primary(p) => self.committed >= p.start,
+            _ => false,
+        }
+    }
+
     /// The primary it would send a client to.
     fn hint(&self) -> Option<NodeId> {
         match &self.standing {
@@ -158,12 +176,13 @@ impl Server {
 
     fn primary_state(&self, s: &Setup, epoch: Epoch) -> Primary {
         let mut latest = vec![None; s.clients.len()];
-        for e in self.log.entries() {
+        for e in self.log.entries().iter().filter(|e| e.is_write()) {
             latest[e.req.client as usize] = Some((e.req, e.version.index));
         }
         let n = s.servers.len();
         Primary {
             epoch,
+            start: self.log.len() + 1,
             round: 0,
             next: vec![self.log.len() + 1; n],
             matched: vec![0; n],
@@ -176,9 +195,24 @@ impl Server {
 
     fn rebuild_values(&mut self, s: &Setup) {
         self.values = vec![(None, Version::ZERO); s.params.keys as usize];
-        for e in self.log.entries() {
+        for e in self.log.entries().iter().filter(|e| e.is_write()) {
             self.values[e.key as usize] = (Some(e.value), e.version);
         }
+    }
+
+    /// The value of `key` as of the committed prefix of the log (a primary's reads: an
+    /// uncommitted write may yet be discarded, and a read must never show it).
+    fn committed_value(&self, key: u32) -> (Option<i64>, Version) {
+        let latest = self.values[key as usize];
+        if latest.1.index <= self.committed {
+            return latest;
+        }
+        let committed = &self.log.entries()[..self.committed as usize];
+        committed
+            .iter()
+            .rev()
+            .find(|e| e.key == key)
+            .map_or((None, Version::ZERO), |e| (Some(e.value), e.version))
     }
 
     /// Never goes back to an older epoch: persisted before anything depends on it.
@@ -225,17 +259,24 @@ impl Server {
         }
     }
 
-    /// Steps down (or out of a candidacy) without knowing the new primary yet.
+    /// Steps down (or out of a candidacy) without knowing the new primary yet. A deposed
+    /// primary starts counting missed heartbeats afresh; a failed candidate has missed them
+    /// all along (so it may vote for another at once) and stands again after a random
+    /// backoff of up to `failover_ticks`, so that candidates stop colliding.
     fn step_down(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, s: &Setup) {
-        let heard = match &self.standing {
+        let f = s.failover_ticks;
+        let (heard, missed, patience) = match &self.standing {
             Standing::Follower(_) => return,
-            Standing::Candidate(c) => c.heard,
-            Standing::Primary(_) => Some(ctx.stopwatch()),
+            Standing::Candidate(c) => {
+                let backoff = 1 + ctx.rng().below(u64::from(f)) as u32;
+                (c.heard, f, f + backoff)
+            }
+            Standing::Primary(_) => (Some(ctx.stopwatch()), 0, patience(ctx, s)),
         };
         self.standing = Standing::Follower(Follower {
             primary: None,
-            missed: 0,
-            patience: patience(ctx, s),
+            missed,
+            patience,
             heard,
         });
     }
@@ -320,6 +361,14 @@ impl Server {
         }
         self.promise(ctx, epoch);
         self.standing = Standing::Primary(self.primary_state(s, epoch));
+        let version = Version {
+            epoch,
+            index: self.log.len() + 1,
+        };
+        let no_op = Entry::no_op(version, self.id, ctx.stopwatch());
+        ctx.disk().append_synced(Record::Entry(no_op));
+        self.apply(ctx, s, no_op);
+        self.acknowledge(ctx, s);
         self.broadcast(ctx, s);
     }
 
@@ -405,6 +454,7 @@ impl Server {
                 prev: self.log.version_at(next - 1),
                 entries,
                 end: self.log.len(),
+                commit: self.committed,
             },
         );
     }
@@ -507,6 +557,7 @@ impl Server {
                         prev: self.log.version_at(version.index - 1),
                         entries: vec![entry],
                         end: version.index,
+                        commit: self.committed,
                     },
                 );
             }
@@ -517,6 +568,9 @@ impl Server {
     /// front of this server, once applied.
     fn apply(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, s: &Setup, entry: Entry) {
         self.log.append(entry);
+        if !entry.is_write() {
+            return;
+        }
         self.values[entry.key as usize] = (Some(entry.value), entry.version);
         if s.params.bug != Bug::EarlyInvalidation {
             if let Some(cache) = self.own_cache(s) {
@@ -531,10 +585,13 @@ impl Server {
         }
     }
 
-    /// The last index the primary may acknowledge, by mode.
+    /// The last index the primary may acknowledge, by mode: under `sync` and `semisync`,
+    /// the entry that enough replicas hold, if it is of this primary's epoch (an older
+    /// epoch's entry is committed only by a later one of this epoch: Raft's rule, without
+    /// which a majority-held entry can still be overwritten).
     fn commit_index(&self, s: &Setup) -> u64 {
         let Standing::Primary(p) = &self.standing else {
-            return 0;
+            return self.committed;
         };
         let replicas = s.servers.len() - 1;
         let needed = match s.params.mode {
@@ -546,17 +603,22 @@ impl Server {
         if needed == 0 {
             return self.log.len();
         }
-        kth_largest(self.others(s).map(|(i, _)| p.matched[i]), needed).unwrap_or(0)
+        let held = kth_largest(self.others(s).map(|(i, _)| p.matched[i]), needed).unwrap_or(0);
+        if self.log.version_at(held).epoch == p.epoch {
+            self.committed.max(held)
+        } else {
+            self.committed
+        }
     }
 
     /// Acknowledges every pending write the mode allows.
     fn acknowledge(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, s: &Setup) {
-        let commit = self.commit_index(s);
+        self.committed = self.commit_index(s);
         let Standing::Primary(p) = &mut self.standing else {
             return;
         };
         while let Some(w) = p.pending.front() {
-            if w.index > commit {
+            if w.index > self.committed {
                 break;
             }
             let version = self.log.version_at(w.index);
@@ -576,9 +638,9 @@ impl Server {
         ctx: &mut Ctx<'_, ReplicationNode>,
         s: &Setup,
         from: NodeId,
-        msg: (Epoch, u64, Version, Vec<Entry>, u64),
+        msg: (Epoch, u64, Version, Vec<Entry>, u64, u64),
     ) {
-        let (epoch, round, prev, entries, end) = msg;
+        let (epoch, round, prev, entries, end, commit) = msg;
         if epoch < self.promised {
             let epoch = self.promised;
             return ctx.send(from, Msg::Nack { epoch, hint: None });
@@ -617,6 +679,8 @@ impl Server {
         {
             self.discard_after(ctx, s, end);
         }
+        // What the primary has committed, as far as this log is known to match its.
+        self.committed = self.committed.max(commit.min(matched));
         ctx.send(
             from,
             Msg::Ack {
@@ -719,7 +783,20 @@ impl Server {
                     hint: self.hint(),
                 },
             ),
-            ReadAt::Primary if !self.serving(s) => ctx.send(from, Msg::Unavailable { req }),
+            ReadAt::Primary if !self.serving(s) || !self.knows_commits() => {
+                ctx.send(from, Msg::Unavailable { req })
+            }
+            ReadAt::Primary => {
+                let (value, version) = self.committed_value(key);
+                ctx.send(
+                    from,
+                    Msg::ReadOk {
+                        req,
+                        value,
+                        version,
+                    },
+                )
+            }
             ReadAt::Any { after: Some(after) }
                 if s.params.bug != Bug::IgnoreSession && self.log.last() < after =>
             {
@@ -809,7 +886,8 @@ impl Part<ReplicationNode, Setup> for Server {
                 prev,
                 entries,
                 end,
-            } => self.on_append(ctx, s, from, (epoch, round, prev, entries, end)),
+                commit,
+            } => self.on_append(ctx, s, from, (epoch, round, prev, entries, end, commit)),
             Msg::Ack {
                 epoch,
                 round,

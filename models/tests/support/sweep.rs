@@ -10,7 +10,7 @@
 
 #![allow(dead_code)] // each includer uses part of it
 
-use models::register::{self, RegisterParams};
+use models::replication::{self, ReplicationParams};
 use models::saga::SagaParams;
 use models::two_phase_commit::{Locking, TwoPcParams};
 use models::{NodeInfo, Params};
@@ -25,18 +25,18 @@ use std::time::Duration;
 /// The correct models the sweep covers, in the configurations whose invariants must hold.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Case {
-    /// Sync replication, reads from the leader.
-    RegisterSync,
-    /// Async replication, reads from the leader (linearizable: the leader syncs first).
-    RegisterAsync,
+    /// Sync replication with failover, CP under partition, reads from the primary.
+    ReplicationSync,
+    /// Semisync (one replica of two: a majority), the same otherwise.
+    ReplicationSemisync,
     TwoPcNoWait,
     TwoPcWait,
     Saga,
 }
 
 pub const CASES: [Case; 5] = [
-    Case::RegisterSync,
-    Case::RegisterAsync,
+    Case::ReplicationSync,
+    Case::ReplicationSemisync,
     Case::TwoPcNoWait,
     Case::TwoPcWait,
     Case::Saga,
@@ -45,8 +45,8 @@ pub const CASES: [Case; 5] = [
 impl Case {
     pub fn name(self) -> &'static str {
         match self {
-            Case::RegisterSync => "replicated_register sync",
-            Case::RegisterAsync => "replicated_register async, leader reads",
+            Case::ReplicationSync => "replication sync, refuse",
+            Case::ReplicationSemisync => "replication semisync 1 of 2, refuse",
             Case::TwoPcNoWait => "two_phase_commit no-wait",
             Case::TwoPcWait => "two_phase_commit wait",
             Case::Saga => "saga",
@@ -55,7 +55,7 @@ impl Case {
 
     fn messages(self) -> &'static [&'static str] {
         match self {
-            Case::RegisterSync | Case::RegisterAsync => RegisterParams::SPEC.messages,
+            Case::ReplicationSync | Case::ReplicationSemisync => ReplicationParams::SPEC.messages,
             Case::TwoPcNoWait | Case::TwoPcWait => TwoPcParams::SPEC.messages,
             Case::Saga => SagaParams::SPEC.messages,
         }
@@ -65,9 +65,9 @@ impl Case {
 /// (name, region, role) of each node.
 type Nodes = Vec<(String, u32, &'static str)>;
 
-fn register_nodes(clients: usize) -> Nodes {
+fn replication_nodes(clients: usize) -> Nodes {
     let mut n: Nodes = vec![
-        ("leader".into(), 0, "leader"),
+        ("primary".into(), 0, "primary"),
         ("replica1".into(), 1, "replica"),
         ("replica2".into(), 2, "replica"),
     ];
@@ -189,19 +189,19 @@ fn run_model<P: Params>(params: P, nodes: &Nodes, config: SimConfig) -> RunResul
     Sim::new(config, model, None).run().expect("no trace file")
 }
 
-/// Runs `case` on `seed` under the sweep's faults, with `params` adjusting the parameters
-/// of a register case (`bug`, say) and `bank` those of a bank case.
+/// Runs `case` on `seed` under the sweep's faults, with the closures adjusting the
+/// parameters of a case of their model (`bug`, say).
 pub fn run_with(
     case: Case,
     seed: u64,
-    register: impl FnOnce(&mut RegisterParams),
+    replication: impl FnOnce(&mut ReplicationParams),
     two_pc: impl FnOnce(&mut TwoPcParams),
     saga: impl FnOnce(&mut SagaParams),
 ) -> RunResult {
     let kinds = case.messages();
     match case {
-        Case::RegisterSync | Case::RegisterAsync => {
-            let nodes = register_nodes(3);
+        Case::ReplicationSync | Case::ReplicationSemisync => {
+            let nodes = replication_nodes(3);
             let net = network(
                 &nodes,
                 3,
@@ -210,16 +210,15 @@ pub fn run_with(
                 0.05,
                 0.05,
             );
-            let mut p = RegisterParams {
-                replication: if case == Case::RegisterSync {
-                    register::Replication::Sync
+            let mut p = ReplicationParams {
+                mode: if case == Case::ReplicationSync {
+                    replication::Mode::Sync
                 } else {
-                    register::Replication::Async
+                    replication::Mode::Semisync
                 },
-                read_from: register::ReadFrom::Leader,
-                ..RegisterParams::default()
+                ..ReplicationParams::default()
             };
-            register(&mut p);
+            replication(&mut p);
             run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
         }
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
@@ -267,9 +266,9 @@ pub fn findings(o: &RunResult) -> Vec<(Status, String)> {
         .collect()
 }
 
-/// How the links of [`register_with`] behave.
+/// How the links of [`replication_with`] behave.
 pub struct Links {
-    /// Latency inside a region (the clients sit beside the leader) and between regions.
+    /// Latency inside a region (the clients sit beside the primary) and between regions.
     pub local: &'static str,
     pub wan: &'static str,
     pub loss: f64,
@@ -284,11 +283,11 @@ pub const CALM: Links = Links {
     dup: 0.0,
 };
 
-/// The sweep's register (a leader, two replicas in two other regions, `clients` clients
-/// beside the leader) with `params`, `links`, the nemesis if `nemesis`, and `scripted`
-/// faults; `settle` after 60 s.
-pub fn register_with(
-    params: RegisterParams,
+/// The sweep's replicated store (a primary, two replicas in two other regions, `clients`
+/// clients beside the primary) with `params`, `links`, the nemesis if `nemesis`, and
+/// `scripted` faults; `settle` after 60 s.
+pub fn replication_with(
+    params: ReplicationParams,
     clients: usize,
     seed: u64,
     links: Links,
@@ -296,17 +295,17 @@ pub fn register_with(
     scripted: Vec<ScheduledFault>,
     settle: Duration,
 ) -> RunResult {
-    let nodes = register_nodes(clients);
+    let nodes = replication_nodes(clients);
     let net = network(&nodes, 3, links.local, links.wan, links.loss, links.dup);
-    let mut config = config(seed, &nodes, net, nemesis, RegisterParams::SPEC.messages);
+    let mut config = config(seed, &nodes, net, nemesis, ReplicationParams::SPEC.messages);
     config.schedule.faults.extend(scripted);
     config.settle = settle;
     run_model(params, &nodes, config)
 }
 
-/// The register with `clients` clients and no faults, for the scaling benchmark.
-pub fn register_clients(clients: usize, seed: u64) -> RunResult {
-    let nodes = register_nodes(clients);
+/// The replicated store with `clients` clients and no faults, for the scaling benchmark.
+pub fn replication_clients(clients: usize, seed: u64) -> RunResult {
+    let nodes = replication_nodes(clients);
     let net = network(
         &nodes,
         3,
@@ -315,7 +314,7 @@ pub fn register_clients(clients: usize, seed: u64) -> RunResult {
         0.0,
         0.0,
     );
-    let p = RegisterParams::default();
+    let p = ReplicationParams::default();
     let mut config = config(seed, &nodes, net, false, &[]);
     config.max_events = 100_000_000;
     run_model(p, &nodes, config)
