@@ -4,7 +4,6 @@
 
 pub mod bank; // accounts and the transfer workload shared by 2PC and saga
 pub mod pingpong; // the kernel benchmark's workload
-pub mod register; // single-leader replicated register with clients
 pub mod replication; // primary–replica store: sync/semisync/async, failover, caches
 pub mod saga; // the same transfer as debit, credit and compensating refund
 pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer

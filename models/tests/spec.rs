@@ -5,7 +5,7 @@
 
 mod support;
 
-use models::register::RegisterParams;
+use models::replication::ReplicationParams;
 use models::saga::SagaParams;
 use models::two_phase_commit::TwoPcParams;
 use models::{ModelSpec, Params};
@@ -28,8 +28,13 @@ fn assert_listed(spec: &ModelSpec, bug: &str, o: &RunResult) {
     }
     let metrics = o.metrics.to_json();
     for name in metrics.as_object().expect("metrics are an object").keys() {
+        // A metric per region is listed once, as `<region>.` and its name.
+        let per_region = name
+            .split_once('.')
+            .map(|(_, metric)| format!("<region>.{metric}"));
         assert!(
-            spec.metrics.contains(&name.as_str()),
+            spec.metrics.contains(&name.as_str())
+                || per_region.is_some_and(|n| spec.metrics.contains(&n.as_str())),
             "{} (bug {bug}) reports the metric {name} that its ModelSpec does not list",
             spec.kind
         );
@@ -39,10 +44,10 @@ fn assert_listed(spec: &ModelSpec, bug: &str, o: &RunResult) {
 #[test]
 fn every_emitted_verdict_and_metric_is_listed() {
     for seed in 1..=3 {
-        for b in std::iter::once("none").chain(RegisterParams::SPEC.bugs.iter().copied()) {
-            for case in [Case::RegisterSync, Case::RegisterAsync] {
+        for b in std::iter::once("none").chain(ReplicationParams::SPEC.bugs.iter().copied()) {
+            for case in [Case::ReplicationSync, Case::ReplicationSemisync] {
                 let o = sweep::run_with(case, seed, |p| p.bug = bug(b), |_| {}, |_| {});
-                assert_listed(&RegisterParams::SPEC, b, &o);
+                assert_listed(&ReplicationParams::SPEC, b, &o);
             }
         }
         for b in std::iter::once("none").chain(TwoPcParams::SPEC.bugs.iter().copied()) {

@@ -43,7 +43,7 @@
 //! the same log after settling). Staleness of every read — versions behind the newest
 //! acknowledged write when it started, and for how long that write had been acknowledged —
 //! is measured from the same history. Known bugs: `no-epochs`, `fake-sync`,
-//! `ignore-session`, `early-invalidation`, `ack-before-sync`.
+//! `ignore-session`, `early-invalidation`.
 
 mod cache;
 mod checks;
@@ -172,9 +172,6 @@ crate::bugs! {
         /// behind the cache has applied it: the cache refills from the lagging replica
         /// (`read_your_writes` breaks under `cache-invalidation`).
         EarlyInvalidation = "early-invalidation",
-        /// The primary acknowledges a write before syncing it to its log (the sync comes at
-        /// its next tick): a crash loses acknowledged writes.
-        AckBeforeSync = "ack-before-sync",
     }
 }
 

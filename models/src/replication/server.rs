@@ -30,8 +30,6 @@ pub struct Server {
     standing: Standing,
     /// Session reads waiting for the log to reach their token.
     parked: Vec<Parked>,
-    /// Entries acknowledged but not yet synced (only with the `ack-before-sync` bug).
-    unsynced: bool,
 }
 
 enum Standing {
@@ -119,7 +117,6 @@ impl Server {
                 heard: None,
             }),
             parked: Vec::new(),
-            unsynced: false,
         };
         server.rebuild_values(s);
         if fresh && ordinal == usize::from(s.first_primary) {
@@ -302,10 +299,6 @@ impl Server {
             }
             Standing::Primary(p) => {
                 p.round += 1;
-                if self.unsynced {
-                    ctx.disk().sync();
-                    self.unsynced = false;
-                }
                 let (me, len) = (usize::from(self.me), self.log.len());
                 let behind = p
                     .matched
@@ -525,13 +518,7 @@ impl Server {
             reply_to: from,
             req,
         });
-        if s.params.bug == Bug::AckBeforeSync {
-            // The bug: acknowledge now, sync at the next tick (group commit done wrong).
-            ctx.disk().append(Record::Entry(entry));
-            self.unsynced = true;
-        } else {
-            ctx.disk().append_synced(Record::Entry(entry));
-        }
+        ctx.disk().append_synced(Record::Entry(entry));
         self.apply(ctx, s, entry);
         if s.params.bug == Bug::EarlyInvalidation {
             // The bug: every region's cache hears of the write before its replica has it.
