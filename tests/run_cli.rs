@@ -81,15 +81,15 @@ fn an_unexpected_violation_exits_1_and_prints_the_replay_command() {
         "run",
         &scenario("register-singapore-sync"),
         "--set",
-        "model.bug=ack-after-one-replica",
+        "model.bug=no-epochs",
     ]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("FAIL") && text.contains("acked_on_every_replica  violated"),
+        text.contains("FAIL") && text.contains("single_primary        violated"),
         "{text}"
     );
-    assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=ack-after-one-replica"), "{text}");
+    assert!(text.contains("replay: consim run scenarios/register-singapore-sync.toml --seed 42 --set model.bug=no-epochs"), "{text}");
     assert!(
         text.ends_with(
             "scenarios: 0 passed, 1 failed\n  FAIL scenarios/register-singapore-sync.toml (seed 42)\n"
@@ -169,7 +169,7 @@ fn out_dir_holds_a_history_that_check_agrees_with() {
             "check",
             history.to_str().unwrap(),
             "--model",
-            "register",
+            "kv",
             "--out",
             dir.join("t.svg").to_str().unwrap(),
         ]);
@@ -222,7 +222,7 @@ fn models_lists_every_kind_with_its_contract() {
     for k in [
         "two_phase_commit",
         "saga",
-        "replicated_register",
+        "replication",
         "pingpong",
     ] {
         assert!(kinds.contains(&k), "{kinds:?}");
