@@ -219,12 +219,7 @@ fn models_lists_every_kind_with_its_contract() {
     assert_eq!(out.status.code(), Some(0));
     let models = json_lines(&out);
     let kinds: Vec<&str> = models.iter().map(|m| m["kind"].as_str().unwrap()).collect();
-    for k in [
-        "two_phase_commit",
-        "saga",
-        "replication",
-        "pingpong",
-    ] {
+    for k in ["two_phase_commit", "saga", "replication", "pingpong"] {
         assert!(kinds.contains(&k), "{kinds:?}");
     }
     let tpc = models
