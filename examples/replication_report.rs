@@ -29,15 +29,14 @@ fn runs(
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let s = load(&path, &overrides).unwrap_or_else(|e| panic!("{scenario}: {e}"));
-    let reports = (1..=seeds)
+    (1..=seeds)
         .into_par_iter()
         .map(|seed| {
             let r = s.run(seed, None).expect("no trace file");
             bar.inc(1);
             r
         })
-        .collect();
-    reports
+        .collect()
 }
 
 /// The median across runs of a distribution's `stat` (`p50`, `p99`); `-` if none has it.
