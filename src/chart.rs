@@ -32,9 +32,12 @@ pub fn timeline(r: &RunReport) -> Result<Option<String>, String> {
         .fold(MIN_MS, f64::max)
         * 2.0;
     let grid = Grid { x_max, y_max };
+    // A per-region breakdown (`mumbai.write_latency_ms`) repeats its total's samples: the
+    // chart draws the totals, and the report gives the breakdown.
     let series: Vec<Series> = r
         .samples
         .iter()
+        .filter(|(name, _)| !name.contains('.'))
         .map(|(name, v)| Series {
             name,
             samples: v.len(),

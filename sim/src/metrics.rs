@@ -107,7 +107,14 @@ impl Metrics {
 
     /// Records a duration sample, in nanoseconds.
     pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
-        let (now, keep) = (self.now, self.keep_samples);
+        self.record_nanos_at(name, self.now, ns);
+    }
+
+    /// Records a duration sample of something that happened at true time `at` (ns): a
+    /// model judging its history at the end puts each sample where it belongs on the
+    /// timeline.
+    pub fn record_nanos_at(&mut self, name: &'static str, at: u64, ns: u64) {
+        let (now, keep) = (at, self.keep_samples);
         let s = self.series_mut(name);
         // Recording fails only past u64::MAX / 2 ns, far beyond any simulated duration.
         if s.hist.record(ns).is_err() {

@@ -334,10 +334,10 @@ fn staleness(
             }
         }
         let ns = started - since;
-        metrics.record_nanos("staleness_ms", ns);
+        metrics.record_nanos_at("staleness_ms", started, ns);
         if let Some(session) = op.session {
             let client = s.clients[(session >> 32) as usize];
-            metrics.record_nanos(s.metrics_of(client).staleness, ns);
+            metrics.record_nanos_at(s.metrics_of(client).staleness, started, ns);
         }
         if behind > 0 {
             stale += 1;
