@@ -345,7 +345,18 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ),
     ("model.client_timeout", &["\"1ns\"", "\"0s\""]),
     ("model.bank.client_retry", &["\"1ns\""]),
-    ("model.retransmit_every", &["\"0s\"", "\"1ns\""]),
+    ("model.heartbeat_every", &["\"0s\"", "\"1ns\"", "\"1000d\""]),
+    ("model.failover_after", &["\"1ns\"", "\"1000d\""]),
+    ("model.keys", &["0", "4294967295", "1"]),
+    ("model.sync_replicas", &["0", "4294967295"]),
+    ("model.mode", &["\"semisync\"", "\"quorum\""]),
+    ("model.on_partition", &["\"accept\""]),
+    ("model.read_from", &["\"cache\"", "\"nearest\""]),
+    (
+        "model.read_your_writes",
+        &["\"session\"", "\"cache-invalidation\""],
+    ),
+    ("model.primary_reads_for", &["\"0s\"", "\"1000d\""]),
     (
         "model.bank.accounts_per_participant",
         &["2147483648", "0", "1"],
@@ -354,7 +365,6 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.bank.initial_balance", &["9223372036854775807", "-1"]),
     ("model.bank.amount_max", &["9223372036854775807", "0"]),
     ("model.write_ratio", &["1.5", "-0.1", "nan"]),
-    ("model.replication", &["\"quorum\""]),
     (
         "network.latency",
         &[

@@ -625,6 +625,12 @@ impl Params for ReplicationParams {
     }
 }
 
+/// The most keys a store may have.
+const MAX_KEYS: u32 = 1 << 16;
+
+/// The shortest heartbeat period: a run of an hour is then 3.6 million ticks per server.
+const MIN_HEARTBEAT: Duration = Duration::from_millis(1);
+
 impl ReplicationParams {
     /// Checks the parameters against each other and the number of servers.
     fn validate(&self, servers: usize) -> Result<(), ParamError> {
@@ -634,8 +640,23 @@ impl ReplicationParams {
                 format!("must be within [0, 1], got {}", self.write_ratio),
             ));
         }
-        if self.keys == 0 {
-            return Err(ParamError::new("model.keys", "must be at least 1"));
+        if !(1..=MAX_KEYS).contains(&self.keys) {
+            return Err(ParamError::new(
+                "model.keys",
+                format!(
+                    "must be within 1..={MAX_KEYS} (every server and cache holds a slot per key), got {}",
+                    self.keys
+                ),
+            ));
+        }
+        if self.heartbeat_every < MIN_HEARTBEAT {
+            return Err(ParamError::new(
+                "model.heartbeat_every",
+                format!(
+                    "must be at least {MIN_HEARTBEAT:?}: every server ticks at this period for \
+                     the whole run"
+                ),
+            ));
         }
         for (field, d) in [
             ("model.client_timeout", self.client_timeout),
@@ -666,6 +687,23 @@ impl ReplicationParams {
                      {replicas}), got {}",
                     self.sync_replicas
                 ),
+            ));
+        }
+        // A parameter this configuration does not use may not be changed: it would be
+        // silently ignored.
+        let default = ReplicationParams::default();
+        if self.mode != Mode::Semisync && self.sync_replicas != default.sync_replicas {
+            return Err(ParamError::new(
+                "model.sync_replicas",
+                "only `mode = \"semisync\"` waits for some of the replicas",
+            ));
+        }
+        if self.read_your_writes != ReadYourWrites::PrimaryAfterWrite
+            && self.primary_reads_for != default.primary_reads_for
+        {
+            return Err(ParamError::new(
+                "model.primary_reads_for",
+                "only `read_your_writes = \"primary-after-write\"` reads from the primary after a write",
             ));
         }
         let technique_fits = matches!(
