@@ -68,8 +68,9 @@ impl OpFn {
         })
     }
 
-    /// For the constants: a name known to fit (a bad one fails the build, not a run).
-    pub(crate) const fn known(s: &str) -> OpFn {
+    /// For constants, here and in models (`const PAY: OpFn = OpFn::known("pay")`): a name
+    /// known to fit (a bad one fails the build, not a run).
+    pub const fn known(s: &str) -> OpFn {
         match OpFn::new(s) {
             Some(f) => f,
             None => panic!("operation name constants fit"),

@@ -3,6 +3,7 @@
 //! and its known-bug variants. Models do no I/O and know nothing of the CLI or charts.
 
 pub mod bank; // accounts and the transfer workload shared by 2PC and saga
+pub mod payments; // idempotency keys and a ledger in front of a card processor
 pub mod pingpong; // the kernel benchmark's workload
 pub mod replication; // primary–replica store: sync/semisync/async, failover, caches
 pub mod saga; // the same transfer as debit, credit and compensating refund

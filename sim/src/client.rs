@@ -151,6 +151,10 @@ pub trait Workload {
     /// Called once `op` is sent for the first time (for counters).
     fn issued(&mut self, _ctx: &mut Ctx<'_, Self::Node>, _op: &Self::Op) {}
 
+    /// Called when `op` is sent again after a timeout ([`OnTimeout::Retry`]), as attempt
+    /// `attempt` (for counters).
+    fn retried(&mut self, _ctx: &mut Ctx<'_, Self::Node>, _op: &Self::Op, _attempt: u32) {}
+
     /// The reply completes `op`: how it ended (counters and the like go here too).
     fn completed(
         &mut self,
@@ -326,6 +330,7 @@ where
                 };
                 p.attempt += 1;
                 p.timer = ctx.set_timer(self.config.timeout, ClientTimer::Timeout.into());
+                self.workload.retried(ctx, &p.op, p.attempt);
                 let msg = self.workload.request(p.id, &p.op, p.attempt);
                 ctx.send(self.workload.target(&p.op, p.attempt), msg);
             }
