@@ -4,6 +4,7 @@
 
 pub mod bank; // accounts and the transfer workload shared by 2PC and saga
 pub mod pingpong; // the kernel benchmark's workload
+pub mod quorum; // leaderless partial quorums (Dynamo, Cassandra) and read freshness (PBS)
 pub mod register; // single-leader replicated register with clients
 pub mod saga; // the same transfer as debit, credit and compensating refund
 pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
