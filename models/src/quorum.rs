@@ -103,7 +103,8 @@ pub struct QuorumParams {
     pub kind: String,
     pub bug: Bug,
     /// The replication factor: must equal the number of `replica` nodes when given; derived
-    /// from them when left out.
+    /// from them when left out (and not printed by `consim models`: TOML has no null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
     /// Replies a read waits for (1 ≤ r ≤ n).
     pub r: u32,
