@@ -1,5 +1,6 @@
 //! The human-readable summary of a run: invariants with their expectations, key metrics as
-//! p50 / p99 / max, the kernel's counts and the command that replays the run.
+//! p50 / p99 / max (counters as numbers, fractions as `label: probability` in label order),
+//! the kernel's counts and the command that replays the run.
 
 use crate::runner::RunReport;
 use std::fmt::Write as _;
@@ -63,6 +64,22 @@ pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
     if let Some(m) = r.metrics.as_object() {
         for (name, v) in m {
             match v.as_object() {
+                // A set of fractions: label → probability, numeric labels in numeric order.
+                Some(d) if !d.contains_key("p50") => {
+                    let mut labels: Vec<(&String, &serde_json::Value)> = d.iter().collect();
+                    labels.sort_by(|a, b| match (a.0.parse::<f64>(), b.0.parse::<f64>()) {
+                        (Ok(x), Ok(y)) => x.total_cmp(&y),
+                        _ => a.0.cmp(b.0),
+                    });
+                    let cells: Vec<String> = labels
+                        .iter()
+                        .map(|(label, p)| match p.as_f64() {
+                            Some(p) => format!("{label}: {p}"),
+                            None => format!("{label}: -"),
+                        })
+                        .collect();
+                    let _ = writeln!(s, "  {name:28} {}", cells.join("  "));
+                }
                 Some(d) => {
                     let f = |k: &str| d.get(k).and_then(|x| x.as_f64()).unwrap_or(0.0);
                     let _ = writeln!(

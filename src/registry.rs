@@ -1,7 +1,7 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{payments, pingpong, replication, saga, two_phase_commit, ModelSpec, Params};
+use models::{payments, pingpong, quorum, replication, saga, two_phase_commit, ModelSpec, Params};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -33,6 +33,7 @@ registry!(
     saga::SagaParams,
     replication::ReplicationParams,
     payments::PaymentParams,
+    quorum::QuorumParams,
     pingpong::PingPongParams,
 );
 

@@ -4,9 +4,9 @@
 //! the same answer built for tests (debug assertions and overflow checks on) and for release.
 //!
 //! The bases are the bundled scenarios (every model kind runs: the transfers, the register,
-//! and a small ping-pong file kept beside this test) and four corpus histories; proptest mutates
-//! them from a fixed seed, so a run of the tests is repeatable and a failure shrinks to a
-//! small input. `CONSIM_FUZZ_CASES` raises the number of cases per family for a long hunt (the
+//! the quorum store, and a small ping-pong file kept beside this test) and four corpus
+//! histories; proptest mutates them from a fixed seed, so a run of the tests is repeatable
+//! and a failure shrinks to a small input. `CONSIM_FUZZ_CASES` raises the number of cases per family for a long hunt (the
 //! default keeps the suite quick).
 
 mod common;
@@ -347,7 +347,7 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.bank.client_retry", &["\"1ns\""]),
     ("model.heartbeat_every", &["\"0s\"", "\"1ns\"", "\"1000d\""]),
     ("model.failover_after", &["\"1ns\"", "\"1000d\""]),
-    ("model.keys", &["0", "4294967295", "1"]),
+    ("model.keys", &["0", "4294967295", "1", "1025"]),
     ("model.sync_replicas", &["0", "4294967295"]),
     ("model.mode", &["\"semisync\"", "\"quorum\""]),
     ("model.on_partition", &["\"accept\""]),
@@ -365,6 +365,11 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.bank.initial_balance", &["9223372036854775807", "-1"]),
     ("model.bank.amount_max", &["9223372036854775807", "0"]),
     ("model.write_ratio", &["1.5", "-0.1", "nan"]),
+    ("model.r", &["0", "4294967295"]),
+    ("model.w", &["0", "3"]),
+    ("model.n", &["0", "4"]),
+    ("model.anti_entropy_every", &["\"0s\"", "\"1ms\""]),
+    ("model.read_repair", &["false"]),
     (
         "network.latency",
         &[

@@ -67,8 +67,15 @@ fn json_output_follows_the_contract() {
             assert_eq!(i["status"], i["expected"], "{}", r["scenario"]);
         }
         for (name, m) in r["metrics"].as_object().unwrap() {
+            // A counter, a distribution, or fractions by label (a probability or null each).
+            let fractions = m.as_object().is_some_and(|f| {
+                !f.contains_key("p50")
+                    && f.values().all(|p| {
+                        p.is_null() || p.as_f64().is_some_and(|p| (0.0..=1.0).contains(&p))
+                    })
+            });
             assert!(
-                m.is_u64() || ["p50", "p99", "max"].iter().all(|k| m[k].is_number()),
+                m.is_u64() || fractions || ["p50", "p99", "max"].iter().all(|k| m[k].is_number()),
                 "{name}: {m}"
             );
         }

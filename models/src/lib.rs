@@ -5,6 +5,7 @@
 pub mod bank; // accounts and the transfer workload shared by 2PC and saga
 pub mod payments; // idempotency keys and a ledger in front of a card processor
 pub mod pingpong; // the kernel benchmark's workload
+pub mod quorum; // leaderless partial quorums (Dynamo, Cassandra) and read freshness (PBS)
 pub mod replication; // primary–replica store: sync/semisync/async, failover, caches
 pub mod saga; // the same transfer as debit, credit and compensating refund
 pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer

@@ -45,3 +45,8 @@ fn two_pc_wait_keeps_every_invariant_under_heavy_faults() {
 fn saga_keeps_every_invariant_under_heavy_faults() {
     sweep(Case::Saga, 100);
 }
+
+#[test]
+fn quorum_with_strict_quorums_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::Quorum, 100);
+}

@@ -5,6 +5,7 @@
 
 mod support;
 
+use models::quorum::QuorumParams;
 use models::replication::ReplicationParams;
 use models::saga::SagaParams;
 use models::two_phase_commit::TwoPcParams;
@@ -59,6 +60,18 @@ fn every_emitted_verdict_and_metric_is_listed() {
         for b in std::iter::once("none").chain(SagaParams::SPEC.bugs.iter().copied()) {
             let o = sweep::run_with(Case::Saga, seed, |_| {}, |_| {}, |p| p.bug = bug(b));
             assert_listed(&SagaParams::SPEC, b, &o);
+        }
+        for b in std::iter::once("none").chain(QuorumParams::SPEC.bugs.iter().copied()) {
+            for (r, w) in [(1, 1), (2, 2)] {
+                let p = QuorumParams {
+                    r,
+                    w,
+                    bug: bug(b),
+                    ..QuorumParams::default()
+                };
+                let o = sweep::quorum_with(p, seed, 0.05, 0.05, true);
+                assert_listed(&QuorumParams::SPEC, b, &o);
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ pub mod disk; // append-only log with a synced prefix
 pub mod dist; // latency and interval distributions written as text
 pub mod fault; // fault schedules, message triggers, random nemesis
 pub mod invariant; // online invariants, ending in the shared verdict type
-pub mod metrics; // HDR histograms and counters
+pub mod metrics; // HDR histograms, counters and fractions by label
 pub mod net; // links, loss, duplication, reordering, FIFO, partitions
 pub mod node; // Node, Model, Ctx, World: how models plug in
 pub mod parts; // nodes built from parts (client, server, coordinator) without a dispatcher

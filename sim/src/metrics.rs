@@ -1,8 +1,10 @@
-//! Run metrics: HDR histograms of durations and plain counters, named with their unit last
-//! (`transfer_latency_ms`, `aborts`).
+//! Run metrics, named with their unit last: HDR histograms of durations
+//! (`transfer_latency_ms`), plain counters (`aborts`), and fractions by label
+//! (`p_fresh_after_ms`: for each label, how many trials hit — a probability per label).
 //!
-//! Names are `&'static str` and the registry is a short vector searched linearly: recording a
-//! sample allocates nothing once the metric exists (unless samples are kept for charts).
+//! Names and labels are `&'static str` and each registry is a short vector searched linearly:
+//! recording a sample allocates nothing once the metric (and the fraction's label) exists
+//! (unless samples are kept for charts).
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
@@ -25,11 +27,21 @@ struct Series {
     dropped: u64,
 }
 
+/// A named set of fractions: per label, hits out of trials (`p_fresh_after_ms`, label `"5"`:
+/// of the reads started 5 ms after a write's acknowledgement, how many saw it).
+#[derive(Debug)]
+struct Fractions {
+    name: &'static str,
+    /// (label, hits, trials), in the order the labels were first declared or recorded.
+    labels: Vec<(&'static str, u64, u64)>,
+}
+
 /// All metrics of one run.
 #[derive(Debug, Default)]
 pub struct Metrics {
     series: Vec<Series>,
     counters: Vec<(&'static str, u64)>,
+    fractions: Vec<Fractions>,
     /// True time of the event being handled, kept current by the kernel; stamps samples.
     pub(crate) now: u64,
     /// Keep every distribution sample with its time, not only the histogram. Off by default:
@@ -105,6 +117,30 @@ impl Metrics {
         self.counter_mut(name);
     }
 
+    /// Makes a set of fractions exist with these labels, in this order (reported even before
+    /// any trial; a label with no trial reports `null`).
+    pub fn declare_fractions(&mut self, name: &'static str, labels: &[&'static str]) {
+        for &label in labels {
+            self.fraction_mut(name, label);
+        }
+    }
+
+    /// Records one trial of fraction `name` under `label`: a hit or a miss.
+    pub fn record_fraction(&mut self, name: &'static str, label: &'static str, hit: bool) {
+        let f = self.fraction_mut(name, label);
+        f.1 += u64::from(hit);
+        f.2 += 1;
+    }
+
+    /// (hits, trials) of fraction `name` under `label`.
+    pub fn fraction(&self, name: &str, label: &str) -> Option<(u64, u64)> {
+        let f = self.fractions.iter().find(|f| f.name == name)?;
+        f.labels
+            .iter()
+            .find(|l| l.0 == label)
+            .map(|&(_, hits, trials)| (hits, trials))
+    }
+
     /// Records a duration sample, in nanoseconds.
     pub fn record_nanos(&mut self, name: &'static str, ns: u64) {
         self.record_nanos_at(name, self.now, ns);
@@ -159,7 +195,10 @@ impl Metrics {
     }
 
     /// The `metrics` object of the `--json` contract: distributions as
-    /// `{"p50","p99","max","count"}`, counters as integers.
+    /// `{"p50","p99","max","count"}`, counters as integers, fractions as an object from each
+    /// label to its probability (hits / trials, [`round_fraction`]; `null` with no trial). JSON
+    /// objects here keep their keys sorted as text ("10" before "5"), so a reader that wants
+    /// numeric labels in order sorts them (the human summary does).
     pub fn to_json(&self) -> Value {
         let mut m = Map::new();
         for s in &self.series {
@@ -168,6 +207,16 @@ impl Metrics {
         }
         for (name, v) in &self.counters {
             m.insert(name.to_string(), json!(v));
+        }
+        for f in &self.fractions {
+            let labels: Map<String, Value> = f
+                .labels
+                .iter()
+                .map(|&(label, hits, trials)| {
+                    (label.to_string(), json!(round_fraction(hits, trials)))
+                })
+                .collect();
+            m.insert(f.name.to_string(), Value::Object(labels));
         }
         Value::Object(m)
     }
@@ -190,6 +239,32 @@ impl Metrics {
         &mut self.series[i]
     }
 
+    fn fraction_mut(
+        &mut self,
+        name: &'static str,
+        label: &'static str,
+    ) -> &mut (&'static str, u64, u64) {
+        let i = match self.fractions.iter().position(|f| f.name == name) {
+            Some(i) => i,
+            None => {
+                self.fractions.push(Fractions {
+                    name,
+                    labels: Vec::new(),
+                });
+                self.fractions.len() - 1
+            }
+        };
+        let labels = &mut self.fractions[i].labels;
+        let j = match labels.iter().position(|l| l.0 == label) {
+            Some(j) => j,
+            None => {
+                labels.push((label, 0, 0));
+                labels.len() - 1
+            }
+        };
+        &mut labels[j]
+    }
+
     fn counter_mut(&mut self, name: &'static str) -> &mut u64 {
         let i = match self.counters.iter().position(|(n, _)| *n == name) {
             Some(i) => i,
@@ -205,6 +280,17 @@ impl Metrics {
 /// Rounds to 3 decimals so JSON output stays readable and stable.
 pub fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
+}
+
+/// `hits / trials` rounded to 4 decimals, but never to 1 while a trial missed nor to 0 while
+/// one hit (0.99996 is reported 0.9999, not 1: "every read was fresh" must be exact); `None`
+/// with no trial.
+pub fn round_fraction(hits: u64, trials: u64) -> Option<f64> {
+    if trials == 0 {
+        return None;
+    }
+    let p = ((hits as f64 / trials as f64) * 10_000.0).round() / 10_000.0;
+    Some(if hits < trials { p.min(0.9999) } else { p }.max(if hits > 0 { 0.0001 } else { 0.0 }))
 }
 
 #[cfg(test)]
@@ -225,6 +311,31 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(m.to_json()["aborts"], 2);
+    }
+
+    #[test]
+    fn fractions_by_label_in_declaration_order() {
+        let mut m = Metrics::default();
+        m.declare_fractions("p_fresh_after_ms", &["0", "5", "10"]);
+        m.record_fraction("p_fresh_after_ms", "5", true);
+        m.record_fraction("p_fresh_after_ms", "5", false);
+        m.record_fraction("p_fresh_after_ms", "0", true);
+        for _ in 0..99_999 {
+            m.record_fraction("p_fresh_after_ms", "10", true);
+        }
+        m.record_fraction("p_fresh_after_ms", "10", false);
+        assert_eq!(m.fraction("p_fresh_after_ms", "5"), Some((1, 2)));
+        assert_eq!(m.fraction("p_fresh_after_ms", "7"), None);
+        let j = m.to_json();
+        let f = j["p_fresh_after_ms"].as_object().unwrap();
+        // A JSON object's keys are sorted as text: readers order numeric labels themselves.
+        assert_eq!(f.keys().collect::<Vec<_>>(), ["0", "10", "5"]);
+        assert_eq!(f["0"], 1.0);
+        assert_eq!(f["5"], 0.5);
+        // One miss in 100,000 is not "every time".
+        assert_eq!(f["10"], 0.9999);
+        assert_eq!(round_fraction(0, 0), None);
+        assert_eq!(round_fraction(1, 100_000), Some(0.0001));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each includer uses part of it
 
+use models::quorum::QuorumParams;
 use models::replication::{self, ReplicationParams};
 use models::saga::SagaParams;
 use models::two_phase_commit::{Locking, TwoPcParams};
@@ -32,14 +33,17 @@ pub enum Case {
     TwoPcNoWait,
     TwoPcWait,
     Saga,
+    /// The leaderless store with R = W = 2 of N = 3 (strict quorums: reads must be fresh).
+    Quorum,
 }
 
-pub const CASES: [Case; 5] = [
+pub const CASES: [Case; 6] = [
     Case::ReplicationSync,
     Case::ReplicationSemisync,
     Case::TwoPcNoWait,
     Case::TwoPcWait,
     Case::Saga,
+    Case::Quorum,
 ];
 
 impl Case {
@@ -50,6 +54,7 @@ impl Case {
             Case::TwoPcNoWait => "two_phase_commit no-wait",
             Case::TwoPcWait => "two_phase_commit wait",
             Case::Saga => "saga",
+            Case::Quorum => "quorum r=2 w=2 n=3",
         }
     }
 
@@ -58,6 +63,7 @@ impl Case {
             Case::ReplicationSync | Case::ReplicationSemisync => ReplicationParams::SPEC.messages,
             Case::TwoPcNoWait | Case::TwoPcWait => TwoPcParams::SPEC.messages,
             Case::Saga => SagaParams::SPEC.messages,
+            Case::Quorum => QuorumParams::SPEC.messages,
         }
     }
 }
@@ -71,6 +77,14 @@ fn replication_nodes(clients: usize) -> Nodes {
         ("replica1".into(), 1, "replica"),
         ("replica2".into(), 2, "replica"),
     ];
+    n.extend((1..=clients).map(|i| (format!("client{i}"), 0, "client")));
+    n
+}
+
+fn quorum_nodes(replicas: usize, clients: usize) -> Nodes {
+    let mut n: Nodes = (1..=replicas)
+        .map(|i| (format!("replica{i}"), 0, "replica"))
+        .collect();
     n.extend((1..=clients).map(|i| (format!("client{i}"), 0, "client")));
     n
 }
@@ -221,6 +235,14 @@ pub fn run_with(
             replication(&mut p);
             run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
         }
+        Case::Quorum => {
+            let p = QuorumParams {
+                r: 2,
+                w: 2,
+                ..QuorumParams::default()
+            };
+            quorum_with(p, seed, 0.05, 0.05, true)
+        }
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -318,4 +340,27 @@ pub fn replication_clients(clients: usize, seed: u64) -> RunResult {
     let mut config = config(seed, &nodes, net, false, &[]);
     config.max_events = 100_000_000;
     run_model(p, &nodes, config)
+}
+
+/// The leaderless store with `params`: three replicas and four clients in one region, every
+/// leg `exponential(10ms)` (PBS's synthetic WARS legs), `loss` and `dup` on every link, the
+/// sweep's nemesis and triggered crashes if `faults`; 60 s, then 10 s to settle.
+pub fn quorum_with(
+    params: QuorumParams,
+    seed: u64,
+    loss: f64,
+    dup: f64,
+    faults: bool,
+) -> RunResult {
+    let nodes = quorum_nodes(3, 4);
+    let net = network(
+        &nodes,
+        1,
+        "exponential(10ms)",
+        "exponential(10ms)",
+        loss,
+        dup,
+    );
+    let config = config(seed, &nodes, net, faults, QuorumParams::SPEC.messages);
+    run_model(params, &nodes, config)
 }
