@@ -50,3 +50,8 @@ fn saga_keeps_every_invariant_under_heavy_faults() {
 fn quorum_with_strict_quorums_keeps_every_invariant_under_heavy_faults() {
     sweep(Case::Quorum, 100);
 }
+
+#[test]
+fn payments_keep_every_invariant_under_heavy_faults() {
+    sweep(Case::Payments, 100);
+}

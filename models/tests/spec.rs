@@ -5,6 +5,7 @@
 
 mod support;
 
+use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::ReplicationParams;
 use models::saga::SagaParams;
@@ -72,6 +73,13 @@ fn every_emitted_verdict_and_metric_is_listed() {
                 let o = sweep::quorum_with(p, seed, 0.05, 0.05, true);
                 assert_listed(&QuorumParams::SPEC, b, &o);
             }
+        }
+        for b in std::iter::once("none").chain(PaymentParams::SPEC.bugs.iter().copied()) {
+            let p = PaymentParams {
+                bug: bug(b),
+                ..PaymentParams::default()
+            };
+            assert_listed(&PaymentParams::SPEC, b, &sweep::payments_with(p, seed));
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each includer uses part of it
 
+use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::{self, ReplicationParams};
 use models::saga::SagaParams;
@@ -35,15 +36,18 @@ pub enum Case {
     Saga,
     /// The leaderless store with R = W = 2 of N = 3 (strict quorums: reads must be fresh).
     Quorum,
+    /// Two service instances sharing the ledger, in front of the processor.
+    Payments,
 }
 
-pub const CASES: [Case; 6] = [
+pub const CASES: [Case; 7] = [
     Case::ReplicationSync,
     Case::ReplicationSemisync,
     Case::TwoPcNoWait,
     Case::TwoPcWait,
     Case::Saga,
     Case::Quorum,
+    Case::Payments,
 ];
 
 impl Case {
@@ -55,6 +59,7 @@ impl Case {
             Case::TwoPcWait => "two_phase_commit wait",
             Case::Saga => "saga",
             Case::Quorum => "quorum r=2 w=2 n=3",
+            Case::Payments => "payments",
         }
     }
 
@@ -64,6 +69,7 @@ impl Case {
             Case::TwoPcNoWait | Case::TwoPcWait => TwoPcParams::SPEC.messages,
             Case::Saga => SagaParams::SPEC.messages,
             Case::Quorum => QuorumParams::SPEC.messages,
+            Case::Payments => PaymentParams::SPEC.messages,
         }
     }
 }
@@ -243,6 +249,7 @@ pub fn run_with(
             };
             quorum_with(p, seed, 0.05, 0.05, true)
         }
+        Case::Payments => payments_with(PaymentParams::default(), seed),
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -362,5 +369,28 @@ pub fn quorum_with(
         dup,
     );
     let config = config(seed, &nodes, net, faults, QuorumParams::SPEC.messages);
+    run_model(params, &nodes, config)
+}
+
+/// The payment system with `params`: two checkouts in one region, two service instances and
+/// the database in a second, the processor in a third, under the sweep's faults.
+pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
+    let nodes: Nodes = vec![
+        ("checkout1".into(), 0, "client"),
+        ("checkout2".into(), 0, "client"),
+        ("service1".into(), 1, "service"),
+        ("service2".into(), 1, "service"),
+        ("database".into(), 1, "database"),
+        ("processor".into(), 2, "processor"),
+    ];
+    let net = network(
+        &nodes,
+        3,
+        "uniform(200us, 1ms)",
+        "lognormal(40ms, 0.2)",
+        0.05,
+        0.05,
+    );
+    let config = config(seed, &nodes, net, true, PaymentParams::SPEC.messages);
     run_model(params, &nodes, config)
 }
