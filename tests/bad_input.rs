@@ -41,7 +41,7 @@ const CASES: &[(&str, usize, &str, &str)] = &[
     ("no_clients.toml", 11, "nodes", "at least one node with role `client`"),
     ("expect_unknown_invariant.toml", 39, "expect.serializable", "no invariant `serializable`"),
     ("bad_duration.toml", 4, "duration", "invalid duration `fast`"),
-    ("heartbeat_zero.toml", 11, "model.heartbeat_every", "must be positive"),
+    ("heartbeat_zero.toml", 11, "model.heartbeat_every", "must be at least 1ms"),
     ("link_three_regions.toml", 34, "network.links.between", "names 3 regions; a link joins exactly two"),
     ("link_pair_twice.toml", 34, "network.links.between", "the link between `in` and `sg` is already given on line 30"),
     ("partition_node_twice.toml", 35, "faults.partition", "puts node `leader` in two groups"),
@@ -156,7 +156,7 @@ fn a_bad_override_names_the_set_argument_and_the_field() {
     let stderr = bad_input(&["run", GOOD, "--set", "model.heartbeat_every=0s"]);
     assert!(
         stderr.contains(&format!(
-            "{GOOD}: --set model.heartbeat_every=0s: field `model.heartbeat_every`: must be positive"
+            "{GOOD}: --set model.heartbeat_every=0s: field `model.heartbeat_every`: must be at least 1ms: every server ticks at this period for the whole run"
         )),
         "{stderr}"
     );

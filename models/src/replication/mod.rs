@@ -660,7 +660,6 @@ impl ReplicationParams {
         }
         for (field, d) in [
             ("model.client_timeout", self.client_timeout),
-            ("model.heartbeat_every", self.heartbeat_every),
             ("model.failover_after", self.failover_after),
         ] {
             if d.is_zero() {
