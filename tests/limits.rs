@@ -38,7 +38,7 @@ fn extreme_latencies_give_sane_runs_in_every_profile() {
         (
             "scenarios/register-singapore-sync.toml",
             r#"network.latency="lognormal(1s, 30)""#,
-            "7b26b6fff3f401ae",
+            "30f897ae6d59a363",
         ),
     ] {
         let o = consim(&["run", file, "--json", "--set", set]);

@@ -64,6 +64,18 @@ macro_rules! bugs {
     };
 }
 
+/// A number unique to the `n`-th value of a client life (the client and its life from
+/// request `id`): `(client + 1)·2^48 + life·2^28 + n`, so a history shows whose it is.
+/// Within the kernel's bounds (at most 4,096 nodes, the nemesis's 100,000 faults, the
+/// history's 2,000,000 events) the fields never overflow; the asserts say so.
+pub fn unique_value(id: sim::client::RequestId, n: u64) -> i64 {
+    let (client, life) = (u64::from(id.client) + 1, u64::from(id.incarnation / 2));
+    assert!(client < 1 << 15, "at most {} nodes", sim::net::MAX_NODES);
+    assert!(life < 1 << 20, "a client restarted over a million times");
+    assert!(n < 1 << 28, "over 268 million values in one client life");
+    (client << 48 | life << 28 | n) as i64
+}
+
 /// A node of the scenario as the model sees it: its name, region and role.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {

@@ -192,6 +192,8 @@ struct Pending<Op> {
     id: RequestId,
     op: Op,
     attempt: u32,
+    /// Redirects so far (bounded by [`MAX_REDIRECTS`], apart from timeout retries).
+    redirects: u32,
     started: Stopwatch,
     timer: TimerId,
     /// What the history recorded at invocation, if anything.
@@ -259,9 +261,10 @@ where
                 ctx.cancel_timer(p.timer);
                 return self.abandon(ctx, p, error);
             }
-            Completion::Redirect if p.attempt < MAX_REDIRECTS => {
+            Completion::Redirect if p.redirects < MAX_REDIRECTS => {
                 let mut p = p;
                 p.attempt += 1;
+                p.redirects += 1;
                 let msg = self.workload.request(p.id, &p.op, p.attempt);
                 ctx.send(self.workload.target(&p.op, p.attempt), msg);
                 self.pending = Some(p);
@@ -314,6 +317,7 @@ where
             id,
             op,
             attempt: 0,
+            redirects: 0,
             started: ctx.stopwatch(),
             timer,
             recorded,

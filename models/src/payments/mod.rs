@@ -349,11 +349,9 @@ impl sim::Model for Payments {
     }
 }
 
-/// A payment's number in the history: checkout k's life l pays (k + 1)·10^12 + l·10^9 + n.
+/// A payment's number in the history.
 fn payment_number(p: PaymentId) -> i64 {
-    (i64::from(p.client) + 1) * 1_000_000_000_000
-        + i64::from(p.incarnation / 2) * 1_000_000_000
-        + p.seq as i64
+    crate::unique_value(p, p.seq)
 }
 
 const PAY: OpFn = OpFn::known("pay");

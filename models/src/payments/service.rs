@@ -5,6 +5,9 @@ use super::{Bug, CallId, ChargeId, Key, Ledger, Msg, PaymentId, PaymentNode, Set
 use sim::{Ctx, NodeId, Part, TimerId};
 use std::collections::BTreeMap;
 
+/// The most calls an instance waits on at once.
+const MAX_WAITING: usize = 4096;
+
 #[derive(Default)]
 pub struct Service {
     next_call: u64,
@@ -37,6 +40,11 @@ impl Service {
             seq: self.next_call,
         };
         self.next_call += 1;
+        // A call whose reply was lost waits here for ever; past the bound the oldest is
+        // forgotten (its payment's next retry recovers it from the ledger).
+        if self.waiting.len() >= MAX_WAITING {
+            self.waiting.pop_first();
+        }
         self.waiting.insert(call, flight);
         ctx.send(to, msg(call));
     }

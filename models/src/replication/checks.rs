@@ -36,10 +36,15 @@ pub fn finish(
             .collect();
         }
     };
-    let versions = versions(s, world);
+    // The final word: the most up-to-date log of a server up at the end (by its last
+    // version, as an election compares them: a deposed primary still cut off loses).
+    let authority = live_servers(s, world)
+        .into_iter()
+        .max_by_key(|(_, server)| server.log().last());
+    let versions = versions(s, world, authority.map(|(_, server)| server));
     let mut verdicts = vec![
         linearizable(history),
-        no_lost_acked_writes(s, world, history, &ops, metrics),
+        no_lost_acked_writes(world, authority, history, &ops, metrics),
     ];
     verdicts.extend(sessions(history, &ops, &versions, metrics));
     staleness(s, history, &ops, &versions, metrics);
@@ -86,8 +91,14 @@ fn live_servers<'w>(s: &Setup, world: &'w World<'_, ReplicationNode>) -> Vec<(No
         .collect()
 }
 
-/// The version of every value any server ever logged.
-fn versions(s: &Setup, world: &World<'_, ReplicationNode>) -> HashMap<i64, Version> {
+/// The version of every value any server ever logged: the one in the final log if it is
+/// there (a request logged twice, by a deposed primary and by its successor, keeps the copy
+/// that survived), else the newest copy.
+fn versions(
+    s: &Setup,
+    world: &World<'_, ReplicationNode>,
+    last: Option<&Server>,
+) -> HashMap<i64, Version> {
     let mut versions = HashMap::new();
     for &id in &s.servers {
         for r in world.disk(id).records() {
@@ -97,6 +108,11 @@ fn versions(s: &Setup, world: &World<'_, ReplicationNode>) -> HashMap<i64, Versi
                     *v = (*v).max(e.version);
                 }
             }
+        }
+    }
+    for e in last.iter().flat_map(|server| server.log().entries()) {
+        if e.is_write() {
+            versions.insert(e.value, e.version);
         }
     }
     versions
@@ -125,19 +141,14 @@ fn acked_writes(ops: &[Operation]) -> impl Iterator<Item = &Operation> {
 }
 
 fn no_lost_acked_writes(
-    s: &Setup,
     world: &World<'_, ReplicationNode>,
+    authority: Option<(NodeId, &Server)>,
     history: &History,
     ops: &[Operation],
     metrics: &mut Metrics,
 ) -> Verdict {
     const NAME: &str = "no_lost_acked_writes";
-    // The final word: the primary of the latest epoch still up, else the longest log.
-    let live = live_servers(s, world);
-    let authority = live
-        .iter()
-        .max_by_key(|(_, server)| (server.primary_epoch(), server.log().last()));
-    let Some(&(authority, server)) = authority else {
+    let Some((authority, server)) = authority else {
         return Verdict::unknown(NAME, "no server is up at the end");
     };
     let kept: HashSet<i64> = server

@@ -98,7 +98,10 @@ pub struct ReplicationParams {
     /// server's clock of failure detection ticks at this period.
     #[serde(with = "crate::serde_duration")]
     pub heartbeat_every: Duration,
-    /// How long a replica hears nothing from the primary before it stands for election.
+    /// How long a replica hears nothing from the primary before it stands for election. The
+    /// primary's lease under `refuse` is about half of it, in whole heartbeats: at four
+    /// heartbeats it is one, and a primary whose round trip to the majority exceeds a
+    /// heartbeat never holds one.
     #[serde(with = "crate::serde_duration")]
     pub failover_after: Duration,
 }
@@ -604,7 +607,8 @@ impl Params for ReplicationParams {
             })
             .collect();
         let failover_ticks =
-            (self.failover_after.as_nanos() / self.heartbeat_every.as_nanos()) as u32;
+            u32::try_from(self.failover_after.as_nanos() / self.heartbeat_every.as_nanos())
+                .expect("bounded by validate");
         Ok(Replication {
             setup: Rc::new(Setup {
                 servers,
@@ -627,6 +631,9 @@ impl Params for ReplicationParams {
 
 /// The most keys a store may have.
 const MAX_KEYS: u32 = 1 << 16;
+
+/// The most heartbeats failure detection may wait for.
+const MAX_FAILOVER_TICKS: u32 = 1 << 24;
 
 /// The shortest heartbeat period: a run of an hour is then 3.6 million ticks per server.
 const MIN_HEARTBEAT: Duration = Duration::from_millis(1);
@@ -674,6 +681,16 @@ impl ReplicationParams {
                      heartbeats to tell a dead primary from a late message, and the primary's \
                      lease is half of it",
                     self.heartbeat_every * 4
+                ),
+            ));
+        }
+        let ticks = self.failover_after.as_nanos() / self.heartbeat_every.as_nanos();
+        if ticks > u128::from(MAX_FAILOVER_TICKS) {
+            return Err(ParamError::new(
+                "model.failover_after",
+                format!(
+                    "must be at most {MAX_FAILOVER_TICKS} heartbeats, got {ticks}: failure \
+                     detection counts heartbeats"
                 ),
             ));
         }

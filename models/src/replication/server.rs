@@ -601,6 +601,10 @@ impl Server {
     /// Acknowledges every pending write the mode allows.
     fn acknowledge(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, s: &Setup) {
         self.committed = self.commit_index(s);
+        debug_assert!(
+            self.committed <= self.log.len(),
+            "only held entries are committed"
+        );
         let Standing::Primary(p) = &mut self.standing else {
             return;
         };
@@ -683,6 +687,8 @@ impl Server {
     /// one never had.
     fn discard_after(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, s: &Setup, keep: u64) {
         let discarded = self.log.truncate(keep);
+        // What another primary committed past `keep` is not in this log any more.
+        self.committed = self.committed.min(keep);
         ctx.disk().append_synced(Record::Truncate { keep });
         ctx.metrics()
             .add("divergent_writes_discarded", discarded as u64);
@@ -787,6 +793,8 @@ impl Server {
             ReadAt::Any { after: Some(after) }
                 if s.params.bug != Bug::IgnoreSession && self.log.last() < after =>
             {
+                // One per client: its earlier reads have timed out.
+                self.parked.retain(|p| p.req.client != req.client);
                 self.parked.push(Parked {
                     from,
                     req,

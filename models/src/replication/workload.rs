@@ -15,7 +15,7 @@ pub struct ReplicationWorkload {
     /// The primary, as last heard (a redirect moves it).
     primary: NodeId,
     /// Writes this client life has issued: values are unique across clients and restarts.
-    writes: i64,
+    writes: u64,
     /// The newest version this session has written or read: its session token.
     token: Version,
     /// When (by this client's clock) its last write was acknowledged.
@@ -89,11 +89,10 @@ impl Workload for ReplicationWorkload {
             return Op::Read { key };
         }
         self.writes += 1;
-        // Client k's life l writes (k + 1)·10^12 + l·10^9 + n.
-        let life = i64::from(id.incarnation / 2);
-        let value =
-            (i64::from(id.client) + 1) * 1_000_000_000_000 + life * 1_000_000_000 + self.writes;
-        Op::Write { key, value }
+        Op::Write {
+            key,
+            value: crate::unique_value(id, self.writes),
+        }
     }
 
     fn issued(&mut self, ctx: &mut Ctx<'_, ReplicationNode>, op: &Op) {
