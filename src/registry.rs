@@ -1,7 +1,7 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{pingpong, register, saga, two_phase_commit, ModelSpec, Params};
+use models::{pingpong, register, saga, two_phase_commit, versioning, ModelSpec, Params};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -32,6 +32,7 @@ registry!(
     two_phase_commit::TwoPcParams,
     saga::SagaParams,
     register::RegisterParams,
+    versioning::VersionedParams,
     pingpong::PingPongParams,
 );
 

@@ -7,6 +7,7 @@ pub mod pingpong; // the kernel benchmark's workload
 pub mod register; // single-leader replicated register with clients
 pub mod saga; // the same transfer as debit, credit and compensating refund
 pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
+pub mod versioning; // multi-leader user profiles: LWW by wall clock or HLC, vector clocks
 
 pub mod serde_duration; // durations as "250ms" strings in parameters
 
