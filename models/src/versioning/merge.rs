@@ -276,17 +276,21 @@ impl State {
         }
     }
 
-    /// Every update id this state reflects: what a device that read it has seen.
+    /// The updates a device that read this state has seen directly (their own pasts it has
+    /// seen through them). A last-writer-wins record is its writer's base with one edit, so
+    /// every value in it is its writer or in its writer's past: the writer alone suffices.
+    /// A causal profile merges several writers' states: every value it holds counts.
     pub fn ids(&self) -> Vec<UpdateId> {
-        let mut out: Vec<UpdateId> = Field::ALL.iter().flat_map(|&f| self.values(f)).collect();
-        if let State::Lww(r) = self {
-            if r.by != 0 {
-                out.push(r.by);
+        match self {
+            State::Lww(r) => [r.by].into_iter().filter(|&b| b != 0).collect(),
+            State::Causal(_) => {
+                let mut out: Vec<UpdateId> =
+                    Field::ALL.iter().flat_map(|&f| self.values(f)).collect();
+                out.sort_unstable();
+                out.dedup();
+                out
             }
         }
-        out.sort_unstable();
-        out.dedup();
-        out
     }
 
     /// The most values one scalar field holds.

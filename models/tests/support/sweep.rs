@@ -13,6 +13,7 @@
 use models::register::{self, RegisterParams};
 use models::saga::SagaParams;
 use models::two_phase_commit::{Locking, TwoPcParams};
+use models::versioning::{Policy, VersionedParams};
 use models::{NodeInfo, Params};
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
@@ -32,14 +33,23 @@ pub enum Case {
     TwoPcNoWait,
     TwoPcWait,
     Saga,
+    /// The versioned store under each policy (vector clocks with the application merge).
+    /// Last-writer-wins loses concurrent updates by design: its `no_silent_loss` verdict is
+    /// the measurement, not a finding (see [`case_findings`]).
+    VersionedLwwWall,
+    VersionedLwwHlc,
+    VersionedVectorClocks,
 }
 
-pub const CASES: [Case; 5] = [
+pub const CASES: [Case; 8] = [
     Case::RegisterSync,
     Case::RegisterAsync,
     Case::TwoPcNoWait,
     Case::TwoPcWait,
     Case::Saga,
+    Case::VersionedLwwWall,
+    Case::VersionedLwwHlc,
+    Case::VersionedVectorClocks,
 ];
 
 impl Case {
@@ -50,6 +60,19 @@ impl Case {
             Case::TwoPcNoWait => "two_phase_commit no-wait",
             Case::TwoPcWait => "two_phase_commit wait",
             Case::Saga => "saga",
+            Case::VersionedLwwWall => "versioned_store lww-wall",
+            Case::VersionedLwwHlc => "versioned_store lww-hlc",
+            Case::VersionedVectorClocks => "versioned_store vector-clocks",
+        }
+    }
+
+    /// The versioned store's policy, for its cases.
+    pub fn policy(self) -> Option<Policy> {
+        match self {
+            Case::VersionedLwwWall => Some(Policy::LwwWall),
+            Case::VersionedLwwHlc => Some(Policy::LwwHlc),
+            Case::VersionedVectorClocks => Some(Policy::VectorClocks),
+            _ => None,
         }
     }
 
@@ -58,6 +81,9 @@ impl Case {
             Case::RegisterSync | Case::RegisterAsync => RegisterParams::SPEC.messages,
             Case::TwoPcNoWait | Case::TwoPcWait => TwoPcParams::SPEC.messages,
             Case::Saga => SagaParams::SPEC.messages,
+            Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
+                VersionedParams::SPEC.messages
+            }
         }
     }
 }
@@ -222,6 +248,15 @@ pub fn run_with(
             register(&mut p);
             run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
         }
+        Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
+            let p = VersionedParams {
+                policy: case.policy().expect("a versioned case"),
+                ..VersionedParams::default()
+            };
+            let nodes = versioned_nodes();
+            let net = network(&nodes, 3, VERSIONED.local, VERSIONED.wan, 0.05, 0.05);
+            run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
+        }
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -265,6 +300,68 @@ pub fn findings(o: &RunResult) -> Vec<(Status, String)> {
         .filter(|v| v.status != Status::Holds)
         .map(|v| (v.status, format!("{} {}: {}", v.name, v.status, v.detail)))
         .collect()
+}
+
+/// The findings of one run of `case`: [`findings`], except the last-writer-wins policies'
+/// `no_silent_loss`, which they violate by design whenever devices write concurrently.
+pub fn case_findings(case: Case, o: &RunResult) -> Vec<(Status, String)> {
+    let lww = matches!(case, Case::VersionedLwwWall | Case::VersionedLwwHlc);
+    findings(o)
+        .into_iter()
+        .filter(|(_, text)| !(lww && text.starts_with("no_silent_loss ")))
+        .collect()
+}
+
+/// The versioned store's three replicas (regions 0, 1, 2) and its devices: a phone and a
+/// laptop in region 0, the web in region 1, and `extra` more devices spread over the regions.
+pub fn versioned_nodes_with(extra: usize) -> Nodes {
+    let mut n: Nodes = vec![
+        ("replica0".into(), 0, "replica"),
+        ("replica1".into(), 1, "replica"),
+        ("replica2".into(), 2, "replica"),
+        ("phone".into(), 0, "client"),
+        ("laptop".into(), 0, "client"),
+        ("web".into(), 1, "client"),
+    ];
+    n.extend((0..extra).map(|i| (format!("device{i}"), (i % 3) as u32, "client")));
+    n
+}
+
+fn versioned_nodes() -> Nodes {
+    versioned_nodes_with(0)
+}
+
+/// The versioned store's links: close inside a region, 40 ms between regions.
+pub const VERSIONED: Links = Links {
+    local: "uniform(200us, 2ms)",
+    wan: "lognormal(40ms, 0.1)",
+    loss: 0.0,
+    dup: 0.0,
+};
+
+/// The versioned store with `params` on `nodes` (see [`versioned_nodes_with`]), `links`, the
+/// clock of replica 0 running `skew` ahead, the nemesis if `nemesis`, `scripted` faults, and
+/// `settle` after 60 s.
+#[allow(clippy::too_many_arguments)] // one knob per axis the versioning tests turn
+pub fn versioned_with(
+    params: VersionedParams,
+    nodes: &Nodes,
+    seed: u64,
+    links: Links,
+    skew: Duration,
+    nemesis: bool,
+    scripted: Vec<ScheduledFault>,
+    settle: Duration,
+) -> RunResult {
+    let net = network(nodes, 3, links.local, links.wan, links.loss, links.dup);
+    let mut config = config(seed, nodes, net, nemesis, VersionedParams::SPEC.messages);
+    if !nemesis {
+        config.schedule.faults.clear();
+    }
+    config.clocks[0] = Clock::new(skew.as_nanos() as i64, 0);
+    config.schedule.faults.extend(scripted);
+    config.settle = settle;
+    run_model(params, nodes, config)
 }
 
 /// How the links of [`register_with`] behave.
