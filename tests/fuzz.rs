@@ -356,6 +356,18 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.write_ratio", &["1.5", "-0.1", "nan"]),
     ("model.replication", &["\"quorum\""]),
     (
+        "model.policy",
+        &["\"lww-hlc\"", "\"vector-clocks\"", "\"lamport\""],
+    ),
+    ("model.merge", &["\"siblings\"", "\"union\""]),
+    ("model.roam", &["1.0", "1.5"]),
+    ("model.address_ratio", &["1.0", "-0.5"]),
+    ("model.anti_entropy_every", &["\"0s\"", "\"1ns\""]),
+    (
+        "model.timestamp_resolution",
+        &["\"1ns\"", "\"0s\"", "\"1000d\""],
+    ),
+    (
         "network.latency",
         &[
             "\"lognormal(1s, 30)\"",

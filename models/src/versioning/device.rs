@@ -80,17 +80,22 @@ impl Workload for DeviceWorkload {
             };
         }
         self.writing = false;
+        let (at, base) = self
+            .base
+            .clone()
+            .unwrap_or_else(|| (self.home, self.setup.initial()));
+        let full = base.values(Field::Address).count() >= p.max_addresses as usize;
         let field = if f < p.address_ratio {
-            Field::Address
+            match (full, f < p.address_ratio / 2.0) {
+                (false, _) => Field::Address,
+                (true, true) => Field::Name,
+                (true, false) => Field::Email,
+            }
         } else if f < p.address_ratio + (1.0 - p.address_ratio) / 2.0 {
             Field::Name
         } else {
             Field::Email
         };
-        let (at, base) = self
-            .base
-            .clone()
-            .unwrap_or_else(|| (self.home, self.setup.initial()));
         Op::Write {
             at,
             edit: Edit {

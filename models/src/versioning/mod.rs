@@ -80,6 +80,10 @@ pub struct VersionedParams {
     /// Fraction of writes that add an address (the others set the name or the email, half
     /// each).
     pub address_ratio: f64,
+    /// The most saved addresses a profile holds: a device that read a full address book
+    /// edits its name or email instead. Bounds the profile, hence every message and disk
+    /// record, whatever the run's length.
+    pub max_addresses: u32,
     /// Probability that a device reads (and then writes) a random replica instead of its
     /// home one.
     pub roam: f64,
@@ -104,6 +108,7 @@ impl Default for VersionedParams {
             merge: MergeMode::App,
             think_time: Dist::Exponential { mean: 100_000_000 },
             address_ratio: 0.2,
+            max_addresses: 8,
             roam: 0.1,
             client_timeout: Duration::from_secs(1),
             anti_entropy_every: Duration::from_secs(1),
@@ -378,6 +383,9 @@ impl Params for VersionedParams {
             if d.is_zero() {
                 return Err(ParamError::new(field, "must be positive"));
             }
+        }
+        if self.max_addresses > 1024 {
+            return Err(ParamError::new("model.max_addresses", "at most 1024"));
         }
         if self.timestamp_resolution > Duration::from_secs(3600) {
             return Err(ParamError::new(

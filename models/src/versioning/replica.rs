@@ -245,7 +245,7 @@ impl Replica {
     fn arm_anti_entropy(&mut self, ctx: &mut Ctx<'_, VersionedNode>, s: &Setup) {
         // Jittered between half and one and a half periods, so replicas do not move in step.
         let every = s.params.anti_entropy_every.as_nanos() as f64;
-        let after = every * (0.5 + ctx.rng().unit());
+        let after = (every * (0.5 + ctx.rng().unit())).max(1.0);
         ctx.set_timer(Duration::from_nanos(after as u64), Timer::AntiEntropy);
     }
 }
