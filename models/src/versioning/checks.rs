@@ -114,6 +114,12 @@ pub struct Past {
     index: BTreeMap<UpdateId, usize>,
     words: usize,
     bits: Vec<u64>,
+    /// Per update, the greatest (stamp, id) in its past: under last-writer-wins, the
+    /// strongest record it had seen.
+    max_past: Vec<Option<(Stamp, UpdateId)>>,
+    /// Per scalar field, the union of the pasts of the updates that wrote it: the updates
+    /// some later write of that field had seen.
+    seen_by_writer: [Vec<u64>; 2],
 }
 
 impl Past {
@@ -146,6 +152,12 @@ impl Past {
         // topological order, and an update's deps are folded in from the latest finished
         // down, skipping those already in its past: usually one or two bitset unions per
         // update, however many values it read.
+        let keys: Vec<(Stamp, UpdateId)> = ledger
+            .updates
+            .iter()
+            .map(|(&id, u)| (u.stamp, id))
+            .collect();
+        let mut max_past: Vec<Option<(Stamp, UpdateId)>> = vec![None; n];
         let mut mark = vec![0u8; n];
         let mut finished = vec![0usize; n];
         let mut next = 0;
@@ -163,6 +175,11 @@ impl Past {
                         stack.extend(deps[x].iter().filter(|&&d| mark[d] == 0 && d != x));
                     }
                     _ => {
+                        max_past[x] = deps[x]
+                            .iter()
+                            .filter(|&&d| d != x && mark[d] == 2)
+                            .map(|&d| max_past[d].map_or(keys[d], |m| m.max(keys[d])))
+                            .max();
                         order.clear();
                         order.extend(deps[x].iter().copied().filter(|&d| d != x && mark[d] == 2));
                         order.sort_unstable_by_key(|&d| std::cmp::Reverse(finished[d]));
@@ -184,7 +201,37 @@ impl Past {
                 }
             }
         }
-        Past { index, words, bits }
+        let mut seen_by_writer = [vec![0u64; words], vec![0u64; words]];
+        for (x, u) in ledger.updates.values().enumerate() {
+            if let f @ (Field::Name | Field::Email) = u.field {
+                let union = &mut seen_by_writer[f as usize];
+                for w in 0..words {
+                    union[w] |= bits[x * words + w];
+                }
+            }
+        }
+        Past {
+            index,
+            words,
+            bits,
+            max_past,
+            seen_by_writer,
+        }
+    }
+
+    /// Whether an update that wrote scalar field `f` had `u` in its past.
+    pub fn replaced(&self, f: Field, u: UpdateId) -> bool {
+        match (f, self.index.get(&u)) {
+            (Field::Name | Field::Email, Some(&i)) => {
+                self.seen_by_writer[f as usize][i / 64] & (1 << (i % 64)) != 0
+            }
+            _ => false,
+        }
+    }
+
+    /// The greatest (stamp, id) in `u`'s past.
+    pub fn max_past(&self, u: UpdateId) -> Option<(Stamp, UpdateId)> {
+        self.index.get(&u).and_then(|&i| self.max_past[i])
     }
 
     /// Whether `earlier` is in the causal past of `later`.
@@ -221,6 +268,13 @@ pub fn classify(
     policy: Policy,
 ) -> Losses {
     let mut out = Losses::default();
+    // The first merge that dropped each value.
+    let mut dropped_by: BTreeMap<UpdateId, usize> = BTreeMap::new();
+    for (i, r) in ledger.resolutions.iter().enumerate() {
+        for &d in &r.dropped {
+            dropped_by.entry(d).or_insert(i);
+        }
+    }
     for &u in acked {
         let Some(up) = ledger.updates.get(&u) else {
             out.unlogged.push(u);
@@ -229,18 +283,10 @@ pub fn classify(
         if last.holds(up.field, u) {
             continue;
         }
-        if up.field.is_scalar()
-            && ledger
-                .updates
-                .iter()
-                .any(|(&w, wu)| wu.field == up.field && past.follows(w, u))
-        {
+        if past.replaced(up.field, u) {
             continue; // replaced by an update that had seen it
         }
-        let merged = ledger
-            .resolutions
-            .iter()
-            .find(|r| r.field == up.field && r.dropped.contains(&u));
+        let merged = dropped_by.get(&u).map(|&i| &ledger.resolutions[i]);
         if let Some(r) = merged {
             if past.concurrent(u, r.kept) {
                 out.merge_discarded.push(u);
@@ -248,10 +294,7 @@ pub fn classify(
             }
         }
         let causal = match policy {
-            Policy::LwwWall | Policy::LwwHlc => ledger
-                .updates
-                .iter()
-                .any(|(&w, wu)| past.follows(u, w) && (wu.stamp, w) > (up.stamp, u)),
+            Policy::LwwWall | Policy::LwwHlc => past.max_past(u) > Some((up.stamp, u)),
             Policy::VectorClocks => {
                 merged.is_some_and(|r| past.follows(u, r.kept))
                     || last.values(up.field).any(|v| past.follows(u, v))

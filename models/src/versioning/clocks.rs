@@ -31,8 +31,9 @@ impl Stamp {
 
 /// A wall-clock reading truncated to `resolution_ns` (a "last updated" column in
 /// milliseconds, or in seconds as SQL `DATETIME`).
+/// Saturating: a clock stepped back to the end of `i64` stays there.
 pub fn truncate(local_ns: i64, resolution_ns: i64) -> i64 {
-    local_ns.div_euclid(resolution_ns) * resolution_ns
+    local_ns.saturating_sub(local_ns.rem_euclid(resolution_ns))
 }
 
 /// A hybrid logical clock: `l` follows the largest physical time heard of, `c` counts events
@@ -144,6 +145,7 @@ mod tests {
         assert!(s(6, 0, 0) > s(5, 9, 9));
         assert_eq!(truncate(1_999_999, 1_000_000), 1_000_000);
         assert_eq!(truncate(-1, 1_000_000), -1_000_000);
+        assert_eq!(truncate(i64::MIN + 1, 1_000_000), i64::MIN);
     }
 
     #[test]
