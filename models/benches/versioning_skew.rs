@@ -1,7 +1,7 @@
 //! Silent losses against clock skew: the versioned store's three policies on the same seeds,
 //! with replica 0's clock ahead by 0, 10, 50, 100 and 200 ms (and 300 ms, the tests'), no
-//! other fault, beside the analytic expectation for `lww-wall`'s causal losses (derived in
-//! `/work/notes/versioning.md` and in the closing note; summarised at [`expected_causal`]).
+//! other fault, beside the analytic expectation for `lww-wall`'s causal losses (derived at
+//! [`expected_causal`]; README.md shows the table).
 //!
 //! ```sh
 //! cargo bench -p models --bench versioning_skew          # 20 seeds per cell
