@@ -1,7 +1,9 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{payments, pingpong, quorum, replication, saga, two_phase_commit, ModelSpec, Params};
+use models::{
+    payments, pingpong, quorum, replication, saga, two_phase_commit, versioning, ModelSpec, Params,
+};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -34,6 +36,7 @@ registry!(
     replication::ReplicationParams,
     payments::PaymentParams,
     quorum::QuorumParams,
+    versioning::VersionedParams,
     pingpong::PingPongParams,
 );
 

@@ -371,6 +371,18 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.anti_entropy_every", &["\"0s\"", "\"1ms\""]),
     ("model.read_repair", &["false"]),
     (
+        "model.policy",
+        &["\"lww-hlc\"", "\"vector-clocks\"", "\"lamport\""],
+    ),
+    ("model.merge", &["\"siblings\"", "\"union\""]),
+    ("model.roam", &["1.0", "1.5"]),
+    ("model.address_ratio", &["1.0", "-0.5"]),
+    ("model.anti_entropy_every", &["\"0s\"", "\"1ns\""]),
+    (
+        "model.timestamp_resolution",
+        &["\"1ns\"", "\"0s\"", "\"1000d\""],
+    ),
+    (
         "network.latency",
         &[
             "\"lognormal(1s, 30)\"",

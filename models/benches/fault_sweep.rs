@@ -49,7 +49,7 @@ fn main() {
         let start = Instant::now();
         let results: Vec<(u64, Vec<(Status, String)>)> = (1..=seeds)
             .into_par_iter()
-            .map(|seed| (seed, sweep::findings(&sweep::run(case, seed))))
+            .map(|seed| (seed, sweep::case_findings(case, &sweep::run(case, seed))))
             .collect();
         let count = |s: Status| {
             results

@@ -9,6 +9,7 @@ pub mod quorum; // leaderless partial quorums (Dynamo, Cassandra) and read fresh
 pub mod replication; // primary–replica store: sync/semisync/async, failover, caches
 pub mod saga; // the same transfer as debit, credit and compensating refund
 pub mod two_phase_commit; // 2PC with presumed abort: the cross-database transfer
+pub mod versioning; // multi-leader user profiles: LWW by wall clock or HLC, vector clocks
 
 pub mod serde_duration; // durations as "250ms" strings in parameters
 

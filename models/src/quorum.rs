@@ -466,7 +466,7 @@ pub enum Reply {
 pub struct QuorumWorkload {
     setup: Rc<Setup>,
     /// Writes this life issued (history values are unique across clients and lives).
-    writes: i64,
+    writes: u64,
     /// The next operation's number, and the last version stamp, in this life.
     next_op: u64,
     last_stamp: i64,
@@ -698,10 +698,7 @@ impl Workload for QuorumWorkload {
         let key = rng.below(u64::from(s.params.keys)) as u32;
         if write {
             self.writes += 1;
-            // Client k's life l writes (k + 1)·10^12 + l·10^9 + n, as the register does.
-            let life = i64::from(id.incarnation / 2);
-            let value =
-                (i64::from(id.client) + 1) * 1_000_000_000_000 + life * 1_000_000_000 + self.writes;
+            let value = crate::unique_value(id, self.writes);
             Op::Put { key, value }
         } else {
             Op::Get { key }

@@ -10,6 +10,7 @@ use models::quorum::QuorumParams;
 use models::replication::ReplicationParams;
 use models::saga::SagaParams;
 use models::two_phase_commit::TwoPcParams;
+use models::versioning::{MergeMode, Policy, VersionedParams};
 use models::{ModelSpec, Params};
 use sim::RunResult;
 use support::sweep::{self, Case};
@@ -80,6 +81,33 @@ fn every_emitted_verdict_and_metric_is_listed() {
                 ..PaymentParams::default()
             };
             assert_listed(&PaymentParams::SPEC, b, &sweep::payments_with(p, seed));
+        }
+        for b in std::iter::once("none").chain(VersionedParams::SPEC.bugs.iter().copied()) {
+            for (policy, merge) in [
+                (Policy::LwwWall, MergeMode::App),
+                (Policy::LwwHlc, MergeMode::App),
+                (Policy::VectorClocks, MergeMode::App),
+                (Policy::VectorClocks, MergeMode::Siblings),
+            ] {
+                let p = VersionedParams {
+                    policy,
+                    merge,
+                    bug: bug(b),
+                    ..VersionedParams::default()
+                };
+                let nodes = sweep::versioned_nodes_with(0);
+                let o = sweep::versioned_with(
+                    p,
+                    &nodes,
+                    seed,
+                    sweep::VERSIONED,
+                    std::time::Duration::from_millis(100),
+                    true,
+                    vec![],
+                    std::time::Duration::from_secs(10),
+                );
+                assert_listed(&VersionedParams::SPEC, b, &o);
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use models::quorum::QuorumParams;
 use models::replication::{self, ReplicationParams};
 use models::saga::SagaParams;
 use models::two_phase_commit::{Locking, TwoPcParams};
+use models::versioning::{Policy, VersionedParams};
 use models::{NodeInfo, Params};
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
@@ -38,9 +39,15 @@ pub enum Case {
     Quorum,
     /// Two service instances sharing the ledger, in front of the processor.
     Payments,
+    /// The versioned store under each policy (vector clocks with the application merge).
+    /// Last-writer-wins loses concurrent updates by design: its `no_silent_loss` verdict is
+    /// the measurement, not a finding (see [`case_findings`]).
+    VersionedLwwWall,
+    VersionedLwwHlc,
+    VersionedVectorClocks,
 }
 
-pub const CASES: [Case; 7] = [
+pub const CASES: [Case; 10] = [
     Case::ReplicationSync,
     Case::ReplicationSemisync,
     Case::TwoPcNoWait,
@@ -48,6 +55,9 @@ pub const CASES: [Case; 7] = [
     Case::Saga,
     Case::Quorum,
     Case::Payments,
+    Case::VersionedLwwWall,
+    Case::VersionedLwwHlc,
+    Case::VersionedVectorClocks,
 ];
 
 impl Case {
@@ -60,6 +70,19 @@ impl Case {
             Case::Saga => "saga",
             Case::Quorum => "quorum r=2 w=2 n=3",
             Case::Payments => "payments",
+            Case::VersionedLwwWall => "versioned_store lww-wall",
+            Case::VersionedLwwHlc => "versioned_store lww-hlc",
+            Case::VersionedVectorClocks => "versioned_store vector-clocks",
+        }
+    }
+
+    /// The versioned store's policy, for its cases.
+    pub fn policy(self) -> Option<Policy> {
+        match self {
+            Case::VersionedLwwWall => Some(Policy::LwwWall),
+            Case::VersionedLwwHlc => Some(Policy::LwwHlc),
+            Case::VersionedVectorClocks => Some(Policy::VectorClocks),
+            _ => None,
         }
     }
 
@@ -70,6 +93,9 @@ impl Case {
             Case::Saga => SagaParams::SPEC.messages,
             Case::Quorum => QuorumParams::SPEC.messages,
             Case::Payments => PaymentParams::SPEC.messages,
+            Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
+                VersionedParams::SPEC.messages
+            }
         }
     }
 }
@@ -250,6 +276,15 @@ pub fn run_with(
             quorum_with(p, seed, 0.05, 0.05, true)
         }
         Case::Payments => payments_with(PaymentParams::default(), seed),
+        Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
+            let p = VersionedParams {
+                policy: case.policy().expect("a versioned case"),
+                ..VersionedParams::default()
+            };
+            let nodes = versioned_nodes();
+            let net = network(&nodes, 3, VERSIONED.local, VERSIONED.wan, 0.05, 0.05);
+            run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
+        }
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -296,6 +331,69 @@ pub fn findings(o: &RunResult) -> Vec<(Status, String)> {
 }
 
 /// How the links of [`replication_with`] behave.
+/// The findings of one run of `case`: [`findings`], except the last-writer-wins policies'
+/// `no_silent_loss`, which they violate by design whenever devices write concurrently.
+pub fn case_findings(case: Case, o: &RunResult) -> Vec<(Status, String)> {
+    let lww = matches!(case, Case::VersionedLwwWall | Case::VersionedLwwHlc);
+    findings(o)
+        .into_iter()
+        .filter(|(_, text)| !(lww && text.starts_with("no_silent_loss ")))
+        .collect()
+}
+
+/// The versioned store's three replicas (regions 0, 1, 2) and its devices: a phone and a
+/// laptop in region 0, the web in region 1, and `extra` more devices spread over the regions.
+pub fn versioned_nodes_with(extra: usize) -> Nodes {
+    let mut n: Nodes = vec![
+        ("replica0".into(), 0, "replica"),
+        ("replica1".into(), 1, "replica"),
+        ("replica2".into(), 2, "replica"),
+        ("phone".into(), 0, "client"),
+        ("laptop".into(), 0, "client"),
+        ("web".into(), 1, "client"),
+    ];
+    n.extend((0..extra).map(|i| (format!("device{i}"), (i % 3) as u32, "client")));
+    n
+}
+
+fn versioned_nodes() -> Nodes {
+    versioned_nodes_with(0)
+}
+
+/// The versioned store's links: close inside a region, 40 ms between regions.
+pub const VERSIONED: Links = Links {
+    local: "uniform(200us, 2ms)",
+    wan: "lognormal(40ms, 0.1)",
+    loss: 0.0,
+    dup: 0.0,
+};
+
+/// The versioned store with `params` on `nodes` (see [`versioned_nodes_with`]), `links`, the
+/// clock of replica 0 running `skew` ahead, the nemesis if `nemesis`, `scripted` faults, and
+/// `settle` after 60 s.
+#[allow(clippy::too_many_arguments)] // one knob per axis the versioning tests turn
+pub fn versioned_with(
+    params: VersionedParams,
+    nodes: &Nodes,
+    seed: u64,
+    links: Links,
+    skew: Duration,
+    nemesis: bool,
+    scripted: Vec<ScheduledFault>,
+    settle: Duration,
+) -> RunResult {
+    let net = network(nodes, 3, links.local, links.wan, links.loss, links.dup);
+    let mut config = config(seed, nodes, net, nemesis, VersionedParams::SPEC.messages);
+    if !nemesis {
+        config.schedule.faults.clear();
+    }
+    config.clocks[0] = Clock::new(skew.as_nanos() as i64, 0);
+    config.schedule.faults.extend(scripted);
+    config.settle = settle;
+    run_model(params, nodes, config)
+}
+
+/// How the links of [`register_with`] behave.
 pub struct Links {
     /// Latency inside a region (the clients sit beside the primary) and between regions.
     pub local: &'static str,
