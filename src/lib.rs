@@ -4,6 +4,7 @@
 pub mod bench; // `consim bench pingpong`: the kernel throughput benchmark
 pub mod chart; // SVG charts of a run (plotters)
 pub mod exit; // exit codes: the CLI's contract
+pub mod hunt; // `consim hunt`: search seeds for a violation, shrink it to a reproducer
 pub mod output; // the human summary table
 pub mod registry; // model kinds and dispatch by name
 pub mod runner; // loaded scenarios and run reports (the --json contract)

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use consim::exit::{self, Judgement};
 use consim::runner::{self, RunReport, Samples};
 use consim::watch::ProgressLine;
-use consim::{bench, chart, output, registry};
+use consim::{bench, output, registry};
 use rayon::prelude::*;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -41,6 +41,29 @@ enum Command {
     /// Kernel benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Run a scenario over a range of seeds until an invariant it should keep is violated,
+    /// then shrink that run's faults to a reproducer (DIR/repro.toml) that `consim run`
+    /// replays. Exit 1 when one was found, 0 when none, 3 when runs ended unknown.
+    Hunt(HuntArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct HuntArgs {
+    /// The scenario file.
+    path: PathBuf,
+    /// The seeds to try, `A..B` (both included).
+    #[arg(long, value_parser = parse_seed_range, default_value = "1..200")]
+    seeds: std::ops::RangeInclusive<u64>,
+    /// Override a scenario field by dotted path, as `run --set` does.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    set: Vec<(String, String)>,
+    /// Seeds run at once (each run single-threaded); the first failure found is the same
+    /// for any number.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: u16,
+    /// Where the reproducer and its run are written.
+    #[arg(long, value_name = "DIR", default_value = "hunt")]
+    out: PathBuf,
 }
 
 #[derive(clap::Args, Debug)]
@@ -103,6 +126,85 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
+/// `A..B`, both included, `A <= B`.
+fn parse_seed_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not a seed range A..B"))?;
+    let (a, b) = (parse_seed(a.trim())?, parse_seed(b.trim())?);
+    if a > b {
+        return Err(format!("`{s}`: the range is empty ({a} > {b})"));
+    }
+    Ok(a..=b)
+}
+
+fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
+    use consim::hunt::{self, Hunt, Outcome};
+    let h = Hunt {
+        path: a.path.clone(),
+        overrides: a.set.clone(),
+        seeds: a.seeds.clone(),
+        jobs: usize::from(a.jobs),
+    };
+    // Bad input (an unreadable file, a bad --set) is reported before any run.
+    runner::load(&h.path, &h.overrides).map_err(|e| BadInput(e.to_string()))?;
+    let total = a.seeds.end() - a.seeds.start() + 1;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} seeds, {msg} {per_sec}, {eta} left",
+        )
+        .expect("valid template"),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let started = std::time::Instant::now();
+    let outcome = hunt::hunt(&h, &|p| {
+        bar.set_position(p.runs);
+        bar.set_message(format!("{} violated, {} unknown,", p.violations, p.unknown));
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    match outcome {
+        Outcome::Clean { runs, unknown } => {
+            output::emit(&format!(
+                "no violation in {runs} runs (seeds {}..{}, {:.1} runs/s); {unknown} ended unknown\n",
+                a.seeds.start(),
+                a.seeds.end(),
+                runs as f64 / secs
+            ))?;
+            let judgement = if unknown > 0 {
+                exit::Judgement::Unknown
+            } else {
+                exit::Judgement::Met
+            };
+            Ok(judgement.into())
+        }
+        Outcome::Found(f) => {
+            let repro = hunt::write(&a.out, &f)?;
+            let detail = f
+                .repro
+                .invariants
+                .iter()
+                .find(|i| i.name == f.invariant)
+                .map_or("", |i| i.detail.as_str());
+            output::emit(&format!(
+                "seed {}: {} violated\n  {detail}\n  shrunk from {} faults to {} ({} candidate runs, {} kept)\n  reproducer: {}\n  replay: consim run {}\n",
+                f.seed,
+                f.invariant,
+                f.faults_before,
+                f.faults_after,
+                f.candidates,
+                f.kept,
+                repro.display(),
+                repro.display()
+            ))?;
+            Ok(exit::Judgement::Unmet.into())
+        }
+    }
+}
+
 /// A usage or input error: exit code 2.
 struct BadInput(String);
 
@@ -113,6 +215,7 @@ fn main() -> ExitCode {
         Command::Check(a) => check::run(a),
         Command::Models { json } => models(*json),
         Command::Bench(b) => bench_cmd(b),
+        Command::Hunt(a) => hunt(a),
     };
     match result {
         Ok(code) => code,
@@ -291,25 +394,10 @@ fn closing_line(runs: usize, not_met: &[String]) -> String {
     s
 }
 
-/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml}`.
+/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml, timeline.svg}`.
 fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
     // The name comes from a file: kept to one plain path component inside DIR.
-    let d = dir.join(consim::scenario::output_folder(&r.scenario));
-    // Every failure names the path and why (the same messages as `check --out`).
-    output::create_dir(&d)?;
-    let json = serde_json::to_string_pretty(r)? + "\n";
-    output::write_file(&d.join("result.json"), json.as_bytes())?;
-    // Models whose clients record no history (the transfers) get no empty file.
-    if !r.history.events.is_empty() {
-        let mut h = Vec::new();
-        r.history.write_jsonl(&mut h)?;
-        output::write_file(&d.join("history.jsonl"), &h)?;
-    }
-    output::write_file(&d.join("schedule.toml"), r.schedule_toml.as_bytes())?;
-    if let Some(svg) = chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
-        output::write_file(&d.join("timeline.svg"), svg.as_bytes())?;
-    }
-    Ok(())
+    output::write_run(&dir.join(consim::scenario::output_folder(&r.scenario)), r)
 }
 
 fn models(json: bool) -> anyhow::Result<ExitCode> {

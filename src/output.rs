@@ -27,6 +27,25 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
+/// Writes a run into `dir`: `result.json`, `history.jsonl` (if its clients record one),
+/// `schedule.toml` and `timeline.svg`. Every failure names the path and why.
+pub fn write_run(dir: &std::path::Path, r: &RunReport) -> anyhow::Result<()> {
+    create_dir(dir)?;
+    let json = serde_json::to_string_pretty(r)? + "\n";
+    write_file(&dir.join("result.json"), json.as_bytes())?;
+    // Models whose clients record no history (the transfers) get no empty file.
+    if !r.history.events.is_empty() {
+        let mut h = Vec::new();
+        r.history.write_jsonl(&mut h)?;
+        write_file(&dir.join("history.jsonl"), &h)?;
+    }
+    write_file(&dir.join("schedule.toml"), r.schedule_toml.as_bytes())?;
+    if let Some(svg) = crate::chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
+        write_file(&dir.join("timeline.svg"), svg.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// Formats one run's summary.
 pub fn summary(r: &RunReport, overrides: &[(String, String)]) -> String {
     let mut s = String::new();

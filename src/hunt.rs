@@ -1,0 +1,317 @@
+//! `consim hunt`: runs a scenario over a range of seeds, stops at the first seed whose run
+//! violates an invariant it should keep, and shrinks that run to a small reproducer.
+//!
+//! **Search.** Seeds run in contiguous chunks, each chunk in parallel (every run stays
+//! single-threaded), and the hunt stops after the first chunk with a violation, at its lowest
+//! failing seed: the same seed whatever the number of jobs.
+//!
+//! **Shrinking.** A run's faults are data: its schedule (`RunReport::schedule_toml`) lists
+//! every fault that ran, the nemesis's random ones included, as `[[faults]]` tables that
+//! replay it. The reproducer is the scenario with the `[nemesis]` replaced by that schedule
+//! and the failing seed written in; it is then shrunk as delta debugging does (Zeller &
+//! Hildebrandt, TSE 2002): drop chunks of faults, then single faults, then halve each outage
+//! and partition, then the run's duration, keeping a candidate only if the same invariant is
+//! still violated. Every candidate is a scenario file `consim run` accepts.
+
+use crate::runner::{self, RunReport};
+use crate::scenario;
+use anyhow::Context;
+use rayon::prelude::*;
+use sim::invariant::Status;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use toml_edit::{DocumentMut, Item, Table};
+
+/// What to hunt.
+pub struct Hunt {
+    pub path: PathBuf,
+    pub overrides: Vec<(String, String)>,
+    pub seeds: RangeInclusive<u64>,
+    pub jobs: usize,
+}
+
+/// How the search is going, for a progress bar.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Progress {
+    pub runs: u64,
+    pub violations: u64,
+    pub unknown: u64,
+}
+
+/// A violation and its reproducer.
+pub struct Found {
+    pub seed: u64,
+    /// The invariant the run violated (the first, in the model's order).
+    pub invariant: &'static str,
+    /// The failing run, as found.
+    pub original: RunReport,
+    /// The shrunk scenario file, and its run.
+    pub repro_text: String,
+    pub repro: RunReport,
+    pub faults_before: usize,
+    pub faults_after: usize,
+    /// Candidates run while shrinking, and how many were kept.
+    pub candidates: usize,
+    pub kept: usize,
+}
+
+pub enum Outcome {
+    Found(Box<Found>),
+    /// No violation in the range; `unknown` runs ended undecided.
+    Clean { runs: u64, unknown: u64 },
+}
+
+/// The invariant `r` violates that its scenario expects to hold, if any.
+fn violated(r: &RunReport) -> Option<&'static str> {
+    r.invariants
+        .iter()
+        .find(|i| i.status == Status::Violated && i.expected != Status::Violated)
+        .map(|i| i.name)
+}
+
+/// Runs the hunt; `progress` is told after every chunk of seeds.
+pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Outcome> {
+    let scenario = runner::load(&h.path, &h.overrides)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(h.jobs.max(1))
+        .build()
+        .context("starting the worker threads")?;
+    let chunk = (h.jobs.max(1) * 4) as u64;
+    let mut done = Progress::default();
+    let mut start = *h.seeds.start();
+    while start <= *h.seeds.end() {
+        let end = start.saturating_add(chunk - 1).min(*h.seeds.end());
+        let reports: Vec<RunReport> = pool.install(|| {
+            (start..=end)
+                .into_par_iter()
+                .map(|seed| scenario.run(seed, None))
+                .collect::<std::io::Result<_>>()
+        })?;
+        for r in &reports {
+            done.runs += 1;
+            done.violations += u64::from(violated(r).is_some());
+            done.unknown += u64::from(r.invariants.iter().any(|i| i.status == Status::Unknown));
+        }
+        progress(done);
+        if let Some(r) = reports.into_iter().find(|r| violated(r).is_some()) {
+            return Ok(Outcome::Found(Box::new(shrink(h, r)?)));
+        }
+        if end == u64::MAX {
+            break;
+        }
+        start = end + 1;
+    }
+    Ok(Outcome::Clean {
+        runs: done.runs,
+        unknown: done.unknown,
+    })
+}
+
+/// A candidate reproducer: the scenario text with its overrides, the seed, and these faults.
+struct Candidate {
+    base: DocumentMut,
+    faults: Vec<Table>,
+    duration: Option<String>,
+}
+
+impl Candidate {
+    fn text(&self) -> String {
+        let mut doc = self.base.clone();
+        if let Some(d) = &self.duration {
+            doc["duration"] = toml_edit::value(d.as_str());
+        }
+        let mut faults = toml_edit::ArrayOfTables::new();
+        for f in &self.faults {
+            faults.push(f.clone());
+        }
+        if !faults.is_empty() {
+            doc.insert("faults", Item::ArrayOfTables(faults));
+        }
+        doc.to_string()
+    }
+}
+
+/// Runs candidates from a scratch file, and says whether each still violates `invariant`.
+struct Tester<'a> {
+    scratch: PathBuf,
+    seed: u64,
+    invariant: &'a str,
+    tried: usize,
+}
+
+impl Tester<'_> {
+    fn run(&mut self, text: &str) -> anyhow::Result<Option<RunReport>> {
+        self.tried += 1;
+        std::fs::write(&self.scratch, text)
+            .with_context(|| format!("writing {}", self.scratch.display()))?;
+        // A candidate the scenario rules refuse (a fault after the shortened duration) does
+        // not reproduce.
+        let Ok(s) = runner::load(&self.scratch, &[]) else {
+            return Ok(None);
+        };
+        let r = s.run(self.seed, None)?;
+        Ok((violated(&r) == Some(self.invariant)).then_some(r))
+    }
+}
+
+/// Shrinks the failing run `original` to a reproducer.
+fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
+    let invariant = violated(&original).expect("a failing run");
+    let (_, text, _) = scenario::read(&h.path, &h.overrides)?;
+    let mut base: DocumentMut = text.parse().context("re-reading the scenario")?;
+    base.remove("nemesis");
+    base.remove("faults");
+    base["seed"] = toml_edit::value(original.seed as i64);
+    let schedule: DocumentMut = original
+        .schedule_toml
+        .parse()
+        .context("reading the run's fault schedule")?;
+    let faults: Vec<Table> = schedule
+        .get("faults")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.iter().cloned().collect())
+        .unwrap_or_default();
+    let faults_before = faults.len();
+    let mut c = Candidate {
+        base,
+        faults,
+        duration: None,
+    };
+    let mut t = Tester {
+        scratch: std::env::temp_dir().join(format!("consim-hunt-{}.toml", std::process::id())),
+        seed: original.seed,
+        invariant,
+        tried: 0,
+    };
+    // The schedule in place of the nemesis must replay the same failure; if it does not
+    // (a fault the schedule cannot express), the reproducer keeps the nemesis.
+    let mut best = match t.run(&c.text())? {
+        Some(r) => r,
+        None => {
+            let _ = std::fs::remove_file(&t.scratch);
+            anyhow::bail!(
+                "seed {} violates {invariant}, but its fault schedule alone does not replay \
+                 it: replay with `consim run {} --seed {}`",
+                original.seed,
+                h.path.display(),
+                original.seed
+            );
+        }
+    };
+    let mut kept = 0;
+    // Delta debugging over the faults: drop chunks of them, halving the chunk size down to
+    // single faults, and at size one until no fault can go.
+    let mut size = (c.faults.len() / 2).max(1);
+    while !c.faults.is_empty() {
+        let (mut at, mut removed) = (0, false);
+        while at < c.faults.len() {
+            let mut trial = c.faults.clone();
+            trial.drain(at..(at + size).min(trial.len()));
+            let candidate = Candidate {
+                base: c.base.clone(),
+                faults: trial,
+                duration: c.duration.clone(),
+            };
+            if let Some(r) = t.run(&candidate.text())? {
+                c.faults = candidate.faults;
+                best = r;
+                kept += 1;
+                removed = true;
+            } else {
+                at += size;
+            }
+        }
+        if size == 1 && !removed {
+            break;
+        }
+        size = (size / 2).max(1);
+    }
+    // Shorter outages and partitions.
+    for i in 0..c.faults.len() {
+        for key in ["restart_after", "heal_after"] {
+            while let Some(shorter) = c.faults[i]
+                .get(key)
+                .and_then(Item::as_str)
+                .and_then(half)
+            {
+                let mut trial = c.faults.clone();
+                trial[i][key] = toml_edit::value(shorter);
+                let candidate = Candidate {
+                    base: c.base.clone(),
+                    faults: trial,
+                    duration: c.duration.clone(),
+                };
+                match t.run(&candidate.text())? {
+                    Some(r) => {
+                        c.faults = candidate.faults;
+                        best = r;
+                        kept += 1;
+                    }
+                    None => break,
+                }
+            }
+        }
+    }
+    // A shorter run.
+    let mut duration = c
+        .base
+        .get("duration")
+        .and_then(Item::as_str)
+        .map(str::to_owned);
+    while let Some(shorter) = duration.as_deref().and_then(half) {
+        let candidate = Candidate {
+            base: c.base.clone(),
+            faults: c.faults.clone(),
+            duration: Some(shorter.clone()),
+        };
+        match t.run(&candidate.text())? {
+            Some(r) => {
+                c.duration = Some(shorter.clone());
+                duration = Some(shorter);
+                best = r;
+                kept += 1;
+            }
+            None => break,
+        }
+    }
+    let _ = std::fs::remove_file(&t.scratch);
+    Ok(Found {
+        seed: original.seed,
+        invariant,
+        faults_after: c.faults.len(),
+        repro_text: c.text(),
+        repro: best,
+        original,
+        faults_before,
+        candidates: t.tried,
+        kept,
+    })
+}
+
+/// Half of a duration written as text, if that is at least a millisecond.
+fn half(text: &str) -> Option<String> {
+    let d = sim::time::parse_duration(text).ok()?;
+    let half = d / 2;
+    (half >= std::time::Duration::from_millis(1))
+        .then(|| sim::time::format_nanos(half.as_nanos() as u64))
+}
+
+/// Writes the reproducer and its run into `dir`: `repro.toml`, and the run's result,
+/// history, schedule and timeline as `consim run --out` writes them.
+pub fn write(dir: &Path, found: &Found) -> anyhow::Result<PathBuf> {
+    crate::output::create_dir(dir)?;
+    let repro = dir.join("repro.toml");
+    let header = format!(
+        "# Found by `consim hunt`: seed {} violates {}; shrunk from {} faults to {} in {} \
+         candidate runs.\n# Replay: consim run {}\n",
+        found.seed,
+        found.invariant,
+        found.faults_before,
+        found.faults_after,
+        found.candidates,
+        repro.display()
+    );
+    crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
+    crate::output::write_run(dir, &found.repro)?;
+    Ok(repro)
+}
