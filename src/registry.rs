@@ -1,7 +1,10 @@
 //! The model registry: every model kind the CLI knows, and a generic dispatch from a kind's
 //! name to its parameter type.
 
-use models::{payments, pingpong, quorum, replication, saga, two_phase_commit, ModelSpec, Params};
+use models::{
+    order_pipeline, payments, pingpong, quorum, replication, saga, two_phase_commit, ModelSpec,
+    Params,
+};
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
 pub trait Visitor {
@@ -33,6 +36,7 @@ registry!(
     saga::SagaParams,
     replication::ReplicationParams,
     payments::PaymentParams,
+    order_pipeline::PipelineParams,
     quorum::QuorumParams,
     pingpong::PingPongParams,
 );
