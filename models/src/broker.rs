@@ -22,6 +22,7 @@
 //! Groups have one member each in the models so far: a **rebalance** is the member's
 //! rejoin after a crash (a new generation, positions back at the committed offsets); fetches
 //! and commits of an older generation (a zombie's) are ignored. Commits only move forward.
+//! The broker counts rebalances in the metric `rebalances`.
 //!
 //! Embedding: the host node's message type wraps [`BrokerMsg`] and its record type wraps
 //! [`LogRecord`] ([`Host`]); [`Broker`] is then a [`Part`] of that node.
@@ -231,6 +232,10 @@ impl<E: Clone + Debug + Hash> Broker<E> {
                 let s = self.group(group);
                 s.generation += 1;
                 let (generation, offsets) = (s.generation, s.offsets.clone());
+                if generation > 1 {
+                    // The group's member came back (or timed its session out): a rebalance.
+                    ctx.metrics().add("rebalances", 1);
+                }
                 ctx.disk()
                     .append_synced(N::record(LogRecord::Join { group, generation }));
                 BrokerMsg::Joined {

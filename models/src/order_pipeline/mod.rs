@@ -814,6 +814,7 @@ impl Params for PipelineParams {
             "manual_review",
             "rows_read",
             "published_events",
+            "rebalances",
         ],
         bugs: Bug::KNOWN,
         messages: <Msg as Message>::KINDS,

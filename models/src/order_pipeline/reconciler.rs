@@ -19,9 +19,11 @@ use std::time::Duration;
 /// Repairs of one order before it goes to manual review.
 const MAX_ATTEMPTS: u32 = 3;
 
-/// How long one step of a round may wait for its answers before the round is abandoned
-/// (the next round starts over).
-const STEP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one step of a round waits for its answers before asking again (its requests are
+/// idempotent), and how often it asks before the round is abandoned (the next round starts
+/// over).
+const STEP_TIMEOUT: Duration = Duration::from_millis(500);
+const STEP_TRIES: u32 = 5;
 
 /// Where a round is.
 enum Step {
@@ -46,6 +48,9 @@ pub struct Reconciler {
     step: Step,
     /// The number of the request the round waits on: answers to any other are stale.
     request: u64,
+    /// The current step's requests, sent again at its timeout, and how often they were.
+    sent: Vec<(NodeId, Msg)>,
+    tries: u32,
     attempts: BTreeMap<OrderId, u32>,
     flagged: BTreeSet<OrderId>,
 }
@@ -55,6 +60,8 @@ impl Default for Reconciler {
         Reconciler {
             step: Step::Idle,
             request: 0,
+            sent: Vec::new(),
+            tries: 0,
             attempts: BTreeMap::new(),
             flagged: BTreeSet::new(),
         }
@@ -64,6 +71,8 @@ impl Default for Reconciler {
 impl Reconciler {
     fn next_request(&mut self, ctx: &mut Ctx<'_, PipelineNode>) -> u64 {
         self.request += 1;
+        self.sent.clear();
+        self.tries = 0;
         ctx.set_timer(
             STEP_TIMEOUT,
             Timer::ReconcileTimeout {
@@ -76,19 +85,23 @@ impl Reconciler {
     fn scan(&mut self, ctx: &mut Ctx<'_, PipelineNode>, s: &Setup, after: Option<OrderId>) {
         let round = self.next_request(ctx);
         self.step = Step::Scanning;
-        ctx.send(
-            s.orders,
-            Msg::Scan {
-                round,
-                after,
-                limit: s.params.reconcile_batch,
-                older_than: s
-                    .params
-                    .reconcile_grace
-                    .as_nanos()
-                    .min(u128::from(u64::MAX)) as u64,
-            },
-        );
+        let older_than = s
+            .params
+            .reconcile_grace
+            .as_nanos()
+            .min(u128::from(u64::MAX)) as u64;
+        let scan = Msg::Scan {
+            round,
+            after,
+            limit: s.params.reconcile_batch,
+            older_than,
+        };
+        self.send(ctx, s.orders, scan);
+    }
+
+    fn send(&mut self, ctx: &mut Ctx<'_, PipelineNode>, to: NodeId, msg: Msg) {
+        self.sent.push((to, msg.clone()));
+        ctx.send(to, msg);
     }
 
     /// The batch's drift: events a consumer lacks, by message id; repairs asked for.
@@ -138,7 +151,7 @@ impl Reconciler {
         let tag = self.next_request(ctx);
         let ids = events.keys().copied().collect();
         self.step = Step::Replaying { events, more, last };
-        ctx.send(s.broker, Msg::Broker(BrokerMsg::Replay { tag, ids }));
+        self.send(ctx, s.broker, Msg::Broker(BrokerMsg::Replay { tag, ids }));
     }
 
     fn next_page(&mut self, ctx: &mut Ctx<'_, PipelineNode>, s: &Setup, more: bool, last: OrderId) {
@@ -169,13 +182,11 @@ impl Part<PipelineNode, Setup> for Reconciler {
                 let round = self.next_request(ctx);
                 let orders: Vec<OrderId> = rows.iter().map(|r| r.0).collect();
                 for service in Service::ALL {
-                    ctx.send(
-                        s.consumer(service),
-                        Msg::Lookup {
-                            round,
-                            orders: orders.clone(),
-                        },
-                    );
+                    let lookup = Msg::Lookup {
+                        round,
+                        orders: orders.clone(),
+                    };
+                    self.send(ctx, s.consumer(service), lookup);
                 }
                 self.step = Step::Comparing {
                     rows,
@@ -242,7 +253,18 @@ impl Part<PipelineNode, Setup> for Reconciler {
                 }
             }
             Timer::ReconcileTimeout { round } if round == self.request => {
-                self.step = Step::Idle;
+                if matches!(self.step, Step::Idle) {
+                    return;
+                }
+                self.tries += 1;
+                if self.tries >= STEP_TRIES {
+                    self.step = Step::Idle;
+                    return;
+                }
+                for (to, msg) in &self.sent {
+                    ctx.send(*to, msg.clone());
+                }
+                ctx.set_timer(STEP_TIMEOUT, Timer::ReconcileTimeout { round });
             }
             _ => {}
         }
