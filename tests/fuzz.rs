@@ -371,6 +371,24 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.anti_entropy_every", &["\"0s\"", "\"1ms\""]),
     ("model.read_repair", &["false"]),
     (
+        "model.publish",
+        &["\"dual-write\"", "\"outbox\"", "\"two-phase\""],
+    ),
+    ("model.delivery", &["\"at-most-once\"", "\"exactly-once\""]),
+    ("model.reconciliation", &["true", "false"]),
+    ("model.reconcile_every", &["\"0s\"", "\"1ms\"", "\"1000d\""]),
+    ("model.reconcile_batch", &["0", "1", "4294967295"]),
+    ("model.reconcile_grace", &["\"0s\"", "\"1000d\""]),
+    ("model.partitions", &["0", "1", "65", "4294967295"]),
+    ("model.fetch_max", &["0", "1", "4294967295"]),
+    ("model.poll_every", &["\"0s\"", "\"1ms\"", "\"1000d\""]),
+    (
+        "model.processing_time",
+        &["\"exponential(1ns)\"", "\"lognormal(1s, 30)\""],
+    ),
+    ("model.publish_retry", &["\"0s\"", "\"1ms\""]),
+    ("model.cancel_ratio", &["1.0", "-0.1", "nan"]),
+    (
         "network.latency",
         &[
             "\"lognormal(1s, 30)\"",

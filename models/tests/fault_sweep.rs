@@ -55,3 +55,8 @@ fn quorum_with_strict_quorums_keeps_every_invariant_under_heavy_faults() {
 fn payments_keep_every_invariant_under_heavy_faults() {
     sweep(Case::Payments, 100);
 }
+
+#[test]
+fn the_order_pipeline_with_an_outbox_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::OrderPipeline, 100);
+}

@@ -5,6 +5,7 @@
 
 mod support;
 
+use models::order_pipeline::{PipelineParams, Publish};
 use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::ReplicationParams;
@@ -80,6 +81,17 @@ fn every_emitted_verdict_and_metric_is_listed() {
                 ..PaymentParams::default()
             };
             assert_listed(&PaymentParams::SPEC, b, &sweep::payments_with(p, seed));
+        }
+        for b in std::iter::once("none").chain(PipelineParams::SPEC.bugs.iter().copied()) {
+            for publish in [Publish::Outbox, Publish::DualWrite] {
+                let p = PipelineParams {
+                    bug: bug(b),
+                    publish,
+                    reconciliation: true,
+                    ..PipelineParams::default()
+                };
+                assert_listed(&PipelineParams::SPEC, b, &sweep::pipeline_with(p, seed));
+            }
         }
     }
 }

@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each includer uses part of it
 
+use models::order_pipeline::PipelineParams;
 use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::{self, ReplicationParams};
@@ -38,9 +39,11 @@ pub enum Case {
     Quorum,
     /// Two service instances sharing the ledger, in front of the processor.
     Payments,
+    /// The order pipeline with an outbox and the reconciliation on.
+    OrderPipeline,
 }
 
-pub const CASES: [Case; 7] = [
+pub const CASES: [Case; 8] = [
     Case::ReplicationSync,
     Case::ReplicationSemisync,
     Case::TwoPcNoWait,
@@ -48,6 +51,7 @@ pub const CASES: [Case; 7] = [
     Case::Saga,
     Case::Quorum,
     Case::Payments,
+    Case::OrderPipeline,
 ];
 
 impl Case {
@@ -60,6 +64,7 @@ impl Case {
             Case::Saga => "saga",
             Case::Quorum => "quorum r=2 w=2 n=3",
             Case::Payments => "payments",
+            Case::OrderPipeline => "order_pipeline outbox, reconciliation",
         }
     }
 
@@ -70,6 +75,7 @@ impl Case {
             Case::Saga => SagaParams::SPEC.messages,
             Case::Quorum => QuorumParams::SPEC.messages,
             Case::Payments => PaymentParams::SPEC.messages,
+            Case::OrderPipeline => PipelineParams::SPEC.messages,
         }
     }
 }
@@ -250,6 +256,13 @@ pub fn run_with(
             quorum_with(p, seed, 0.05, 0.05, true)
         }
         Case::Payments => payments_with(PaymentParams::default(), seed),
+        Case::OrderPipeline => pipeline_with(
+            PipelineParams {
+                reconciliation: true,
+                ..PipelineParams::default()
+            },
+            seed,
+        ),
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -392,5 +405,33 @@ pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
         0.05,
     );
     let config = config(seed, &nodes, net, true, PaymentParams::SPEC.messages);
+    run_model(params, &nodes, config)
+}
+
+/// The order pipeline with `params`: two clients in one region, the orders service, the
+/// broker, the three consumers and (with `reconciliation`) the reconciler in a second, under
+/// the sweep's faults.
+pub fn pipeline_with(params: PipelineParams, seed: u64) -> RunResult {
+    let mut nodes: Nodes = vec![
+        ("shop1".into(), 0, "client"),
+        ("shop2".into(), 0, "client"),
+        ("orders".into(), 1, "orders"),
+        ("broker".into(), 1, "broker"),
+        ("inventory".into(), 1, "inventory"),
+        ("notification".into(), 1, "notification"),
+        ("billing".into(), 1, "billing"),
+    ];
+    if params.reconciliation {
+        nodes.push(("reconciler".into(), 1, "reconciler"));
+    }
+    let net = network(
+        &nodes,
+        2,
+        "uniform(200us, 1ms)",
+        "lognormal(40ms, 0.2)",
+        0.05,
+        0.05,
+    );
+    let config = config(seed, &nodes, net, true, PipelineParams::SPEC.messages);
     run_model(params, &nodes, config)
 }
