@@ -849,26 +849,29 @@ impl Params for PipelineParams {
         let orders = one("orders")?;
         let broker = one("broker")?;
         let consumers = [one("inventory")?, one("notification")?, one("billing")?];
-        let reconciler = match (
-            self.reconciliation,
-            &nodes_with_role(nodes, "reconciler")[..],
-        ) {
-            (true, [id]) => Some(*id),
-            (false, []) => None,
-            (true, found) => {
+        // A reconciler node is allowed with the reconciliation off (it idles), so the same
+        // nodes — and so the same faults on a seed — run with it on and off.
+        let found = nodes_with_role(nodes, "reconciler");
+        let reconciler = match found[..] {
+            [id] => Some(id),
+            [] if !self.reconciliation => None,
+            _ => {
                 return Err(ParamError::new(
-                    "model.reconciliation",
+                    if self.reconciliation {
+                        "model.reconciliation"
+                    } else {
+                        "nodes"
+                    },
                     format!(
-                        "needs exactly one node with role `reconciler`, found {}",
+                        "needs {} node with role `reconciler`, found {}",
+                        if self.reconciliation {
+                            "exactly one"
+                        } else {
+                            "at most one"
+                        },
                         found.len()
                     ),
-                ))
-            }
-            (false, _) => {
-                return Err(ParamError::new(
-                    "model.reconciliation",
-                    "is false, but a node has role `reconciler`: set it to true",
-                ))
+                ));
             }
         };
         let clients = nodes_with_role(nodes, "client");

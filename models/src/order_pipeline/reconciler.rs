@@ -165,7 +165,9 @@ impl Reconciler {
 
 impl Part<PipelineNode, Setup> for Reconciler {
     fn on_start(&mut self, ctx: &mut Ctx<'_, PipelineNode>, s: &Setup) {
-        ctx.set_timer(s.params.reconcile_every, Timer::Reconcile);
+        if s.params.reconciliation {
+            ctx.set_timer(s.params.reconcile_every, Timer::Reconcile);
+        }
     }
 
     fn on_message(&mut self, ctx: &mut Ctx<'_, PipelineNode>, s: &Setup, _: NodeId, msg: Msg) {
