@@ -51,7 +51,7 @@ use sim::client::{
 };
 use sim::dist::Dist;
 use sim::history::{EventType, History, OpFn, Value};
-use sim::invariant::Verdict;
+use sim::invariant::{Status, Verdict};
 use sim::metrics::Metrics;
 use sim::rng::Rng;
 use sim::{Ctx, Message, NodeId, Stopwatch, World};
@@ -218,6 +218,14 @@ impl Service {
 
     fn group(self) -> broker::Group {
         self as broker::Group
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Service::Inventory => "inventory",
+            Service::Notification => "notification",
+            Service::Billing => "billing",
+        }
     }
 }
 
@@ -633,6 +641,7 @@ fn judge(
     }
     metrics.add("open_drift", drift.len() as u64);
 
+    let queues = total_queue(s, world);
     let no_lost = world.unsettled("no_lost_events").unwrap_or_else(|| {
         if let Some(o) = acked_missing.first() {
             return Verdict::violated(
@@ -644,7 +653,7 @@ fn judge(
                 ),
             );
         }
-        verdict(
+        let mut v = verdict(
             "no_lost_events",
             &missing,
             &format!(
@@ -655,7 +664,26 @@ fn judge(
                 "all {} committed order(s) reached inventory, notification and billing",
                 committed.len()
             ),
-        )
+        );
+        // The total-queue checker's word, per consumer.
+        match queues.iter().find(|(_, q)| q.status != Status::Holds) {
+            Some((service, q)) => {
+                let also = format!(
+                    "total-queue over the events {} consumed: {}",
+                    service.name(),
+                    q.detail
+                );
+                if v.status == Status::Holds {
+                    v = Verdict::violated("no_lost_events", also);
+                } else {
+                    v.detail = format!("{}; {also}", v.detail);
+                }
+            }
+            None => v
+                .detail
+                .push_str("; total-queue holds on each consumer's events"),
+        }
+        v
     });
     let notify = verdict(
         "exactly_once_notify",
@@ -688,6 +716,52 @@ fn judge(
     });
     vec![no_lost, notify, effect, in_order, convergence]
 }
+
+/// Jepsen's total-queue checker (`check`) over each consumer's queue: every committed event
+/// an acknowledged enqueue, every application a dequeue. It sees what `no_lost_events`
+/// counts by hand, from the other side: a cross-check, and the checker's evidence when it
+/// fails. (The history is built here from the disks, not recorded by the run: the consumers
+/// are not clients.)
+fn total_queue(s: &Setup, world: &World<'_, PipelineNode>) -> Vec<(Service, Verdict)> {
+    use check::checkers::Check;
+    let enqueued: Vec<u64> = world
+        .disk(s.orders)
+        .records()
+        .iter()
+        .filter_map(|r| match r {
+            Record::Committed { event, .. } => Some(event.id()),
+            _ => None,
+        })
+        .collect();
+    Service::ALL
+        .iter()
+        .map(|&service| {
+            let mut h = History::default();
+            let mut t = 0;
+            let mut op = |h: &mut History, process: u64, f: OpFn, id: u64| {
+                for kind in [EventType::Invoke, EventType::Ok] {
+                    h.push(t, process, kind, f, None, Value::Int(id as i64), None);
+                    t += 1;
+                }
+            };
+            for &id in &enqueued {
+                op(&mut h, 0, ENQUEUE, id);
+            }
+            for r in world.disk(s.consumer(service)).records() {
+                if let Record::Applied { event, .. } = r {
+                    op(&mut h, 1, DEQUEUE, event.id());
+                }
+            }
+            let v = check::checkers::TotalQueue
+                .check(&h)
+                .unwrap_or_else(|e| Verdict::unknown("total-queue", e.to_string()));
+            (service, v)
+        })
+        .collect()
+}
+
+const ENQUEUE: OpFn = OpFn::known("enqueue");
+const DEQUEUE: OpFn = OpFn::known("dequeue");
 
 /// A client: places orders, and now and then cancels its latest acknowledged one.
 pub struct Shopper {
