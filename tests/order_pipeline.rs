@@ -173,3 +173,35 @@ fn with_reconciliation_every_lost_event_is_repaired_on_200_random_fault_seeds() 
     );
     assert!(reordered > 0, "some lost placement should be overtaken");
 }
+
+#[test]
+fn parameters_that_do_not_fit_are_refused_by_field() {
+    for (file, set, field) in [
+        (OUTBOX, "model.reconciliation=true", "model.reconciliation"),
+        (OUTBOX, "model.partitions=0", "model.partitions"),
+        (OUTBOX, "model.partitions=65", "model.partitions"),
+        (OUTBOX, "model.fetch_max=0", "model.fetch_max"),
+        (OUTBOX, "model.cancel_ratio=nan", "model.cancel_ratio"),
+        (OUTBOX, "model.bug=report-only", "model.bug"),
+        (
+            RECONCILIATION,
+            "model.reconcile_batch=0",
+            "model.reconcile_batch",
+        ),
+        (
+            RECONCILIATION,
+            "model.reconcile_every=0s",
+            "model.reconcile_every",
+        ),
+        (RECONCILIATION, "model.poll_every=1000d", "model.poll_every"),
+        (RECONCILIATION, "model.publish=two-phase", "model.publish"),
+    ] {
+        let out = consim(&["run", file, "--set", set]);
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("field `{field}`")),
+            "{set}: {stderr}"
+        );
+    }
+}

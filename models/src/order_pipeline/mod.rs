@@ -1014,3 +1014,35 @@ impl Params for PipelineParams {
 
 /// A delivered event, as the pipeline's consumers see it.
 type Incoming = Delivered<Event>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pipeline's `Message::KINDS` is written out by hand: it must name every kind the
+    /// embedded broker's messages have.
+    #[test]
+    fn the_pipeline_lists_every_broker_kind() {
+        assert!(broker::kinds_listed::<Msg>());
+    }
+
+    /// An order's two events have distinct message ids, and no two orders share one.
+    #[test]
+    fn message_ids_are_one_per_order_and_kind() {
+        let order = |client, seq| OrderId {
+            client,
+            incarnation: 2,
+            seq,
+        };
+        let ids: BTreeSet<u64> = [order(0, 1), order(0, 2), order(1, 1)]
+            .iter()
+            .flat_map(|&o| {
+                [
+                    event_id(o, EventKind::Placed),
+                    event_id(o, EventKind::Cancelled),
+                ]
+            })
+            .collect();
+        assert_eq!(ids.len(), 6);
+    }
+}
