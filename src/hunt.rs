@@ -58,7 +58,10 @@ pub struct Found {
 pub enum Outcome {
     Found(Box<Found>),
     /// No violation in the range; `unknown` runs ended undecided.
-    Clean { runs: u64, unknown: u64 },
+    Clean {
+        runs: u64,
+        unknown: u64,
+    },
 }
 
 /// The invariant `r` violates that its scenario expects to hold, if any.
@@ -229,11 +232,7 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
     // Shorter outages and partitions.
     for i in 0..c.faults.len() {
         for key in ["restart_after", "heal_after"] {
-            while let Some(shorter) = c.faults[i]
-                .get(key)
-                .and_then(Item::as_str)
-                .and_then(half)
-            {
+            while let Some(shorter) = c.faults[i].get(key).and_then(Item::as_str).and_then(half) {
                 let mut trial = c.faults.clone();
                 trial[i][key] = toml_edit::value(shorter);
                 let candidate = Candidate {

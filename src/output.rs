@@ -40,7 +40,9 @@ pub fn write_run(dir: &std::path::Path, r: &RunReport) -> anyhow::Result<()> {
         write_file(&dir.join("history.jsonl"), &h)?;
     }
     write_file(&dir.join("schedule.toml"), r.schedule_toml.as_bytes())?;
-    if let Some(svg) = crate::chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))? {
+    if let Some(svg) =
+        crate::chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))?
+    {
         write_file(&dir.join("timeline.svg"), svg.as_bytes())?;
     }
     Ok(())

@@ -2,7 +2,8 @@
 //! name to its parameter type.
 
 use models::{
-    payments, pingpong, quorum, replication, saga, two_phase_commit, versioning, ModelSpec, Params,
+    order_pipeline, payments, pingpong, quorum, replication, saga, two_phase_commit, versioning,
+    ModelSpec, Params,
 };
 
 /// Something to do with a model's parameter type, chosen at run time by kind.
@@ -35,6 +36,7 @@ registry!(
     saga::SagaParams,
     replication::ReplicationParams,
     payments::PaymentParams,
+    order_pipeline::PipelineParams,
     quorum::QuorumParams,
     versioning::VersionedParams,
     pingpong::PingPongParams,

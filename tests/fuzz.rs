@@ -368,7 +368,6 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.r", &["0", "4294967295"]),
     ("model.w", &["0", "3"]),
     ("model.n", &["0", "4"]),
-    ("model.anti_entropy_every", &["\"0s\"", "\"1ms\""]),
     ("model.read_repair", &["false"]),
     (
         "model.policy",
@@ -377,11 +376,32 @@ const SET_KEYS: &[(&str, &[&str])] = &[
     ("model.merge", &["\"siblings\"", "\"union\""]),
     ("model.roam", &["1.0", "1.5"]),
     ("model.address_ratio", &["1.0", "-0.5"]),
-    ("model.anti_entropy_every", &["\"0s\"", "\"1ns\""]),
+    (
+        "model.anti_entropy_every",
+        &["\"0s\"", "\"1ns\"", "\"1ms\""],
+    ),
     (
         "model.timestamp_resolution",
         &["\"1ns\"", "\"0s\"", "\"1000d\""],
     ),
+    (
+        "model.publish",
+        &["\"dual-write\"", "\"outbox\"", "\"two-phase\""],
+    ),
+    ("model.delivery", &["\"at-most-once\"", "\"exactly-once\""]),
+    ("model.reconciliation", &["true", "false"]),
+    ("model.reconcile_every", &["\"0s\"", "\"1ms\"", "\"1000d\""]),
+    ("model.reconcile_batch", &["0", "1", "4294967295"]),
+    ("model.reconcile_grace", &["\"0s\"", "\"1000d\""]),
+    ("model.partitions", &["0", "1", "65", "4294967295"]),
+    ("model.fetch_max", &["0", "1", "4294967295"]),
+    ("model.poll_every", &["\"0s\"", "\"1ms\"", "\"1000d\""]),
+    (
+        "model.processing_time",
+        &["\"exponential(1ns)\"", "\"lognormal(1s, 30)\""],
+    ),
+    ("model.publish_retry", &["\"0s\"", "\"1ms\""]),
+    ("model.cancel_ratio", &["1.0", "-0.1", "nan"]),
     (
         "network.latency",
         &[

@@ -3,6 +3,8 @@
 //! and its known-bug variants. Models do no I/O and know nothing of the CLI or charts.
 
 pub mod bank; // accounts and the transfer workload shared by 2PC and saga
+pub mod broker; // a Kafka-like broker: partitioned durable logs, consumer groups, replay
+pub mod order_pipeline; // orders, broker, inventory, notification, billing; outbox and reconciliation
 pub mod payments; // idempotency keys and a ledger in front of a card processor
 pub mod pingpong; // the kernel benchmark's workload
 pub mod quorum; // leaderless partial quorums (Dynamo, Cassandra) and read freshness (PBS)

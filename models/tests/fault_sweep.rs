@@ -65,3 +65,8 @@ fn versioned_store_converges_under_heavy_faults_with_every_policy() {
     sweep(Case::VersionedLwwHlc, 200);
     sweep(Case::VersionedVectorClocks, 200);
 }
+
+#[test]
+fn the_order_pipeline_with_an_outbox_keeps_every_invariant_under_heavy_faults() {
+    sweep(Case::OrderPipeline, 100);
+}

@@ -5,6 +5,7 @@
 
 mod support;
 
+use models::order_pipeline::{PipelineParams, Publish};
 use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::ReplicationParams;
@@ -107,6 +108,17 @@ fn every_emitted_verdict_and_metric_is_listed() {
                     std::time::Duration::from_secs(10),
                 );
                 assert_listed(&VersionedParams::SPEC, b, &o);
+            }
+        }
+        for b in std::iter::once("none").chain(PipelineParams::SPEC.bugs.iter().copied()) {
+            for publish in [Publish::Outbox, Publish::DualWrite] {
+                let p = PipelineParams {
+                    bug: bug(b),
+                    publish,
+                    reconciliation: true,
+                    ..PipelineParams::default()
+                };
+                assert_listed(&PipelineParams::SPEC, b, &sweep::pipeline_with(p, seed));
             }
         }
     }

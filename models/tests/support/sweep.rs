@@ -10,6 +10,7 @@
 
 #![allow(dead_code)] // each includer uses part of it
 
+use models::order_pipeline::PipelineParams;
 use models::payments::PaymentParams;
 use models::quorum::QuorumParams;
 use models::replication::{self, ReplicationParams};
@@ -45,9 +46,11 @@ pub enum Case {
     VersionedLwwWall,
     VersionedLwwHlc,
     VersionedVectorClocks,
+    /// The order pipeline with an outbox and the reconciliation on.
+    OrderPipeline,
 }
 
-pub const CASES: [Case; 10] = [
+pub const CASES: [Case; 11] = [
     Case::ReplicationSync,
     Case::ReplicationSemisync,
     Case::TwoPcNoWait,
@@ -58,6 +61,7 @@ pub const CASES: [Case; 10] = [
     Case::VersionedLwwWall,
     Case::VersionedLwwHlc,
     Case::VersionedVectorClocks,
+    Case::OrderPipeline,
 ];
 
 impl Case {
@@ -73,6 +77,7 @@ impl Case {
             Case::VersionedLwwWall => "versioned_store lww-wall",
             Case::VersionedLwwHlc => "versioned_store lww-hlc",
             Case::VersionedVectorClocks => "versioned_store vector-clocks",
+            Case::OrderPipeline => "order_pipeline outbox, reconciliation",
         }
     }
 
@@ -96,6 +101,7 @@ impl Case {
             Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
                 VersionedParams::SPEC.messages
             }
+            Case::OrderPipeline => PipelineParams::SPEC.messages,
         }
     }
 }
@@ -285,6 +291,13 @@ pub fn run_with(
             let net = network(&nodes, 3, VERSIONED.local, VERSIONED.wan, 0.05, 0.05);
             run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
         }
+        Case::OrderPipeline => pipeline_with(
+            PipelineParams {
+                reconciliation: true,
+                ..PipelineParams::default()
+            },
+            seed,
+        ),
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
             let net = network(
@@ -490,5 +503,33 @@ pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
         0.05,
     );
     let config = config(seed, &nodes, net, true, PaymentParams::SPEC.messages);
+    run_model(params, &nodes, config)
+}
+
+/// The order pipeline with `params`: two clients in one region, the orders service, the
+/// broker, the three consumers and (with `reconciliation`) the reconciler in a second, under
+/// the sweep's faults.
+pub fn pipeline_with(params: PipelineParams, seed: u64) -> RunResult {
+    let mut nodes: Nodes = vec![
+        ("shop1".into(), 0, "client"),
+        ("shop2".into(), 0, "client"),
+        ("orders".into(), 1, "orders"),
+        ("broker".into(), 1, "broker"),
+        ("inventory".into(), 1, "inventory"),
+        ("notification".into(), 1, "notification"),
+        ("billing".into(), 1, "billing"),
+    ];
+    if params.reconciliation {
+        nodes.push(("reconciler".into(), 1, "reconciler"));
+    }
+    let net = network(
+        &nodes,
+        2,
+        "uniform(200us, 1ms)",
+        "lognormal(40ms, 0.2)",
+        0.05,
+        0.05,
+    );
+    let config = config(seed, &nodes, net, true, PipelineParams::SPEC.messages);
     run_model(params, &nodes, config)
 }
