@@ -5,6 +5,11 @@
 //! single-threaded), and the hunt stops after the first chunk with a violation, at its lowest
 //! failing seed: the same seed whatever the number of jobs.
 //!
+//! **Faults.** A hunt runs the scenario's own `[nemesis]`, or, if it has none, a default one
+//! (a crash of a random node every ~5 s, down for up to 3 s; a partition every ~10 s, healed
+//! within 3 s), in both cases with swarm testing on (Groce et al., ISSTA 2012: each seed
+//! switches every fault kind on or off and scales its rate), on top of its scripted faults.
+//!
 //! **Shrinking.** A run's faults are data: its schedule (`RunReport::schedule_toml`) lists
 //! every fault that ran, the nemesis's random ones included, as `[[faults]]` tables that
 //! replay it. The reproducer is the scenario with the `[nemesis]` replaced by that schedule
@@ -13,8 +18,9 @@
 //! and partition, then the run's duration, keeping a candidate only if the same invariant is
 //! still violated. Every candidate is a scenario file `consim run` accepts.
 
-use crate::runner::{self, RunReport};
+use crate::runner::{self, RunReport, Samples};
 use crate::scenario;
+use crate::watch::ProgressLine;
 use anyhow::Context;
 use rayon::prelude::*;
 use sim::invariant::Status;
@@ -22,7 +28,37 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 
-/// What to hunt.
+/// The nemesis a hunt adds to a scenario that has none, as `--set` overrides.
+const DEFAULT_NEMESIS: [(&str, &str); 4] = [
+    ("nemesis.crash_every", "exponential(5s)"),
+    ("nemesis.restart_after", "uniform(100ms, 3s)"),
+    ("nemesis.partition_every", "exponential(10s)"),
+    ("nemesis.heal_after", "uniform(100ms, 3s)"),
+];
+
+/// The overrides a hunt runs with: the user's, then swarm testing on the scenario's nemesis,
+/// or the default nemesis if the scenario (with the user's overrides) has none.
+pub fn hunt_overrides(
+    path: &Path,
+    overrides: &[(String, String)],
+) -> anyhow::Result<Vec<(String, String)>> {
+    let (_, text, _) = scenario::read(path, overrides)?;
+    let doc: DocumentMut = text.parse().context("reading the scenario")?;
+    let mut all = overrides.to_vec();
+    if doc.get("nemesis").is_none() {
+        all.extend(
+            DEFAULT_NEMESIS
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+    }
+    if !overrides.iter().any(|(k, _)| k == "nemesis.swarm") {
+        all.push(("nemesis.swarm".into(), "true".into()));
+    }
+    Ok(all)
+}
+
+/// What to hunt (with its overrides as [`hunt_overrides`] made them).
 pub struct Hunt {
     pub path: PathBuf,
     pub overrides: Vec<(String, String)>,
@@ -50,6 +86,8 @@ pub struct Found {
     pub repro: RunReport,
     pub faults_before: usize,
     pub faults_after: usize,
+    /// The failing run's faults by kind (`crash`, `partition`, ...): what swarm testing had on.
+    pub kinds: Vec<(String, usize)>,
     /// Candidates run while shrinking, and how many were kept.
     pub candidates: usize,
     pub kept: usize,
@@ -143,17 +181,17 @@ struct Tester<'a> {
 }
 
 impl Tester<'_> {
-    fn run(&mut self, text: &str) -> anyhow::Result<Option<RunReport>> {
+    /// Whether the candidate `text` still violates the invariant.
+    fn reproduces(&mut self, text: &str) -> anyhow::Result<bool> {
         self.tried += 1;
         std::fs::write(&self.scratch, text)
             .with_context(|| format!("writing {}", self.scratch.display()))?;
         // A candidate the scenario rules refuse (a fault after the shortened duration) does
         // not reproduce.
         let Ok(s) = runner::load(&self.scratch, &[]) else {
-            return Ok(None);
+            return Ok(false);
         };
-        let r = s.run(self.seed, None)?;
-        Ok((violated(&r) == Some(self.invariant)).then_some(r))
+        Ok(violated(&s.run(self.seed, None)?) == Some(self.invariant))
     }
 }
 
@@ -175,6 +213,27 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         .map(|a| a.iter().cloned().collect())
         .unwrap_or_default();
     let faults_before = faults.len();
+    let mut kinds: Vec<(String, usize)> = Vec::new();
+    for f in &faults {
+        let kind = [
+            "crash",
+            "restart",
+            "partition",
+            "partition_one_way",
+            "heal",
+            "clock_jump",
+            "clock_drift",
+            "loss",
+            "duplicate",
+        ]
+        .into_iter()
+        .find(|k| f.contains_key(k))
+        .unwrap_or("other");
+        match kinds.iter_mut().find(|(k, _)| k == kind) {
+            Some((_, n)) => *n += 1,
+            None => kinds.push((kind.to_string(), 1)),
+        }
+    }
     let mut c = Candidate {
         base,
         faults,
@@ -188,19 +247,16 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
     };
     // The schedule in place of the nemesis must replay the same failure; if it does not
     // (a fault the schedule cannot express), the reproducer keeps the nemesis.
-    let mut best = match t.run(&c.text())? {
-        Some(r) => r,
-        None => {
-            let _ = std::fs::remove_file(&t.scratch);
-            anyhow::bail!(
-                "seed {} violates {invariant}, but its fault schedule alone does not replay \
+    if !t.reproduces(&c.text())? {
+        let _ = std::fs::remove_file(&t.scratch);
+        anyhow::bail!(
+            "seed {} violates {invariant}, but its fault schedule alone does not replay \
                  it: replay with `consim run {} --seed {}`",
-                original.seed,
-                h.path.display(),
-                original.seed
-            );
-        }
-    };
+            original.seed,
+            h.path.display(),
+            original.seed
+        );
+    }
     let mut kept = 0;
     // Delta debugging over the faults: drop chunks of them, halving the chunk size down to
     // single faults, and at size one until no fault can go.
@@ -215,9 +271,8 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
                 faults: trial,
                 duration: c.duration.clone(),
             };
-            if let Some(r) = t.run(&candidate.text())? {
+            if t.reproduces(&candidate.text())? {
                 c.faults = candidate.faults;
-                best = r;
                 kept += 1;
                 removed = true;
             } else {
@@ -240,14 +295,11 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
                     faults: trial,
                     duration: c.duration.clone(),
                 };
-                match t.run(&candidate.text())? {
-                    Some(r) => {
-                        c.faults = candidate.faults;
-                        best = r;
-                        kept += 1;
-                    }
-                    None => break,
+                if !t.reproduces(&candidate.text())? {
+                    break;
                 }
+                c.faults = candidate.faults;
+                kept += 1;
             }
         }
     }
@@ -263,23 +315,34 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
             faults: c.faults.clone(),
             duration: Some(shorter.clone()),
         };
-        match t.run(&candidate.text())? {
-            Some(r) => {
-                c.duration = Some(shorter.clone());
-                duration = Some(shorter);
-                best = r;
-                kept += 1;
-            }
-            None => break,
+        if !t.reproduces(&candidate.text())? {
+            break;
         }
+        c.duration = Some(shorter.clone());
+        duration = Some(shorter);
+        kept += 1;
     }
+    // Once more with every latency sample kept, for the reproducer's timeline.
+    std::fs::write(&t.scratch, c.text())?;
+    let final_run = runner::load(&t.scratch, &[])?.run_with(
+        original.seed,
+        None,
+        Samples::Keep,
+        ProgressLine::Never,
+    )?;
     let _ = std::fs::remove_file(&t.scratch);
+    debug_assert_eq!(
+        violated(&final_run),
+        Some(invariant),
+        "the run is deterministic"
+    );
     Ok(Found {
         seed: original.seed,
         invariant,
+        kinds,
         faults_after: c.faults.len(),
         repro_text: c.text(),
-        repro: best,
+        repro: final_run,
         original,
         faults_before,
         candidates: t.tried,

@@ -140,14 +140,16 @@ fn parse_seed_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
 
 fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
     use consim::hunt::{self, Hunt, Outcome};
+    // Bad input (an unreadable file, a bad --set) is reported before any run.
+    runner::load(&a.path, &a.set).map_err(|e| BadInput(e.to_string()))?;
+    let overrides = hunt::hunt_overrides(&a.path, &a.set)?;
+    runner::load(&a.path, &overrides).map_err(|e| BadInput(e.to_string()))?;
     let h = Hunt {
         path: a.path.clone(),
-        overrides: a.set.clone(),
+        overrides,
         seeds: a.seeds.clone(),
         jobs: usize::from(a.jobs),
     };
-    // Bad input (an unreadable file, a bad --set) is reported before any run.
-    runner::load(&h.path, &h.overrides).map_err(|e| BadInput(e.to_string()))?;
     let total = a.seeds.end() - a.seeds.start() + 1;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
@@ -189,10 +191,12 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
                 .iter()
                 .find(|i| i.name == f.invariant)
                 .map_or("", |i| i.detail.as_str());
+            let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
             output::emit(&format!(
-                "seed {}: {} violated\n  {detail}\n  shrunk from {} faults to {} ({} candidate runs, {} kept)\n  reproducer: {}\n  replay: consim run {}\n",
+                "seed {}: {} violated\n  {detail}\n  the failing run's faults: {}\n  shrunk from {} faults to {} ({} candidate runs, {} kept)\n  reproducer: {}\n  replay: consim run {}\n",
                 f.seed,
                 f.invariant,
+                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") },
                 f.faults_before,
                 f.faults_after,
                 f.candidates,

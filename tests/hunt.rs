@@ -1,0 +1,122 @@
+//! `consim hunt`: it finds a known bug, shrinks the failing run to a reproducer that `consim
+//! run` replays to the same violation, finds the same first failure whatever `--jobs`, exits
+//! 0 on a clean range, and refuses bad input.
+
+mod common;
+
+use common::{consim, Scratch};
+
+fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `consim hunt ARGS --out DIR`.
+fn hunt(args: &[&str], out: &std::path::Path) -> std::process::Output {
+    let mut argv = vec!["hunt"];
+    argv.extend_from_slice(args);
+    argv.extend(["--out", out.to_str().unwrap()]);
+    consim(&argv)
+}
+
+#[test]
+fn a_known_bug_is_found_shrunk_and_replayed() {
+    let dir = Scratch::new("hunt-found");
+    let o = hunt(
+        &[
+            "scenarios/bank-transfer-2pc.toml",
+            "--set",
+            "model.bug=commit-before-log",
+            "--seeds",
+            "1..40",
+        ],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("atomicity violated"), "{text}");
+    let repro = std::fs::read_to_string(dir.join("repro.toml")).unwrap();
+    // The nemesis is gone: every fault is scripted, and at most three are left.
+    assert!(!repro.contains("[nemesis]"), "{repro}");
+    let faults = repro.matches("[[faults]]").count();
+    assert!(faults <= 3, "{faults} faults left:\n{repro}");
+    for f in [
+        "result.json",
+        "history.jsonl",
+        "schedule.toml",
+        "timeline.svg",
+    ] {
+        assert!(dir.join(f).is_file() || f == "history.jsonl", "no {f}");
+    }
+    // `consim run` replays it to the same violation.
+    let replay = consim(&["run", dir.join("repro.toml").to_str().unwrap(), "--json"]);
+    assert_eq!(replay.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+    assert_eq!(
+        common::invariant(&report, "atomicity")["status"],
+        "violated"
+    );
+}
+
+#[test]
+fn the_first_failure_is_the_same_whatever_the_jobs() {
+    let runs: Vec<(String, String)> = ["1", "2", "5"]
+        .iter()
+        .map(|jobs| {
+            let dir = Scratch::new(&format!("hunt-jobs-{jobs}"));
+            let o = hunt(
+                &[
+                    "scenarios/regional-replicas-sync.toml",
+                    "--set",
+                    "model.bug=no-epochs",
+                    "--seeds",
+                    "1..30",
+                    "--jobs",
+                    jobs,
+                ],
+                &dir,
+            );
+            assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+            let first = stdout(&o).lines().next().unwrap_or("").to_string();
+            // The reproducer, less its header (which names the folder it is in).
+            let repro = std::fs::read_to_string(dir.join("repro.toml")).unwrap();
+            let body: Vec<&str> = repro
+                .lines()
+                .skip_while(|l| !l.starts_with("name ="))
+                .collect();
+            (first, body.join("\n"))
+        })
+        .collect();
+    assert!(runs.windows(2).all(|w| w[0] == w[1]), "{runs:?}");
+}
+
+#[test]
+fn a_clean_range_exits_0_and_says_how_much_it_ran() {
+    let dir = Scratch::new("hunt-clean");
+    let o = hunt(
+        &["scenarios/register-singapore-sync.toml", "--seeds", "1..12"],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("no violation in 12 runs"), "{text}");
+    assert!(!dir.join("repro.toml").exists());
+}
+
+#[test]
+fn bad_input_exits_2() {
+    let dir = Scratch::new("hunt-bad");
+    for args in [
+        &["scenarios/register-singapore-sync.toml", "--seeds", "9..1"][..],
+        &["scenarios/register-singapore-sync.toml", "--seeds", "1-9"],
+        &["scenarios/register-singapore-sync.toml", "--jobs", "0"],
+        &[
+            "scenarios/register-singapore-sync.toml",
+            "--set",
+            "model.bug=nope",
+        ],
+        &["scenarios/no-such-file.toml"],
+    ] {
+        let o = hunt(args, &dir);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stdout(&o));
+    }
+}
