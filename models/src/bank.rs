@@ -18,9 +18,7 @@
 
 use crate::{check_roles, nodes_with_role, NodeInfo, ParamError};
 use serde::{Deserialize, Serialize};
-use sim::client::{
-    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, OnTimeout, RequestId, Workload,
-};
+use sim::client::{Client, ClientConfig, ClientTimer, Completion, OnTimeout, RequestId, Workload};
 use sim::dist::Dist;
 use sim::history::Value;
 use sim::invariant::{OnlineCheck, Verdict};
@@ -443,20 +441,7 @@ pub enum BankTimer {
     Txn(TxnId),
 }
 
-impl From<ClientTimer> for BankTimer {
-    fn from(t: ClientTimer) -> BankTimer {
-        BankTimer::Client(t)
-    }
-}
-
-impl HasClientTimer for BankTimer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            BankTimer::Client(t) => Some(t),
-            BankTimer::Txn(_) => None,
-        }
-    }
-}
+sim::client_timer!(BankTimer::Client);
 
 /// What a bank model's shared setup tells its clients.
 pub trait BankSetup {

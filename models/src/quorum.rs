@@ -67,8 +67,7 @@
 use crate::{check_roles, nodes_with_role, ModelSpec, NodeInfo, ParamError, Params};
 use serde::{Deserialize, Serialize};
 use sim::client::{
-    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
-    Workload,
+    Client, ClientConfig, ClientTimer, Completion, HistoryOp, OnTimeout, RequestId, Workload,
 };
 use sim::dist::Dist;
 use sim::history::{History, OpFn, Value};
@@ -258,20 +257,7 @@ pub enum Timer {
     AntiEntropy,
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            Timer::Client(t) => Some(t),
-            _ => None,
-        }
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// What every node of one run shares.
 struct Setup {

@@ -60,6 +60,34 @@ pub trait HasClientTimer: From<ClientTimer> {
     fn client_timer(self) -> Option<ClientTimer>;
 }
 
+/// Makes variant `$variant(ClientTimer)` of a node's timer enum carry the client's timers:
+/// `From<ClientTimer>` and [`HasClientTimer`], written once for every model.
+///
+/// ```text
+/// enum Timer { Client(ClientTimer), Tick }
+/// sim::client_timer!(Timer::Client);
+/// ```
+#[macro_export]
+macro_rules! client_timer {
+    ($timer:ident :: $variant:ident) => {
+        impl From<$crate::client::ClientTimer> for $timer {
+            fn from(t: $crate::client::ClientTimer) -> $timer {
+                $timer::$variant(t)
+            }
+        }
+
+        impl $crate::client::HasClientTimer for $timer {
+            #[allow(unreachable_patterns)] // a timer type may have no other variant
+            fn client_timer(self) -> Option<$crate::client::ClientTimer> {
+                match self {
+                    $timer::$variant(t) => Some(t),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 /// What a client does when a request times out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnTimeout {

@@ -3,8 +3,7 @@
 //! client, incarnation and sequence number, the history and latencies it records.
 
 use sim::client::{
-    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
-    Workload,
+    Client, ClientConfig, ClientTimer, Completion, HistoryOp, OnTimeout, RequestId, Workload,
 };
 use sim::clock::Clock;
 use sim::fault::{Fault, FaultSchedule, Nemesis, ScheduledFault, When};
@@ -39,18 +38,7 @@ enum Timer {
     Client(ClientTimer),
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        let Timer::Client(t) = self;
-        Some(t)
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// The server ignores every first attempt of a request whose sequence number is even.
 struct Setup {

@@ -46,8 +46,7 @@ use orders::Orders;
 use reconciler::Reconciler;
 use serde::{Deserialize, Serialize};
 use sim::client::{
-    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
-    Workload,
+    Client, ClientConfig, ClientTimer, Completion, HistoryOp, OnTimeout, RequestId, Workload,
 };
 use sim::dist::Dist;
 use sim::history::{EventType, History, OpFn, Value};
@@ -362,20 +361,7 @@ pub enum Timer {
     },
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            Timer::Client(t) => Some(t),
-            _ => None,
-        }
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// What every node of one run shares.
 pub(crate) struct Setup {

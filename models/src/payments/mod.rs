@@ -35,8 +35,7 @@ use processor::Processor;
 use serde::{Deserialize, Serialize};
 use service::Service;
 use sim::client::{
-    Client, ClientConfig, ClientTimer, Completion, HasClientTimer, HistoryOp, OnTimeout, RequestId,
-    Workload,
+    Client, ClientConfig, ClientTimer, Completion, HistoryOp, OnTimeout, RequestId, Workload,
 };
 use sim::dist::Dist;
 use sim::history::{EventType, History, OpFn, Value};
@@ -263,20 +262,7 @@ pub enum Timer {
     },
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            Timer::Client(t) => Some(t),
-            Timer::Answer { .. } => None,
-        }
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// What every node of one run shares.
 struct Setup {

@@ -56,7 +56,7 @@ use cache::Cache;
 use log::{Entry, Epoch, Record, Version};
 use serde::{Deserialize, Serialize};
 use server::Server;
-use sim::client::{Client, ClientConfig, ClientTimer, HasClientTimer, OnTimeout, RequestId};
+use sim::client::{Client, ClientConfig, ClientTimer, OnTimeout, RequestId};
 use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::{OnlineCheck, Verdict};
@@ -303,20 +303,7 @@ pub enum Timer {
     Tick,
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            Timer::Client(t) => Some(t),
-            Timer::Tick => None,
-        }
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// Metric names of one region (`"mumbai.write_latency_ms"`), made once at build.
 #[derive(Clone, Copy, Debug)]

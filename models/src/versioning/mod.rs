@@ -56,7 +56,7 @@ pub use replica::Replica;
 use crate::{check_roles, nodes_with_role, ModelSpec, NodeInfo, ParamError, Params};
 use merge::{Causal, Record, State};
 use serde::{Deserialize, Serialize};
-use sim::client::{Client, ClientConfig, ClientTimer, HasClientTimer, OnTimeout, RequestId};
+use sim::client::{Client, ClientConfig, ClientTimer, OnTimeout, RequestId};
 use sim::dist::Dist;
 use sim::history::History;
 use sim::invariant::Verdict;
@@ -203,20 +203,7 @@ pub enum Timer {
     AntiEntropy,
 }
 
-impl From<ClientTimer> for Timer {
-    fn from(t: ClientTimer) -> Timer {
-        Timer::Client(t)
-    }
-}
-
-impl HasClientTimer for Timer {
-    fn client_timer(self) -> Option<ClientTimer> {
-        match self {
-            Timer::Client(t) => Some(t),
-            Timer::AntiEntropy => None,
-        }
-    }
-}
+sim::client_timer!(Timer::Client);
 
 /// What every node of a run shares.
 pub struct Setup {
