@@ -98,11 +98,25 @@ fn main() {
     }
 }
 
+/// The value after `--name` on the command line.
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
 /// The grid of `--sweep`: every history is checked once, one after another (so the peak heap
 /// is the check's own), and every verdict that is not `unknown` must match what was injected.
+/// `--timeout S` shortens the 60 s budget (a quicker look), `--only CLASS` keeps one class
+/// (`register-plain`, `register-cas`, `kv-plain`, `kv-appends`), and `--each` prints a line per
+/// history.
 fn sweep() {
+    let timeout_s: u64 = arg("--timeout").and_then(|t| t.parse().ok()).unwrap_or(60);
+    let only = arg("--only");
+    let each = std::env::args().any(|a| a == "--each");
     let budget = Budget {
-        timeout: Some(std::time::Duration::from_secs(60)),
+        timeout: Some(std::time::Duration::from_secs(timeout_s)),
         max_memo_bytes: 2 << 30,
     };
     println!("| model | variant | operations | histories | decided | check time mean / max | peak heap max |");
@@ -114,6 +128,15 @@ fn sweep() {
         (Kind::Kv, false),
         (Kind::Kv, true),
     ] {
+        let class = match (kind, variant) {
+            (Kind::Register, false) => "register-plain",
+            (Kind::Register, true) => "register-cas",
+            (Kind::Kv, false) => "kv-plain",
+            (Kind::Kv, true) => "kv-appends",
+        };
+        if only.as_deref().is_some_and(|o| o != class) {
+            continue;
+        }
         for n in [1_000usize, 10_000, 100_000] {
             let (mut decided, mut count, mut total_s, mut max_s, mut max_heap) =
                 (0, 0, 0.0, 0f64, 0);
@@ -139,7 +162,19 @@ fn sweep() {
                     let t = Instant::now();
                     let r = check(&h, model, &budget).expect("valid history");
                     let s = t.elapsed().as_secs_f64();
-                    max_heap = max_heap.max(PEAK.load(Ordering::Relaxed) - base);
+                    let heap = PEAK.load(Ordering::Relaxed) - base;
+                    max_heap = max_heap.max(heap);
+                    if each {
+                        eprintln!(
+                            "{class} n={n} p={processes} anomaly={anomaly}: {} in {s:.2} s, heap {:.0} MB, reported {:.0} MB, {} configurations, {} {}",
+                            r.verdict.as_str(),
+                            heap as f64 / 1e6,
+                            r.stats.peak_memo_bytes as f64 / 1e6,
+                            r.stats.configurations,
+                            r.stats.algorithm,
+                            r.unknown_reason.as_deref().unwrap_or(""),
+                        );
+                    }
                     count += 1;
                     total_s += s;
                     max_s = max_s.max(s);
