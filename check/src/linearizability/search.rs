@@ -125,6 +125,10 @@ impl Meter<'_> {
 
 const NIL: u32 = u32::MAX;
 
+/// The search looks at its budget every so many steps; each step adds at most one
+/// configuration.
+const BUDGET_STEPS: u64 = 4096;
+
 /// Doubly linked list of entries: `2 i` is the call of operation `i`, `2 i + 1` its return;
 /// the head sentinel is `2 n`.
 struct Links {
@@ -644,12 +648,31 @@ impl<'a, S: Spec> Search<'a, S> {
         self.memo.len() as u64
     }
 
-    /// Memory held by this search (memo table, interned states, working arrays).
+    /// Memory this search may hold until it next looks at its budget (every
+    /// [`BUDGET_STEPS`] steps): what its memo, interned states and working arrays hold, plus
+    /// what the vectors that may grow before then would allocate (see
+    /// [`Memo::bound_bytes`]). An upper bound, so that a cap on it is a cap on the heap.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.memo.heap_bytes()
+        let entries = BUDGET_STEPS as usize;
+        // A window costs its frontier, its length and its open operations; the open list
+        // grows by the operations overlapping the ones placed meanwhile.
+        let words = 2 + 2 * self.open.len().max(64);
+        let grow = |len: usize, cap: usize, more: usize, elem: usize| {
+            if len + more > cap {
+                2 * (len + more).max(2 * cap) * elem
+            } else {
+                0
+            }
+        };
+        self.memo.bound_bytes(entries, words)
             + self.reach.capacity() * 4
+            + grow(self.reach.len(), self.reach.capacity(), entries, 4)
             + self.open.capacity() * 4
-            + self.spec.heap_bytes()
+            + grow(self.open.len(), self.open.capacity(), entries, 4)
+            // Interned states: hash maps double too.
+            + 2 * self.spec.heap_bytes()
+            + self.best.as_ref().map_or(0, |b| b.1.prefix.capacity() * 4)
+            + self.stack.len() * 4
             + self.fixed_bytes
     }
 
@@ -680,7 +703,7 @@ impl<'a, S: Spec> Search<'a, S> {
                 return Some(SearchResult::Linearizable);
             }
             stats.steps += 1;
-            if stats.steps & 0xfff == 0 {
+            if stats.steps.is_multiple_of(BUDGET_STEPS) {
                 let bytes = self.heap_bytes();
                 stats.peak_bytes = stats.peak_bytes.max(bytes);
                 if let Some(m) = limits.meter {
