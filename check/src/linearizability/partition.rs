@@ -747,7 +747,7 @@ fn unwritten_value(ops: &[SearchOp]) -> Option<(usize, StateId)> {
 mod tests {
     use super::*;
     use crate::generate::{history, Config, Kind};
-    use crate::linearizability::model::Register;
+    use crate::linearizability::model::{KvKey, Register};
     use crate::linearizability::SequentialSpec;
 
     fn part(ops: Vec<SearchOp>) -> Part<'static> {
@@ -1047,6 +1047,55 @@ mod tests {
             }
         }
         assert!(refuted > 300, "{refuted}");
+    }
+
+    /// On generated key-value histories with appends (values built, not written: no value
+    /// counts as written once) the reduced search agrees with the exact one.
+    #[test]
+    fn reductions_agree_on_appends() {
+        let limits = Limits {
+            deadline: None,
+            max_bytes: 1 << 28,
+            meter: None,
+        };
+        let mut compared = [0; 2];
+        for seed in 0..1500u64 {
+            let h = history(&Config {
+                kind: Kind::Kv,
+                operations: 10 + (seed % 20) as usize,
+                processes: 2 + (seed % 4) as usize,
+                info_percent: [0, 10, 20][(seed % 3) as usize],
+                keys: 1,
+                appends: true,
+                seed,
+                ..Config::default()
+            });
+            let ops = h.operations().expect("valid");
+            let mut object = KvKey::default();
+            let mut p = part(Vec::new());
+            for (i, o) in ops.iter().enumerate() {
+                if let Some(step) = crate::linearizability::KvSpec.step(o, &mut object) {
+                    p.push(i, o, step);
+                }
+            }
+            // Some reads made to return a put's value, so that some histories fail.
+            if seed % 2 == 1 {
+                if let Some(r) = p.ops.iter().rposition(|o| matches!(o.step, Step::Read(_))) {
+                    p.ops[r].step = Step::Read(object.intern("p1"));
+                }
+            }
+            let run =
+                |mut s: Search<KvKey>| match s.run(limits, u64::MAX, &mut SearchStats::default()) {
+                    Some(SearchResult::Linearizable) => true,
+                    Some(SearchResult::Violation(_)) => false,
+                    r => panic!("seed {seed}: {r:?}"),
+                };
+            let reduced = run(Search::reduced(&p.ops, object.clone(), None));
+            let exact = run(Search::exact(&p.ops, object.clone(), 0));
+            assert_eq!(exact, reduced, "seed {seed}");
+            compared[exact as usize] += 1;
+        }
+        assert!(compared[0] > 300 && compared[1] > 300, "{compared:?}");
     }
 
     /// The reduced search (unobserved values merged, twins, junk writes, values written once)

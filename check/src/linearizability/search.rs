@@ -579,10 +579,13 @@ impl<'a, S: Spec> Search<'a, S> {
         let values = writers.len().max(pending.len());
         writers.resize(values, 0);
         pending.resize(values, 0);
+        // Appends build values no write writes (and may build one twice): then no value
+        // counts as written once.
+        let appends = ops.iter().any(|o| matches!(o.step, Step::Append(_)));
         s.unique = writers
             .iter()
             .enumerate()
-            .map(|(v, &w)| w + (v == INITIAL as usize) as u32 <= 1)
+            .map(|(v, &w)| !appends && w + (v == INITIAL as usize) as u32 <= 1)
             .collect();
         s.pending = pending;
         s.fixed_bytes += ops.len() * 4 + values * 5;
