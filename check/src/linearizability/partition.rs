@@ -393,6 +393,7 @@ pub(crate) fn check<M: SequentialSpec>(
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;
     let mut s = SearchStats::default();
+    let mut together = 0usize;
     while !live.is_empty() && decided.is_none() {
         let bytes: Vec<usize> = live.iter().map(|l| l.1.heap_bytes()).collect();
         let all: usize = bytes.iter().sum();
@@ -441,6 +442,8 @@ pub(crate) fn check<M: SequentialSpec>(
                 l.2 = b;
             }
         }
+        // The live searches hold their memory together: the peak reported is their sum.
+        together = together.max(live.iter().map(|l| l.1.heap_bytes()).sum());
         let mut kept = Vec::with_capacity(live.len());
         for (i, (l, r)) in live
             .drain(..)
@@ -495,7 +498,7 @@ pub(crate) fn check<M: SequentialSpec>(
         ),
         None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
     };
-    stats.peak_memo_bytes += base;
+    stats.peak_memo_bytes = stats.peak_memo_bytes.max(together) + base;
     zones::settle(outcome, refuted, ops, &parts, stats)
 }
 
