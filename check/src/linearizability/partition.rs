@@ -239,6 +239,14 @@ pub(crate) fn check<M: SequentialSpec>(
     stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
     for (part, object) in &parts {
         if let Some(v) = precheck(ops, part, object, stats) {
+            // What a pre-check holds: the operations and each object's search operations.
+            stats.peak_memo_bytes = std::mem::size_of_val(ops)
+                + parts
+                    .iter()
+                    .map(|(p, _)| {
+                        p.ops.capacity() * std::mem::size_of::<SearchOp>() + p.src.capacity() * 8
+                    })
+                    .sum::<usize>();
             return v;
         }
     }
@@ -376,8 +384,8 @@ pub(crate) fn check<M: SequentialSpec>(
     // one slice, on `jobs` threads; what it decides is the lowest-numbered key that a
     // violation (or the timeout) stopped in the earliest such round, and the work counted is
     // that of the keys up to it, so the report is the same for any number of threads. Each
-    // search counts its own steps (the budget is checked every so many of them) and sees the
-    // memory of the others as it was when the round began.
+    // search counts its own steps (the budget is checked every so many of them) and may grow
+    // by an equal share of the memory free when the round began.
     let mut live: Vec<(usize, Search<M::Object>, SearchStats)> = live
         .into_iter()
         .map(|(p, search)| (p, search, SearchStats::default()))
@@ -397,11 +405,14 @@ pub(crate) fn check<M: SequentialSpec>(
     while !live.is_empty() && decided.is_none() {
         let bytes: Vec<usize> = live.iter().map(|l| l.1.heap_bytes()).collect();
         let all: usize = bytes.iter().sum();
+        let searches = live.len();
         let before: Vec<SearchStats> = live.iter().map(|l| l.2).collect();
         let step = |(l, own): (&mut (usize, Search<M::Object>, SearchStats), &usize)| {
-            // The memory cap holds for all live searches together.
+            // The memory cap holds for all live searches together: each may take an equal
+            // share of what was free when the round began (so the report does not depend on
+            // the order or the number of threads they run on).
             let lim = Limits {
-                max_bytes: limits.max_bytes.saturating_sub(all - own),
+                max_bytes: own + limits.max_bytes.saturating_sub(all) / searches,
                 ..limits
             };
             l.1.run(lim, slice, &mut l.2)
