@@ -296,31 +296,11 @@ impl<S: Spec> Search<'_, S> {
     #[inline]
     fn try_op(&mut self, op: usize, forced: bool) -> Try {
         let step = self.ops[op].step;
-        let reduced = !self.twin.is_empty();
-        if reduced && self.twin[op] != NIL && self.earlier_twin(op) {
-            return Try::Inapplicable;
-        }
         let Some(next_state) = self.spec.apply(self.state, step) else {
             return Try::Inapplicable;
         };
-        // An indeterminate operation that changes nothing is left out: a linearization
-        // placing it stays one without it.
-        if reduced
-            && self.ops[op].ret.is_none()
-            && (next_state == self.state || (Some(next_state) == self.junk && !self.junk_needed()))
-        {
+        if !self.twin.is_empty() && !self.reduced_allows(op, next_state) {
             return Try::Inapplicable;
-        }
-        // A value written at most once cannot come back: leaving it while an operation that
-        // must observe it is still unplaced (other than `op` itself) is a dead end.
-        if reduced && next_state != self.state {
-            let u = self.state as usize;
-            if self.unique.get(u).copied().unwrap_or(false) {
-                let own = self.observes[op] == self.state;
-                if self.pending[u] > own as u32 {
-                    return Try::Inapplicable;
-                }
-            }
         }
         if matches!(step, Step::Append(_)) && !self.append_viable(next_state) {
             return Try::Inapplicable;
@@ -360,10 +340,8 @@ impl<S: Spec> Search<'_, S> {
                 });
                 self.state = next_state;
                 self.set_hash = hash;
-                if let Some(&v) = self.observes.get(op) {
-                    if v != NIL {
-                        self.pending[v as usize] -= 1;
-                    }
+                if !self.observes.is_empty() && self.observes[op] != NIL {
+                    self.pending[self.observes[op] as usize] -= 1;
                 }
                 let call = 2 * op as u32;
                 if self.ops[op].ret.is_some() {
@@ -405,10 +383,8 @@ impl<S: Spec> Search<'_, S> {
         }
         self.set_hash ^= self.keys[op];
         self.state = frame.before;
-        if let Some(&v) = self.observes.get(op) {
-            if v != NIL {
-                self.pending[v as usize] += 1;
-            }
+        if !self.observes.is_empty() && self.observes[op] != NIL {
+            self.pending[self.observes[op] as usize] += 1;
         }
         let call = 2 * frame.op;
         self.links.relink(call);
@@ -453,6 +429,33 @@ impl<S: Spec> Search<'_, S> {
     #[inline]
     fn linearized(&self, op: u32) -> bool {
         self.bits[op as usize / 64] & (1 << (op % 64)) != 0
+    }
+
+    /// The rules of [`Search::reduced`] for placing `op`, leading to `next_state`.
+    #[inline(never)]
+    fn reduced_allows(&self, op: usize, next_state: StateId) -> bool {
+        if self.twin[op] != NIL && self.earlier_twin(op) {
+            return false;
+        }
+        // An indeterminate operation that changes nothing is left out: a linearization
+        // placing it stays one without it.
+        if self.ops[op].ret.is_none()
+            && (next_state == self.state || (Some(next_state) == self.junk && !self.junk_needed()))
+        {
+            return false;
+        }
+        // A value written at most once cannot come back: leaving it while an operation that
+        // must observe it is still unplaced (other than `op` itself) is a dead end.
+        if next_state != self.state {
+            let u = self.state as usize;
+            if self.unique.get(u).copied().unwrap_or(false) {
+                let own = self.observes[op] == self.state;
+                if self.pending[u] > own as u32 {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Whether a twin of `op` that completes earlier could be placed now instead (see
