@@ -283,20 +283,10 @@ pub(crate) fn check<M: SequentialSpec>(
     };
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
     // The operations the fast search of each large object sees (empty: its own).
-    let merged: Vec<(Option<StateId>, Vec<SearchOp>)> = parts
-        .iter()
-        .map(|p| {
-            if p.ops.len() < REDUCE_MIN_OPS {
-                (None, Vec::new())
-            } else {
-                merge_unobserved(&p.ops)
-            }
-        })
-        .collect();
     // Each object first goes through just-in-time linearization, one pass in memory that
     // follows concurrency; objects it gives up on (too many operations left open) go to the
     // Wing–Gong–Lowe search.
-    let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
+    let mut searched: Vec<(usize, M::Object)> = Vec::new();
     let mut decided = None;
     let (mut by_jit, mut by_wgl, mut by_zones) = (false, false, false);
     let mut refuted = None;
@@ -333,19 +323,35 @@ pub(crate) fn check<M: SequentialSpec>(
             }
             jit::JitResult::GaveUp => {
                 by_wgl = true;
-                live.push((
-                    i,
-                    if p.ops.len() < REDUCE_MIN_OPS {
-                        Search::new(&p.ops, object)
-                    } else if merged[i].1.is_empty() {
-                        Search::reduced(&p.ops, object, merged[i].0)
-                    } else {
-                        Search::reduced(&merged[i].1, object, merged[i].0)
-                    },
-                ));
+                searched.push((i, object));
             }
         }
     }
+    if decided.is_some() {
+        searched.clear();
+    }
+    // The operations the reduced search of each large object left to search sees (empty: its
+    // own), built only for those.
+    let mut merged: Vec<(Option<StateId>, Vec<SearchOp>)> = vec![(None, Vec::new()); parts.len()];
+    for (i, _) in &searched {
+        if parts[*i].ops.len() >= REDUCE_MIN_OPS {
+            merged[*i] = merge_unobserved(&parts[*i].ops);
+        }
+    }
+    let mut live: Vec<(usize, Search<M::Object>)> = searched
+        .into_iter()
+        .map(|(i, object)| {
+            let p = &parts[i];
+            let search = if p.ops.len() < REDUCE_MIN_OPS {
+                Search::new(&p.ops, object)
+            } else if merged[i].1.is_empty() {
+                Search::reduced(&p.ops, object, merged[i].0)
+            } else {
+                Search::reduced(&merged[i].1, object, merged[i].0)
+            };
+            (i, search)
+        })
+        .collect();
     // What the check holds besides its searches: the operations, each object's search
     // operations and the copies kept for explanations and the reduced searches. The searches
     // get the rest of the memory cap, and the reported peak counts it.
