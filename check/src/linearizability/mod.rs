@@ -276,6 +276,7 @@ pub fn check_operations_with<M: SequentialSpec>(
         deadline,
         max_bytes: budget.max_memo_bytes,
         meter: None,
+        cap: budget.max_memo_bytes,
     };
     let mut stats = Stats {
         operations: ops.len(),

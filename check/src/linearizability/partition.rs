@@ -389,6 +389,7 @@ pub(crate) fn check<M: SequentialSpec>(
             .sum::<usize>();
     let limits = Limits {
         max_bytes: limits.max_bytes.saturating_sub(base),
+        cap: limits.max_bytes,
         ..limits
     };
     stats.configurations += js.configurations;
@@ -479,8 +480,22 @@ pub(crate) fn check<M: SequentialSpec>(
                 l.2 = b;
             }
         }
-        // The live searches hold their memory together: the peak reported is their sum.
-        together = together.max(live.iter().map(|l| l.1.heap_bytes()).sum());
+        // The live searches hold their memory together: the peak reported is their sum,
+        // counting keys after the deciding one as they were when the round began (as if the
+        // round had stopped there, whatever ran on other threads).
+        together = together.max(
+            live.iter()
+                .zip(&bytes)
+                .enumerate()
+                .map(|(i, (l, &b))| {
+                    if first.is_none_or(|d| i <= d) {
+                        l.1.heap_bytes()
+                    } else {
+                        b
+                    }
+                })
+                .sum(),
+        );
         let mut kept = Vec::with_capacity(live.len());
         for (i, (l, r)) in live
             .drain(..)
@@ -555,8 +570,8 @@ fn unknown_reason(r: SearchResult, limits: Limits<'_>) -> String {
     match r {
         SearchResult::OutOfTime => "timeout reached before the search decided".into(),
         _ => format!(
-            "memo table reached its cap of {} bytes before the search decided",
-            limits.max_bytes
+            "memory reached its cap of {} bytes before the search decided",
+            limits.cap
         ),
     }
 }
@@ -833,6 +848,7 @@ mod tests {
             deadline: None,
             max_bytes: 1 << 20,
             meter: None,
+            cap: 1 << 20,
         };
         let r = s.run(limits, u64::MAX, &mut SearchStats::default());
         assert!(matches!(r, Some(SearchResult::Linearizable)));
@@ -899,6 +915,7 @@ mod tests {
                         deadline: None,
                         max_bytes: 1 << 28,
                         meter: None,
+                        cap: 1 << 28,
                     };
                     let w = wgl.run(limits, u64::MAX, &mut SearchStats::default());
                     let mut pruned = Part {
@@ -942,6 +959,7 @@ mod tests {
             deadline: None,
             max_bytes: 1 << 28,
             meter: None,
+            cap: 1 << 28,
         };
         let r = if reduced {
             let (junk, merged) = merge_unobserved(ops);
@@ -1092,6 +1110,7 @@ mod tests {
             deadline: None,
             max_bytes: 1 << 28,
             meter: None,
+            cap: 1 << 28,
         };
         let mut compared = [0; 2];
         for seed in 0..1500u64 {

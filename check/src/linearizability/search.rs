@@ -93,6 +93,9 @@ pub(crate) struct Limits<'m> {
     pub max_bytes: usize,
     /// Shown the search's progress where it checks the budget; see [`super::Progress`].
     pub meter: Option<&'m Meter<'m>>,
+    /// The cap as the caller set it, for messages (`max_bytes` is what is left of it for the
+    /// searches).
+    pub cap: usize,
 }
 
 /// Progress of one check, for the caller's hook: operations of objects already decided and
