@@ -229,3 +229,46 @@ pub(crate) fn unwritten<S: Spec>(
         concurrent: concurrent(ops, part, blocked, &[]),
     }
 }
+
+/// The explanation for the "value overwritten" pre-check: `blocked` observes a value that
+/// `writer` (`usize::MAX`: the initial value) alone writes, after `over` overwrote it.
+pub(crate) fn overwritten<S: Spec>(
+    ops: &[Operation],
+    part: &Part,
+    blocked: usize,
+    writer: usize,
+    over: usize,
+    spec: &S,
+) -> Explanation {
+    let bop = &ops[part.src[blocked]];
+    let obj = object(part);
+    let (verb, value) = match part.ops[blocked].step {
+        Step::Read(v) => ("returned", v),
+        Step::Cas { expected, .. } => ("expected", expected),
+        _ => ("observed", 0),
+    };
+    let source = if writer == usize::MAX {
+        format!("the {obj}'s initial value, which no operation writes")
+    } else {
+        format!(
+            "written only by {}, which completed before {} was invoked",
+            describe(&ops[part.src[writer]]),
+            describe(&ops[part.src[over]])
+        )
+    };
+    let reason = format!(
+        "{} {verb} {} ({source}) but {} completed before it was invoked, so the {obj} no longer held that value",
+        describe(bop),
+        spec.to_json(value),
+        describe(&ops[part.src[over]]),
+    );
+    Explanation {
+        key: part.key.map(str::to_owned),
+        blocked: summary(ops, part.src[blocked]),
+        reason,
+        could_hold: Vec::new(),
+        prefix: None,
+        state_after_prefix: None,
+        concurrent: concurrent(ops, part, blocked, &[]),
+    }
+}

@@ -157,6 +157,47 @@ impl Memo {
             + self.bit_arena.capacity() * 8
     }
 
+    /// [`Memo::heap_bytes`] plus what it may allocate while `entries` more entries of at most
+    /// `words` words each (u32 for windows; ignored for bitsets) arrive: a vector that grows
+    /// holds its old buffer and its new one, twice as large, at once. So the memo holds at
+    /// most this much until then, whatever the allocator does with freed buffers.
+    pub(crate) fn bound_bytes(&self, entries: usize, words: usize) -> usize {
+        // The new buffer of a vector that must grow to hold `more` elements, in bytes.
+        fn growth(len: usize, cap: usize, more: usize, elem: usize) -> usize {
+            if len + more <= cap {
+                return 0;
+            }
+            let mut c = cap.max(4);
+            while c < len + more {
+                c *= 2;
+            }
+            // Each doubling on the way allocates; the last two buffers are live at once.
+            (c + c / 2) * elem
+        }
+        let mut slots = self.slots.len();
+        while (self.len() + entries) * 2 > slots {
+            slots *= 2;
+        }
+        let table = if slots > self.slots.len() {
+            (slots + slots / 2) * std::mem::size_of::<Slot>()
+        } else {
+            0
+        };
+        let keys = match self.bits {
+            Some(w) => growth(
+                self.bit_arena.len(),
+                self.bit_arena.capacity(),
+                entries * w,
+                8,
+            ),
+            None => {
+                growth(self.at.len(), self.at.capacity(), entries, 4)
+                    + growth(self.arena.len(), self.arena.capacity(), entries * words, 4)
+            }
+        };
+        self.heap_bytes() + table + keys
+    }
+
     fn window(&self, id: u32) -> Window<'_> {
         let at = self.at[id as usize] as usize;
         let len = self.arena[at + 1] as usize;

@@ -71,8 +71,11 @@ impl Model {
 pub struct Budget {
     /// Wall-clock limit for the whole check; `None` for no limit.
     pub timeout: Option<Duration>,
-    /// Cap on the memo table and interned states of one search. Each explored configuration
-    /// is stored once, so this cap also bounds the search's running time.
+    /// Cap on the check's memory: the operations and their per-object copies, and every
+    /// search's memo table, interned states and working arrays, counted with the buffers
+    /// they would allocate before the search next looks (so it bounds the heap, not an
+    /// average). Each explored configuration is stored once, so this cap also bounds the
+    /// search's running time. (Not counted: the parsed history the caller holds.)
     pub max_memo_bytes: usize,
 }
 
@@ -143,7 +146,8 @@ pub struct Stats {
     pub steps: u64,
     /// Distinct configurations memoized.
     pub configurations: u64,
-    /// Largest memory estimate of one search, in bytes (sampled).
+    /// The check's peak memory as the cap counts it (see [`Budget::max_memo_bytes`]): an
+    /// upper bound on what it held, in bytes (sampled where the search looks at its budget).
     pub peak_memo_bytes: usize,
     /// True if a pre-check refuted the history without a search.
     pub decided_by_precheck: bool,
@@ -272,6 +276,7 @@ pub fn check_operations_with<M: SequentialSpec>(
         deadline,
         max_bytes: budget.max_memo_bytes,
         meter: None,
+        cap: budget.max_memo_bytes,
     };
     let mut stats = Stats {
         operations: ops.len(),

@@ -17,7 +17,7 @@ pub const INITIAL: StateId = 0;
 
 /// One operation as the search sees it, after the format's rules dropped the operations that
 /// constrain nothing (failed writes, failed or indeterminate reads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Step {
     /// `ok` read/get: the state must equal the id.
     Read(StateId),

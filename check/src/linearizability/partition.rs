@@ -142,6 +142,70 @@ pub(crate) fn prune_info(part: &mut Part) -> Pruned {
     pruned
 }
 
+/// Values no operation observes are one value to the search. An `ok` read, a cas's expected
+/// value (whatever its outcome) observe a value; a write or a cas's new value only set it.
+/// Every step of a register compares the state only with observed values, so two states
+/// that are both unobserved behave alike under every step (they are bisimilar), and writing
+/// one or the other makes no difference to which operations can follow. All writes of
+/// unobserved values become writes of one of them (the initial value when it is unobserved,
+/// else the lowest such id), which makes them twins (see `search::twin_classes`) and lets the
+/// memo merge configurations that differ only by which unread value the object holds.
+/// Returns the junk value chosen (if any operation writes an unobserved value) and the
+/// operations (empty when nothing changes). Objects with appends are left alone: an appended
+/// value is built on what was there.
+pub(crate) fn merge_unobserved(ops: &[SearchOp]) -> (Option<StateId>, Vec<SearchOp>) {
+    let mut observed: Vec<bool> = Vec::new();
+    let mut see = |v: StateId| {
+        let v = v as usize;
+        if observed.len() <= v {
+            observed.resize(v + 1, false);
+        }
+        observed[v] = true;
+    };
+    for o in ops {
+        match o.step {
+            Step::Read(v) | Step::CasFail { expected: v } | Step::Cas { expected: v, .. } => see(v),
+            Step::Write(_) => {}
+            Step::Append(_) => return (None, Vec::new()),
+        }
+    }
+    let seen = |v: StateId| observed.get(v as usize).copied().unwrap_or(false);
+    let Some(lowest) = ops
+        .iter()
+        .filter_map(|o| match o.step {
+            Step::Write(v) | Step::Cas { new: v, .. } if !seen(v) => Some(v),
+            _ => None,
+        })
+        .min()
+    else {
+        return (None, Vec::new());
+    };
+    let junk = if seen(INITIAL) { lowest } else { INITIAL };
+    let mut changed = false;
+    let merged = ops
+        .iter()
+        .map(|o| {
+            let step = match o.step {
+                Step::Write(v) if !seen(v) && v != junk => Step::Write(junk),
+                Step::Cas { expected, new } if !seen(new) && new != junk => Step::Cas {
+                    expected,
+                    new: junk,
+                },
+                step => step,
+            };
+            changed |= step != o.step;
+            SearchOp { step, ..*o }
+        })
+        .collect();
+    (Some(junk), if changed { merged } else { Vec::new() })
+}
+
+/// Objects with at least this many operations (after pruning) are searched with
+/// [`merge_unobserved`] and [`Search::reduced`]; a violation is then searched again exactly
+/// for its explanation. Smaller objects are cheap enough to search exactly at once (the
+/// bundled corpus has none this large).
+const REDUCE_MIN_OPS: usize = 512;
+
 /// Splits `ops` into `spec`'s independent objects and searches each.
 pub(crate) fn check<M: SequentialSpec>(
     spec: &M,
@@ -175,15 +239,24 @@ pub(crate) fn check<M: SequentialSpec>(
     stats.searched_operations = parts.iter().map(|(p, _)| p.ops.len()).sum();
     for (part, object) in &parts {
         if let Some(v) = precheck(ops, part, object, stats) {
+            // What a pre-check holds: the operations and each object's search operations.
+            stats.peak_memo_bytes = std::mem::size_of_val(ops)
+                + parts
+                    .iter()
+                    .map(|(p, _)| {
+                        p.ops.capacity() * std::mem::size_of::<SearchOp>() + p.src.capacity() * 8
+                    })
+                    .sum::<usize>();
             return v;
         }
     }
     // Pruned objects keep their unpruned operations for the explanation (see `conclude`).
     let mut unpruned: Vec<Option<Part>> = Vec::with_capacity(parts.len());
     for (part, _) in &mut parts {
-        // Small objects are searched as they are: pruning would cost their explanation a
-        // second, unpruned search, more than it saves.
-        if part.ops.len() < MIN_JIT_OPS {
+        // Small objects are searched as they are and exactly: pruning would cost their
+        // explanation a second, unpruned search, more than it saves.
+
+        if part.ops.len() < REDUCE_MIN_OPS {
             unpruned.push(None);
             continue;
         }
@@ -209,10 +282,11 @@ pub(crate) fn check<M: SequentialSpec>(
         ..limits
     };
     let (parts, objects): (Vec<Part>, Vec<M::Object>) = parts.into_iter().unzip();
+    // The operations the fast search of each large object sees (empty: its own).
     // Each object first goes through just-in-time linearization, one pass in memory that
     // follows concurrency; objects it gives up on (too many operations left open) go to the
     // Wing–Gong–Lowe search.
-    let mut live: Vec<(usize, Search<M::Object>)> = Vec::new();
+    let mut searched: Vec<(usize, M::Object)> = Vec::new();
     let mut decided = None;
     let (mut by_jit, mut by_wgl, mut by_zones) = (false, false, false);
     let mut refuted = None;
@@ -228,6 +302,26 @@ pub(crate) fn check<M: SequentialSpec>(
             }
             zones::Zones::Violation(r) => _ = refuted.get_or_insert((i, r)),
             zones::Zones::NotApplicable => {}
+        }
+        // The pre-check for large objects, on those the zone test did not find linearizable.
+        // Their operations are pruned by now: closed writes count as `ok` (they take effect
+        // before the read they were closed at), dropped ones were never observed.
+        if p.ops.len() >= REDUCE_MIN_OPS {
+            if let Some((blocked, writer, over)) = overwritten_value(&p.ops) {
+                stats.decided_by_precheck = true;
+                stats.algorithm = "precheck";
+                stats.peak_memo_bytes = std::mem::size_of_val(ops)
+                    + parts
+                        .iter()
+                        .map(|p| {
+                            p.ops.capacity() * std::mem::size_of::<SearchOp>()
+                                + p.src.capacity() * 8
+                        })
+                        .sum::<usize>();
+                return Outcome::Violation(Box::new(explain::overwritten(
+                    ops, p, blocked, writer, over, &object,
+                )));
+            }
         }
         let open = p.ops.iter().filter(|o| o.ret.is_none()).count();
         let appends = p.ops.iter().any(|o| matches!(o.step, Step::Append(_)));
@@ -249,10 +343,55 @@ pub(crate) fn check<M: SequentialSpec>(
             }
             jit::JitResult::GaveUp => {
                 by_wgl = true;
-                live.push((i, Search::new(&p.ops, object)));
+                searched.push((i, object));
             }
         }
     }
+    if decided.is_some() {
+        searched.clear();
+    }
+    // The operations the reduced search of each large object left to search sees (empty: its
+    // own), built only for those.
+    let mut merged: Vec<(Option<StateId>, Vec<SearchOp>)> = vec![(None, Vec::new()); parts.len()];
+    for (i, _) in &searched {
+        if parts[*i].ops.len() >= REDUCE_MIN_OPS {
+            merged[*i] = merge_unobserved(&parts[*i].ops);
+        }
+    }
+    let mut live: Vec<(usize, Search<M::Object>)> = searched
+        .into_iter()
+        .map(|(i, object)| {
+            let p = &parts[i];
+            let search = if p.ops.len() < REDUCE_MIN_OPS {
+                Search::new(&p.ops, object)
+            } else if merged[i].1.is_empty() {
+                Search::reduced(&p.ops, object, merged[i].0)
+            } else {
+                Search::reduced(&merged[i].1, object, merged[i].0)
+            };
+            (i, search)
+        })
+        .collect();
+    // What the check holds besides its searches: the operations, each object's search
+    // operations and the copies kept for explanations and the reduced searches. The searches
+    // get the rest of the memory cap, and the reported peak counts it.
+    let held = |p: &Part| p.ops.capacity() * std::mem::size_of::<SearchOp>() + p.src.capacity() * 8;
+    let base = std::mem::size_of_val(ops)
+        + ops
+            .iter()
+            .map(|o| o.key.as_ref().map_or(0, |k| k.capacity()))
+            .sum::<usize>()
+        + parts.iter().map(held).sum::<usize>()
+        + unpruned.iter().flatten().map(held).sum::<usize>()
+        + merged
+            .iter()
+            .map(|m| m.1.capacity() * std::mem::size_of::<SearchOp>())
+            .sum::<usize>();
+    let limits = Limits {
+        max_bytes: limits.max_bytes.saturating_sub(base),
+        cap: limits.max_bytes,
+        ..limits
+    };
     stats.configurations += js.configurations;
     stats.peak_memo_bytes = stats.peak_memo_bytes.max(js.peak_bytes);
     if decided.is_some() {
@@ -272,8 +411,8 @@ pub(crate) fn check<M: SequentialSpec>(
     // one slice, on `jobs` threads; what it decides is the lowest-numbered key that a
     // violation (or the timeout) stopped in the earliest such round, and the work counted is
     // that of the keys up to it, so the report is the same for any number of threads. Each
-    // search counts its own steps (the budget is checked every so many of them) and sees the
-    // memory of the others as it was when the round began.
+    // search counts its own steps (the budget is checked every so many of them) and may grow
+    // by an equal share of the memory free when the round began.
     let mut live: Vec<(usize, Search<M::Object>, SearchStats)> = live
         .into_iter()
         .map(|(p, search)| (p, search, SearchStats::default()))
@@ -289,14 +428,18 @@ pub(crate) fn check<M: SequentialSpec>(
     let mut unknown = None;
     let mut slice: u64 = 1 << 12;
     let mut s = SearchStats::default();
+    let mut together = 0usize;
     while !live.is_empty() && decided.is_none() {
         let bytes: Vec<usize> = live.iter().map(|l| l.1.heap_bytes()).collect();
         let all: usize = bytes.iter().sum();
+        let searches = live.len();
         let before: Vec<SearchStats> = live.iter().map(|l| l.2).collect();
         let step = |(l, own): (&mut (usize, Search<M::Object>, SearchStats), &usize)| {
-            // The memory cap holds for all live searches together.
+            // The memory cap holds for all live searches together: each may take an equal
+            // share of what was free when the round began (so the report does not depend on
+            // the order or the number of threads they run on).
             let lim = Limits {
-                max_bytes: limits.max_bytes.saturating_sub(all - own),
+                max_bytes: own + limits.max_bytes.saturating_sub(all) / searches,
                 ..limits
             };
             l.1.run(lim, slice, &mut l.2)
@@ -337,6 +480,22 @@ pub(crate) fn check<M: SequentialSpec>(
                 l.2 = b;
             }
         }
+        // The live searches hold their memory together: the peak reported is their sum,
+        // counting keys after the deciding one as they were when the round began (as if the
+        // round had stopped there, whatever ran on other threads).
+        together = together.max(
+            live.iter()
+                .zip(&bytes)
+                .enumerate()
+                .map(|(i, (l, &b))| {
+                    if first.is_none_or(|d| i <= d) {
+                        l.1.heap_bytes()
+                    } else {
+                        b
+                    }
+                })
+                .sum(),
+        );
         let mut kept = Vec::with_capacity(live.len());
         for (i, (l, r)) in live
             .drain(..)
@@ -391,6 +550,7 @@ pub(crate) fn check<M: SequentialSpec>(
         ),
         None => unknown.map_or(Outcome::Linearizable, Outcome::Unknown),
     };
+    stats.peak_memo_bytes = stats.peak_memo_bytes.max(together) + base;
     zones::settle(outcome, refuted, ops, &parts, stats)
 }
 
@@ -410,8 +570,8 @@ fn unknown_reason(r: SearchResult, limits: Limits<'_>) -> String {
     match r {
         SearchResult::OutOfTime => "timeout reached before the search decided".into(),
         _ => format!(
-            "memo table reached its cap of {} bytes before the search decided",
-            limits.max_bytes
+            "memory reached its cap of {} bytes before the search decided",
+            limits.cap
         ),
     }
 }
@@ -506,6 +666,74 @@ fn precheck<S: Spec>(
     ))))
 }
 
+/// Pre-check for large objects: a value written by one operation only, which completed,
+/// cannot be observed (by an `ok` read or an `ok` cas expecting it) after another
+/// state-changing operation that must take effect (`ok`) was invoked after that write
+/// completed and completed before the observer was invoked: that one comes after the write
+/// and before the observer in every linearization, and nothing writes the value again. (The
+/// initial value, if nothing writes it, counts as written before the history.) This refutes
+/// the stale reads of Jepsen-style histories, whose values are unique, in O(n log n), where
+/// the search would have to try every order first. Returns the observer's, the writer's and
+/// the overwriter's search indices (the writer is `usize::MAX` for the initial value); the
+/// observer named is the one completing first.
+fn overwritten_value(ops: &[SearchOp]) -> Option<(usize, usize, usize)> {
+    if ops.iter().any(|o| matches!(o.step, Step::Append(_))) {
+        return None;
+    }
+    // Per value: how many operations write it, and the one that does.
+    let mut writers: FxMap<StateId, (u32, usize)> = Default::default();
+    // Determinate state-changing operations by invocation: (call, ret, op).
+    let mut changers: Vec<(u32, u32, usize)> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        let v = match o.step {
+            Step::Write(v) | Step::Cas { new: v, .. } => v,
+            _ => continue,
+        };
+        let w = writers.entry(v).or_insert((0, i));
+        w.0 += 1;
+        if let Some(r) = o.ret {
+            changers.push((o.call, r, i));
+        }
+    }
+    changers.sort_unstable();
+    // Suffix minima of completions: the earliest-completing changer invoked at or after each.
+    let mut suffix: Vec<(u32, usize)> = vec![(u32::MAX, usize::MAX); changers.len() + 1];
+    for k in (0..changers.len()).rev() {
+        suffix[k] = suffix[k + 1].min((changers[k].1, changers[k].2));
+    }
+    let mut found: Option<(u32, usize, usize, usize)> = None;
+    for (i, o) in ops.iter().enumerate() {
+        let (v, Some(ret)) = (
+            match o.step {
+                Step::Read(v) | Step::Cas { expected: v, .. } => v,
+                _ => continue,
+            },
+            o.ret,
+        ) else {
+            continue;
+        };
+        // When the value was last written for sure: the writer's completion (the initial
+        // value: before the history).
+        let (written, writer) = match writers.get(&v) {
+            None if v == INITIAL => (None, usize::MAX),
+            Some(&(1, w)) if v != INITIAL => match ops[w].ret {
+                Some(r) => (Some(r), w),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let k = match written {
+            None => 0,
+            Some(r) => changers.partition_point(|c| c.0 <= r),
+        };
+        let (over_ret, over) = suffix[k];
+        if over_ret < o.call && found.is_none_or(|f| (ret, i) < (f.0, f.1)) {
+            found = Some((ret, i, writer, over));
+        }
+    }
+    found.map(|(_, i, w, x)| (i, w, x))
+}
+
 /// Pre-check: an operation that requires the object to hold a value (an `ok` read, an `ok`
 /// cas's `expected`) that no other operation invoked before its completion ever writes can
 /// never be linearized. This refutes a common kind of bad history in linear time. Objects with
@@ -569,7 +797,8 @@ fn unwritten_value(ops: &[SearchOp]) -> Option<(usize, StateId)> {
 mod tests {
     use super::*;
     use crate::generate::{history, Config, Kind};
-    use crate::linearizability::model::Register;
+    use crate::linearizability::model::{KvKey, Register};
+    use crate::linearizability::SequentialSpec;
 
     fn part(ops: Vec<SearchOp>) -> Part<'static> {
         let src = (0..ops.len()).collect();
@@ -619,6 +848,7 @@ mod tests {
             deadline: None,
             max_bytes: 1 << 20,
             meter: None,
+            cap: 1 << 20,
         };
         let r = s.run(limits, u64::MAX, &mut SearchStats::default());
         assert!(matches!(r, Some(SearchResult::Linearizable)));
@@ -685,6 +915,7 @@ mod tests {
                         deadline: None,
                         max_bytes: 1 << 28,
                         meter: None,
+                        cap: 1 << 28,
                     };
                     let w = wgl.run(limits, u64::MAX, &mut SearchStats::default());
                     let mut pruned = Part {
@@ -721,5 +952,263 @@ mod tests {
             }
         }
         assert!(compared[0] > 1000 && compared[1] > 500, "{compared:?}");
+    }
+
+    fn verdict(ops: &[SearchOp], reduced: bool) -> bool {
+        let limits = Limits {
+            deadline: None,
+            max_bytes: 1 << 28,
+            meter: None,
+            cap: 1 << 28,
+        };
+        let r = if reduced {
+            let (junk, merged) = merge_unobserved(ops);
+            let ops = if merged.is_empty() { ops } else { &merged };
+            Search::reduced(ops, Register::default(), junk).run(
+                limits,
+                u64::MAX,
+                &mut SearchStats::default(),
+            )
+        } else {
+            Search::exact(ops, Register::default(), 0).run(
+                limits,
+                u64::MAX,
+                &mut SearchStats::default(),
+            )
+        };
+        match r {
+            Some(SearchResult::Linearizable) => true,
+            Some(SearchResult::Violation(_)) => false,
+            r => panic!("undecided: {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_value_written_twice_may_be_left_with_a_reader_pending() {
+        // write 1, write 2, write 1 again, then read 1: the register leaves 1 while the read
+        // of 1 is still to come, which is fine only because 1 is written again. Treating 1
+        // as written once would refute this history.
+        let ops = vec![
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, Some(3)),
+            SearchOp::new(Step::Write(1), 4, Some(5)),
+            SearchOp::new(Step::Read(1), 6, Some(7)),
+        ];
+        assert!(verdict(&ops, false) && verdict(&ops, true));
+        // Written once, the same shape is refuted by both.
+        let mut once = ops.clone();
+        once[2].step = Step::Write(3);
+        assert!(!verdict(&once, false) && !verdict(&once, true));
+    }
+
+    #[test]
+    fn an_unread_indeterminate_write_is_placed_where_a_failed_cas_needs_it() {
+        // write 1 ok; write 2 info (2 is never observed: the junk value); cas [1, 3] fails
+        // later. Only the junk write explains the failure, and it may go only right before
+        // a failed cas expecting the value it overwrites.
+        let ops = vec![
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, None),
+            SearchOp::new(Step::CasFail { expected: 1 }, 3, Some(4)),
+        ];
+        let (junk, _) = merge_unobserved(&ops);
+        assert_eq!(junk, Some(INITIAL));
+        assert!(verdict(&ops, false) && verdict(&ops, true));
+        // A failed cas expecting something else does not need it: refuted by the read.
+        let mut other = ops.clone();
+        other[2].step = Step::CasFail { expected: 5 };
+        other.push(SearchOp::new(Step::Read(1), 5, Some(6)));
+        assert!(verdict(&other, false) && verdict(&other, true));
+    }
+
+    #[test]
+    fn identical_writes_are_placed_earliest_deadline_first() {
+        // Two writes of 1 (twins): the one invoked first completes last, so the rule tries
+        // only the other (it completes first); the history needs a write of 1 after the
+        // write of 2, which the later-completing twin gives, and both searches find it.
+        let ops = vec![
+            SearchOp::new(Step::Write(1), 0, Some(9)),
+            SearchOp::new(Step::Write(1), 1, Some(3)),
+            SearchOp::new(Step::Write(2), 2, Some(4)),
+            SearchOp::new(Step::Read(1), 5, Some(6)),
+        ];
+        assert!(verdict(&ops, false) && verdict(&ops, true));
+    }
+
+    #[test]
+    fn an_overwritten_value_read_later_is_refuted_without_a_search() {
+        // write 1 [0,1], write 2 [2,3], read 1 [4,5]: stale.
+        let stale = vec![
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Write(2), 2, Some(3)),
+            SearchOp::new(Step::Read(1), 4, Some(5)),
+        ];
+        assert_eq!(overwritten_value(&stale), Some((2, 0, 1)));
+        assert!(!verdict(&stale, false));
+        // Unsound if misapplied: 1 written again later, the overwriter indeterminate, or the
+        // overwriter overlapping the first write (it may go first): all linearizable.
+        let mut again = stale.clone();
+        again.push(SearchOp::new(Step::Write(1), 3, Some(6)));
+        again.swap(2, 3);
+        again[2].call = 3;
+        let mut info = stale.clone();
+        info[1].ret = None;
+        let mut overlap = stale.clone();
+        overlap[1].call = 0;
+        overlap[0].call = 1;
+        overlap.swap(0, 1);
+        for ops in [&again, &info, &overlap] {
+            assert_eq!(overwritten_value(ops), None, "{ops:?}");
+            assert!(verdict(ops, false), "{ops:?}");
+        }
+        // The initial value, never written, read after a write completed.
+        let initial = vec![
+            SearchOp::new(Step::Write(1), 0, Some(1)),
+            SearchOp::new(Step::Read(INITIAL), 2, Some(3)),
+        ];
+        assert_eq!(overwritten_value(&initial), Some((1, usize::MAX, 0)));
+    }
+
+    /// Whenever the overwritten-value pre-check refutes a random history, the exact search
+    /// does too.
+    #[test]
+    fn the_overwritten_value_check_agrees_with_the_search() {
+        let mut refuted = 0;
+        for seed in 0..3000u64 {
+            let h = history(&Config {
+                kind: Kind::Register,
+                operations: 20 + (seed % 40) as usize,
+                processes: 2 + (seed % 5) as usize,
+                info_percent: [0, 5, 20][(seed % 3) as usize],
+                cas: seed % 2 == 0,
+                anomaly: seed % 4 == 1,
+                seed,
+                ..Config::default()
+            });
+            let ops = h.operations().expect("valid");
+            let mut object = Register::default();
+            let mut p = part(Vec::new());
+            p.src.clear();
+            for (i, o) in ops.iter().enumerate() {
+                if let Some(step) = crate::linearizability::RegisterSpec.step(o, &mut object) {
+                    p.push(i, o, step);
+                }
+            }
+            if overwritten_value(&p.ops).is_some() {
+                refuted += 1;
+                assert!(!verdict(&p.ops, false), "seed {seed}");
+            }
+        }
+        assert!(refuted > 300, "{refuted}");
+    }
+
+    /// On generated key-value histories with appends (values built, not written: no value
+    /// counts as written once) the reduced search agrees with the exact one.
+    #[test]
+    fn reductions_agree_on_appends() {
+        let limits = Limits {
+            deadline: None,
+            max_bytes: 1 << 28,
+            meter: None,
+            cap: 1 << 28,
+        };
+        let mut compared = [0; 2];
+        for seed in 0..1500u64 {
+            let h = history(&Config {
+                kind: Kind::Kv,
+                operations: 10 + (seed % 20) as usize,
+                processes: 2 + (seed % 4) as usize,
+                info_percent: [0, 10, 20][(seed % 3) as usize],
+                keys: 1,
+                appends: true,
+                seed,
+                ..Config::default()
+            });
+            let ops = h.operations().expect("valid");
+            let mut object = KvKey::default();
+            let mut p = part(Vec::new());
+            for (i, o) in ops.iter().enumerate() {
+                if let Some(step) = crate::linearizability::KvSpec.step(o, &mut object) {
+                    p.push(i, o, step);
+                }
+            }
+            // Some reads made to return a put's value, so that some histories fail.
+            if seed % 2 == 1 {
+                if let Some(r) = p.ops.iter().rposition(|o| matches!(o.step, Step::Read(_))) {
+                    p.ops[r].step = Step::Read(object.intern("p1"));
+                }
+            }
+            let run =
+                |mut s: Search<KvKey>| match s.run(limits, u64::MAX, &mut SearchStats::default()) {
+                    Some(SearchResult::Linearizable) => true,
+                    Some(SearchResult::Violation(_)) => false,
+                    r => panic!("seed {seed}: {r:?}"),
+                };
+            let reduced = run(Search::reduced(&p.ops, object.clone(), None));
+            let exact = run(Search::exact(&p.ops, object.clone(), 0));
+            assert_eq!(exact, reduced, "seed {seed}");
+            compared[exact as usize] += 1;
+        }
+        assert!(compared[0] > 300 && compared[1] > 300, "{compared:?}");
+    }
+
+    /// The reduced search (unobserved values merged, twins, junk writes, values written once)
+    /// and the exact search agree on the verdict over thousands of random histories with few
+    /// values, so that values repeat, writes are twins and cas fail or not; some operations
+    /// indeterminate.
+    #[test]
+    fn reductions_agree_with_the_exact_search() {
+        let mut rng = 0x5eedu64;
+        let mut next = move |n: u64| {
+            rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % n
+        };
+        let (mut yes, mut no) = (0, 0);
+        for _ in 0..20_000 {
+            let n = 3 + next(10) as usize;
+            let values = 2 + next(4) as u32;
+            let mut ops: Vec<SearchOp> = Vec::new();
+            let mut running: Vec<usize> = Vec::new();
+            let mut t = 0u32;
+            while ops.len() < n || !running.is_empty() {
+                if ops.len() < n && (running.is_empty() || next(2) == 0) {
+                    let v = next(values as u64) as u32;
+                    let e = next(values as u64) as u32;
+                    let step = match next(5) {
+                        0 | 1 => Step::Read(v),
+                        2 => Step::Write(v.max(1)),
+                        3 => Step::Cas {
+                            expected: e,
+                            new: v.max(1),
+                        },
+                        _ => Step::CasFail { expected: e },
+                    };
+                    running.push(ops.len());
+                    ops.push(SearchOp::new(step, t, None));
+                } else {
+                    let o = running.swap_remove(next(running.len() as u64) as usize);
+                    let info =
+                        matches!(ops[o].step, Step::Write(_) | Step::Cas { .. }) && next(4) == 0;
+                    if !info {
+                        ops[o].ret = Some(t);
+                    }
+                }
+                t += 1;
+            }
+            let exact = verdict(&ops, false);
+            assert_eq!(exact, verdict(&ops, true), "{ops:?}");
+            if overwritten_value(&ops).is_some() {
+                assert!(!exact, "{ops:?}");
+            }
+            if exact {
+                yes += 1;
+            } else {
+                no += 1;
+            }
+        }
+        assert!(yes > 2000 && no > 2000, "{yes} {no}");
     }
 }

@@ -93,6 +93,9 @@ pub(crate) struct Limits<'m> {
     pub max_bytes: usize,
     /// Shown the search's progress where it checks the budget; see [`super::Progress`].
     pub meter: Option<&'m Meter<'m>>,
+    /// The cap as the caller set it, for messages (`max_bytes` is what is left of it for the
+    /// searches).
+    pub cap: usize,
 }
 
 /// Progress of one check, for the caller's hook: operations of objects already decided and
@@ -124,6 +127,10 @@ impl Meter<'_> {
 }
 
 const NIL: u32 = u32::MAX;
+
+/// The search looks at its budget every so many steps; each step adds at most one
+/// configuration.
+const BUDGET_STEPS: u64 = 4096;
 
 /// Doubly linked list of entries: `2 i` is the call of operation `i`, `2 i + 1` its return;
 /// the head sentinel is `2 n`.
@@ -205,6 +212,20 @@ pub(crate) struct Search<'a, S> {
     exact: bool,
     /// Ops that leave the state unchanged (the read-first rule applies to them).
     read_only: Vec<bool>,
+    /// With [`Search::reduced`]: per operation, its twin class (see [`twin_classes`]), or
+    /// `NIL`; empty otherwise.
+    twin: Vec<u32>,
+    /// With [`Search::reduced`]: the value standing for every value no operation observes
+    /// (`partition::merge_unobserved`), if any operation writes it.
+    junk: Option<StateId>,
+    /// With [`Search::reduced`], per value: whether at most one operation ever writes it (none
+    /// for the initial value), and how many operations that must be placed and observe it
+    /// (`ok` reads, `ok` cas expecting it) are not placed yet. See [`Search::reduced`].
+    unique: Vec<bool>,
+    pending: Vec<u32>,
+    /// Per operation: the value it observes if it must be placed, else `NIL` (empty unless
+    /// reduced).
+    observes: Vec<u32>,
     /// Where the walk stands, so that [`Search::run`] can stop after a slice and resume.
     entry: u32,
     /// True when the search just arrived at a configuration not yet scanned for reads.
@@ -281,6 +302,9 @@ impl<S: Spec> Search<'_, S> {
         let Some(next_state) = self.spec.apply(self.state, step) else {
             return Try::Inapplicable;
         };
+        if !self.twin.is_empty() && !self.reduced_allows(op, next_state) {
+            return Try::Inapplicable;
+        }
         if matches!(step, Step::Append(_)) && !self.append_viable(next_state) {
             return Try::Inapplicable;
         }
@@ -319,6 +343,9 @@ impl<S: Spec> Search<'_, S> {
                 });
                 self.state = next_state;
                 self.set_hash = hash;
+                if !self.observes.is_empty() && self.observes[op] != NIL {
+                    self.pending[self.observes[op] as usize] -= 1;
+                }
                 let call = 2 * op as u32;
                 if self.ops[op].ret.is_some() {
                     self.remaining -= 1;
@@ -359,6 +386,9 @@ impl<S: Spec> Search<'_, S> {
         }
         self.set_hash ^= self.keys[op];
         self.state = frame.before;
+        if !self.observes.is_empty() && self.observes[op] != NIL {
+            self.pending[self.observes[op] as usize] += 1;
+        }
         let call = 2 * frame.op;
         self.links.relink(call);
         if self.ops[op].ret.is_some() {
@@ -404,6 +434,68 @@ impl<S: Spec> Search<'_, S> {
         self.bits[op as usize / 64] & (1 << (op % 64)) != 0
     }
 
+    /// The rules of [`Search::reduced`] for placing `op`, leading to `next_state`.
+    #[inline(never)]
+    fn reduced_allows(&self, op: usize, next_state: StateId) -> bool {
+        if self.twin[op] != NIL && self.earlier_twin(op) {
+            return false;
+        }
+        // An indeterminate operation that changes nothing is left out: a linearization
+        // placing it stays one without it.
+        if self.ops[op].ret.is_none()
+            && (next_state == self.state || (Some(next_state) == self.junk && !self.junk_needed()))
+        {
+            return false;
+        }
+        // A value written at most once cannot come back: leaving it while an operation that
+        // must observe it is still unplaced (other than `op` itself) is a dead end.
+        if next_state != self.state {
+            let u = self.state as usize;
+            if self.unique.get(u).copied().unwrap_or(false) {
+                let own = self.observes[op] == self.state;
+                if self.pending[u] > own as u32 {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    /// Whether a twin of `op` that completes earlier could be placed now instead (see
+    /// [`twin_classes`]).
+    fn earlier_twin(&self, op: usize) -> bool {
+        let due = |i: usize| (self.ops[i].ret.unwrap_or(u32::MAX), i);
+        let mine = due(op);
+        let mut e = self.first();
+        while e != NIL && e & 1 == 0 {
+            let y = (e >> 1) as usize;
+            if self.twin[y] == self.twin[op] && due(y) < mine {
+                return true;
+            }
+            e = self.links.next[e as usize];
+        }
+        false
+    }
+
+    /// Whether an indeterminate write of the junk value may be placed now: only right before a
+    /// failed cas that expects the current value. No operation observes the junk value, so in
+    /// a linearization what follows it, up to the next write, are failed cas (reads and
+    /// successful cas expect observed values); if none of them expects the value it
+    /// overwrote, the write can go, and else it can move to just before the first that does,
+    /// which is then invoked already.
+    fn junk_needed(&self) -> bool {
+        let mut e = self.first();
+        while e != NIL && e & 1 == 0 {
+            if let Step::CasFail { expected } = self.ops[(e >> 1) as usize].step {
+                if expected == self.state {
+                    return true;
+                }
+            }
+            e = self.links.next[e as usize];
+        }
+        false
+    }
+
     /// See [`AppendPrune`].
     fn append_viable(&self, state: StateId) -> bool {
         let Some(prune) = &self.prune else {
@@ -425,7 +517,89 @@ impl<S: Spec> Search<'_, S> {
     }
 }
 
+/// Twins are operations with the same step, neither state-preserving: which of them takes
+/// effect where makes no difference to any state. Per operation, its twin class (`NIL` for
+/// none). The search places a twin only if no other twin it could place instead completes
+/// earlier (indeterminate ones complete last; ties go to the earlier invoked): earliest
+/// deadline first. If a linearization places twin `b` where an unplaced twin `a` that
+/// completes no later could go, swapping them (or putting `a` in `b`'s place, if `a` is
+/// indeterminate and never placed) gives a linearization with the same states: `a` was
+/// invoked before that point, and `b` goes where `a` was, before `a` completes, so before `b`
+/// does. Repeating this yields one that follows the rule, from any configuration the search
+/// reaches.
+pub(crate) fn twin_classes(ops: &[SearchOp], read_only: &[bool]) -> Vec<u32> {
+    let mut count: super::model::FxMap<Step, u32> = Default::default();
+    for (i, o) in ops.iter().enumerate() {
+        if !read_only[i] {
+            *count.entry(o.step).or_default() += 1;
+        }
+    }
+    let mut ids: super::model::FxMap<Step, u32> = Default::default();
+    ops.iter()
+        .enumerate()
+        .map(|(i, o)| {
+            if read_only[i] || count[&o.step] < 2 {
+                return NIL;
+            }
+            let next = ids.len() as u32;
+            *ids.entry(o.step).or_insert(next)
+        })
+        .collect()
+}
+
 impl<'a, S: Spec> Search<'a, S> {
+    /// The fast search with more reductions, for large objects: twins are placed earliest
+    /// deadline first ([`twin_classes`]), an indeterminate operation that leaves the state as it is is
+    /// never placed, one that writes `junk` only where [`Search::junk_needed`], and the value is
+    /// never changed while it has unplaced observers if no operation can write it again
+    /// (Jepsen's generators write each value once): those observers could never be placed. Both lose configurations the explanation would use, so its
+    /// [`Failure`] is not exact.
+    pub(crate) fn reduced(ops: &'a [SearchOp], spec: S, junk: Option<StateId>) -> Self {
+        let mut s = Search::new(ops, spec);
+        s.twin = twin_classes(ops, &s.read_only);
+        s.junk = junk;
+        let mut writers: Vec<u32> = Vec::new();
+        let mut pending: Vec<u32> = Vec::new();
+        let bump = |v: &mut Vec<u32>, i: StateId| {
+            if v.len() <= i as usize {
+                v.resize(i as usize + 1, 0);
+            }
+            v[i as usize] += 1;
+        };
+        s.observes = ops
+            .iter()
+            .map(|o| {
+                match o.step {
+                    Step::Write(v) | Step::Cas { new: v, .. } => bump(&mut writers, v),
+                    _ => {}
+                }
+                match (o.step, o.ret) {
+                    (Step::Read(v) | Step::Cas { expected: v, .. }, Some(_)) => {
+                        bump(&mut pending, v);
+                        v
+                    }
+                    _ => NIL,
+                }
+            })
+            .collect();
+        let values = writers.len().max(pending.len());
+        writers.resize(values, 0);
+        pending.resize(values, 0);
+        // Appends build values no write writes (and may build one twice): then no value
+        // counts as written once.
+        let appends = ops.iter().any(|o| matches!(o.step, Step::Append(_)));
+        s.unique = writers
+            .iter()
+            .enumerate()
+            .map(|(v, &w)| !appends && w + (v == INITIAL as usize) as u32 <= 1)
+            .collect();
+        s.pending = pending;
+        s.fixed_bytes += ops.len() * 4 + values * 5;
+        s.exact = false;
+        s.fixed_bytes += ops.len() * 4;
+        s
+    }
+
     /// A search that prunes appends by the next read (fast; its [`Failure`] may then name an
     /// operation other than the one that cannot be placed, see [`Search::is_exact`]).
     pub(crate) fn new(ops: &'a [SearchOp], spec: S) -> Self {
@@ -464,6 +638,11 @@ impl<'a, S: Spec> Search<'a, S> {
                 .iter()
                 .map(|o| matches!(o.step, Step::Read(_) | Step::CasFail { .. }))
                 .collect(),
+            twin: Vec::new(),
+            junk: None,
+            unique: Vec::new(),
+            pending: Vec::new(),
+            observes: Vec::new(),
             entry,
             arrived: true,
             reach: Vec::new(),
@@ -478,12 +657,31 @@ impl<'a, S: Spec> Search<'a, S> {
         self.memo.len() as u64
     }
 
-    /// Memory held by this search (memo table, interned states, working arrays).
+    /// Memory this search may hold until it next looks at its budget (every
+    /// [`BUDGET_STEPS`] steps): what its memo, interned states and working arrays hold, plus
+    /// what the vectors that may grow before then would allocate (see
+    /// [`Memo::bound_bytes`]). An upper bound, so that a cap on it is a cap on the heap.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.memo.heap_bytes()
+        let entries = BUDGET_STEPS as usize;
+        // A window costs its frontier, its length and its open operations; the open list
+        // grows by the operations overlapping the ones placed meanwhile.
+        let words = 2 + 2 * self.open.len().max(64);
+        let grow = |len: usize, cap: usize, more: usize, elem: usize| {
+            if len + more > cap {
+                2 * (len + more).max(2 * cap) * elem
+            } else {
+                0
+            }
+        };
+        self.memo.bound_bytes(entries, words)
             + self.reach.capacity() * 4
+            + grow(self.reach.len(), self.reach.capacity(), entries, 4)
             + self.open.capacity() * 4
-            + self.spec.heap_bytes()
+            + grow(self.open.len(), self.open.capacity(), entries, 4)
+            // Interned states: hash maps double too.
+            + 2 * self.spec.heap_bytes()
+            + self.best.as_ref().map_or(0, |b| b.1.prefix.capacity() * 4)
+            + self.stack.len() * 4
             + self.fixed_bytes
     }
 
@@ -514,7 +712,7 @@ impl<'a, S: Spec> Search<'a, S> {
                 return Some(SearchResult::Linearizable);
             }
             stats.steps += 1;
-            if stats.steps & 0xfff == 0 {
+            if stats.steps.is_multiple_of(BUDGET_STEPS) {
                 let bytes = self.heap_bytes();
                 stats.peak_bytes = stats.peak_bytes.max(bytes);
                 if let Some(m) = limits.meter {

@@ -287,6 +287,7 @@ mod tests {
             deadline: None,
             max_bytes: 1 << 28,
             meter: None,
+            cap: 1 << 28,
         };
         match s.run(limits, u64::MAX, &mut SearchStats::default()) {
             Some(SearchResult::Linearizable) => true,
@@ -511,6 +512,7 @@ mod tests {
                 deadline: None,
                 max_bytes: 1 << 28,
                 meter: None,
+                cap: 1 << 28,
             };
             let want = match s.run(limits, u64::MAX, &mut SearchStats::default()) {
                 Some(SearchResult::Linearizable) => Verdict::Linearizable,
