@@ -1,13 +1,32 @@
 //! The versioned store's merges are commutative, associative and idempotent, so replicas
 //! that receive the same versions in any order, any number of times, end equal: the
 //! last-writer-wins merge (the maximum by (timestamp, node id, sequence, update)) on any
-//! records, and the vector-clock join (with and without the application merge) on profiles
-//! reachable by writes and merges.
+//! records, and the vector-clock join on profiles reachable by writes and merges, as stored
+//! and as the application merge shows them (the view of a join is the same in any order).
+//!
+//! Proptest runs from a fixed seed (as `tests/fuzz.rs` does), so a test run is repeatable:
+//! `CONSIM_PROPTEST_SEED` picks another seed and `CONSIM_PROPTEST_CASES` scales every
+//! property's case count, to search further by hand.
 
 use models::versioning::clocks::{Stamp, VClock};
 use models::versioning::merge::{lww_merge, Causal, ClockMerge, Compare, Edit, Field, Record};
 use proptest::prelude::*;
+use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
 use std::rc::Rc;
+
+/// `cases` cases (times `CONSIM_PROPTEST_CASES`/1000 when set) from a fixed seed, with no
+/// failure file: the same inputs every run.
+fn config(cases: u32) -> Config {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let cases =
+        env("CONSIM_PROPTEST_CASES").map_or(cases, |c| (u64::from(cases) * c / 1000) as u32);
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(env("CONSIM_PROPTEST_SEED").unwrap_or(0xC0_5113)),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
+        ..Config::default()
+    }
+}
 
 fn field(i: u8) -> Field {
     Field::ALL[(i % 3) as usize]
@@ -40,7 +59,7 @@ fn records() -> impl Strategy<Value = Vec<Rc<Record>>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(config(2000))]
 
     #[test]
     fn lww_merge_is_commutative_associative_idempotent(
@@ -92,9 +111,12 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     prop::collection::vec(step, 0..40)
 }
 
-/// Three replicas' profiles after `steps` (a device always writes where it read, as the
-/// model's devices do; `read_from_self` false reads an older snapshot of that replica).
-fn replay(steps: &[Step], resolve: bool) -> Vec<Causal> {
+/// Three replicas' stored profiles after `steps` (a device always writes where it read, as
+/// the model's devices do; `read_from_self` false reads an older snapshot of that replica).
+/// A replica stores the join itself; the application merge is only a view of it, which is
+/// all a device reads (its clock is the stored one), so it does not change what is stored.
+/// `in_place` resolves the stored profile after every change instead (the old, wrong way).
+fn replay(steps: &[Step], in_place: bool) -> Vec<Causal> {
     let mut reps = vec![Causal::new(3); 3];
     let mut snapshots: Vec<Vec<Causal>> = vec![vec![Causal::new(3)]; 3];
     let mut next_id = 1;
@@ -119,7 +141,7 @@ fn replay(steps: &[Step], resolve: bool) -> Vec<Causal> {
                     &seen,
                 );
                 next_id += 1;
-                if resolve {
+                if in_place {
                     reps[at].resolve();
                 }
                 snapshots[at].push(reps[at].clone());
@@ -127,7 +149,7 @@ fn replay(steps: &[Step], resolve: bool) -> Vec<Causal> {
             Step::Merge { from, to } => {
                 let other = reps[from].clone();
                 reps[to].join(&other, ClockMerge::Join);
-                if resolve {
+                if in_place {
                     reps[to].resolve();
                 }
                 snapshots[to].push(reps[to].clone());
@@ -137,26 +159,84 @@ fn replay(steps: &[Step], resolve: bool) -> Vec<Causal> {
     reps
 }
 
-fn join(a: &Causal, b: &Causal, resolve: bool) -> Causal {
+fn join(a: &Causal, b: &Causal) -> Causal {
     let mut out = a.clone();
     out.join(b, ClockMerge::Join);
-    if resolve {
-        out.resolve();
-    }
     out
 }
 
+/// What a device reads: the application merge's view, or the stored profile.
+fn view(c: &Causal, resolve: bool) -> Causal {
+    if resolve {
+        c.resolved().0
+    } else {
+        c.clone()
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(config(5000))]
 
     #[test]
     fn vector_clock_join_is_commutative_associative_idempotent(s in steps(), resolve in any::<bool>()) {
-        let r = replay(&s, resolve);
+        let r = replay(&s, false);
         let (a, b, c) = (&r[0], &r[1], &r[2]);
-        prop_assert_eq!(join(a, b, resolve), join(b, a, resolve));
-        prop_assert_eq!(join(&join(a, b, resolve), c, resolve), join(a, &join(b, c, resolve), resolve));
-        prop_assert_eq!(&join(a, a, resolve), a);
+        let v = |x: &Causal| view(x, resolve);
+        prop_assert_eq!(v(&join(a, b)), v(&join(b, a)));
+        prop_assert_eq!(v(&join(&join(a, b), c)), v(&join(a, &join(b, c))));
+        prop_assert_eq!(v(&join(a, a)), v(a));
     }
+}
+
+/// The recorded failure: resolving in the stored profile (the old application merge) made
+/// the join depend on the order of merges. Replica 0 holds 7 (its third write), replica 1
+/// holds 4, and replica 2 holds 8, written having read 4 but not 7. Resolving (7, 4) to 4 and
+/// then merging 8 lost 7; merging 4 and 8 first and then 7 kept 7 and dropped 8. The view of
+/// the stored join keeps 7 and 8 as siblings and shows 7 (the greater dot) either way.
+#[test]
+fn the_view_of_a_join_does_not_depend_on_the_order_of_merges() {
+    let w = |at, field| Step::Write {
+        at,
+        read_from_self: false,
+        field,
+    };
+    let s = [
+        w(1, 0),
+        w(1, 0),
+        w(1, 0),
+        w(1, 0),
+        w(0, 0),
+        w(0, 0),
+        Step::Merge { from: 1, to: 2 },
+        w(0, 0),
+        w(2, 0),
+    ];
+    let r = replay(&s, false);
+    let (a, b, c) = (&r[0], &r[1], &r[2]);
+    let left = join(&join(a, b), c);
+    let right = join(a, &join(b, c));
+    assert_eq!(left, right);
+    let values = |x: &Causal| {
+        x.field(Field::Name)
+            .iter()
+            .map(|e| e.value)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(values(&left), vec![8, 6, 7]);
+    assert_eq!(values(&view(&left, true)), vec![7]);
+    // The old way: every replica resolved its stored profile after every change.
+    let r = replay(&s, true);
+    let (a, b, c) = (&r[0], &r[1], &r[2]);
+    let resolved = |x: &Causal, y: &Causal| join(x, y).resolved().0;
+    assert_eq!(values(&resolved(&resolved(a, b), c)), vec![8]);
+    assert_eq!(values(&resolved(a, &resolved(b, c))), vec![7]);
+    // Merging those two results keeps neither: each clock covers the other's value.
+    assert!(values(&join(
+        &resolved(&resolved(a, b), c),
+        &resolved(a, &resolved(b, c))
+    ))
+    .is_empty());
+    assert_ne!(resolved(&resolved(a, b), c), resolved(a, &resolved(b, c)));
 }
 
 #[test]

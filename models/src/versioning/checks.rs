@@ -63,9 +63,11 @@ pub enum Event {
         stamp: Stamp,
         deps: Vec<UpdateId>,
     },
-    /// A scalar field held these concurrent values (before any merge).
+    /// A scalar field of the stored profile came to hold these concurrent values (the
+    /// application merge's view shows one of them).
     Siblings { field: Field, values: Vec<UpdateId> },
-    /// The application merge resolved a field.
+    /// The application merge's view newly resolved a field (logged once per replica while the
+    /// view keeps making the same choice).
     Resolved(Resolution),
 }
 

@@ -14,10 +14,18 @@
 //!   by a write that saw them, each tagged with the [`Dot`] of the write that made it, and the
 //!   profile keeps the vector clock of every write it has seen (the dotted-version-vector
 //!   scheme of Preguiça et al., applied per field). Two concurrent writes of one field are
-//!   both kept (siblings) until a write that saw them both replaces them, or until the
-//!   application merge resolves them ([`Causal::resolve`]); concurrent additions to the
-//!   address set are simply all kept (union). This is Dynamo's (DeCandia et al., SOSP 2007)
-//!   sibling model with the merge done field by field.
+//!   both kept (siblings) until a write that saw them both replaces them; concurrent
+//!   additions to the address set are simply all kept (union). This is Dynamo's (DeCandia et
+//!   al., SOSP 2007) sibling model with the merge done field by field. The application merge
+//!   ([`Causal::resolved`]) is a view of the profile, not a change to it: it keeps one value
+//!   per scalar field, the greatest dot, while the stored profile keeps every sibling until a
+//!   write that saw them (a device's write, which read the view and its clock) replaces them.
+//!   The view is a function of the joined profile, so replicas holding the same versions
+//!   show the same value whatever order they merged them in. Dropping the siblings from the
+//!   stored profile instead would not commute with the join: a dropped value is covered by
+//!   the clock, so a later join takes it for overwritten, and which values survive would
+//!   depend on the order of the merges (two replicas could each keep one of two concurrent
+//!   values and then, merging, drop both).
 
 use super::clocks::{Dot, Stamp, UpdateId, VClock};
 use std::rc::Rc;
@@ -225,10 +233,11 @@ impl Causal {
         }
     }
 
-    /// The application merge: every scalar field holding concurrent values keeps one, the
-    /// value of the greatest dot (a deterministic choice, so every replica makes the same);
-    /// the address set needs nothing (its concurrent additions are all kept). Returns what it
-    /// dropped.
+    /// The application merge, applied in place: every scalar field holding concurrent values
+    /// keeps one, the value of the greatest dot (a deterministic choice, so every replica
+    /// makes the same); the address set needs nothing (its concurrent additions are all
+    /// kept). Returns what it dropped. Only for a view (see [`Causal::resolved`]): a profile
+    /// resolved in place and then joined again no longer joins commutatively.
     pub fn resolve(&mut self) -> Vec<Resolution> {
         let mut out = Vec::new();
         for f in [Field::Name, Field::Email] {
@@ -248,6 +257,14 @@ impl Causal {
             }
         }
         out
+    }
+
+    /// The profile as the application merge shows it (same clock, one value per scalar
+    /// field), and what the view leaves out.
+    pub fn resolved(&self) -> (Causal, Vec<Resolution>) {
+        let mut view = self.clone();
+        let dropped = view.resolve();
+        (view, dropped)
     }
 }
 

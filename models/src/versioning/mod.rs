@@ -20,7 +20,11 @@
 //!   address set, the greatest dot for a name or email written concurrently — a decision
 //!   taken knowing both values, counted in `merges` and `merge_discarded`), or returned to
 //!   the devices as siblings (`merge = "siblings"`) until a device's next write of that field,
-//!   having read them all, replaces them.
+//!   having read them all, replaces them. The application merge is the view a replica shows
+//!   its devices, computed from the stored profile, which keeps the siblings until a device's
+//!   write (made having read the view and its clock) replaces them: resolving the stored
+//!   profile itself would not commute with the join, and replicas could each keep a different
+//!   one of two concurrent values and then, merging, lose both.
 //!
 //! Replicas push every local write to the others and run anti-entropy (a digest to a random
 //! peer every `anti_entropy_every`; on a mismatch the two exchange their states), which

@@ -4,7 +4,7 @@
 use super::checks::{Event, Stored};
 use super::clocks::{truncate, Hlc, Stamp, UpdateId};
 use super::device::device_of;
-use super::merge::{ClockMerge, Compare, Edit, Field, State};
+use super::merge::{Causal, ClockMerge, Compare, Edit, Field, Resolution, State};
 use super::{Bug, MergeMode, Msg, Policy, Setup, Timer, VersionedNode};
 use sim::client::RequestId;
 use sim::{Ctx, NodeId, Part, TimerId};
@@ -13,7 +13,13 @@ use std::time::Duration;
 
 pub struct Replica {
     ordinal: u32,
-    state: State,
+    /// The stored profile: under vector clocks every sibling, resolved or not.
+    stored: State,
+    /// What devices read and the checks judge: the profile as the application merge shows
+    /// it (`merge = "app"`), else the stored profile itself.
+    view: State,
+    /// The resolutions the view currently makes (each is logged once, when it appears).
+    shown: Vec<Resolution>,
     /// This replica's write counter (the last part of an LWW stamp).
     seq: u64,
     hlc: Hlc,
@@ -43,24 +49,61 @@ impl Replica {
         });
         let mut rep = Replica {
             ordinal,
-            state,
+            view: state.clone(),
+            shown: Vec::new(),
+            stored: state,
             seq,
             hlc,
             latest,
             digest: 0,
             value_digest: 0,
         };
+        rep.refresh_view(s, None, &mut Vec::new());
         rep.rehash();
         rep
     }
 
+    /// The profile as devices read it.
     pub fn state(&self) -> &State {
-        &self.state
+        &self.view
     }
 
     fn rehash(&mut self) {
-        self.digest = self.state.digest(true);
-        self.value_digest = self.state.digest(false);
+        self.digest = self.stored.digest(true);
+        self.value_digest = self.view.digest(false);
+    }
+
+    /// Recomputes the view after the stored profile changed from `before`: logs every scalar
+    /// field whose siblings changed, and every resolution the view newly makes.
+    fn refresh_view(&mut self, s: &Setup, before: Option<&Causal>, events: &mut Vec<Event>) {
+        let State::Causal(c) = &self.stored else {
+            self.view = self.stored.clone();
+            return;
+        };
+        for f in [Field::Name, Field::Email] {
+            if c.field(f).len() > 1 && before.is_none_or(|b| b.field(f) != c.field(f)) {
+                events.push(Event::Siblings {
+                    field: f,
+                    values: c.field(f).iter().map(|e| e.value).collect(),
+                });
+            }
+        }
+        if s.params.merge != MergeMode::App {
+            self.view = self.stored.clone();
+            return;
+        }
+        let (view, resolutions) = c.resolved();
+        if before.is_some() {
+            events.extend(
+                resolutions
+                    .iter()
+                    .filter(|r| !self.shown.contains(r))
+                    .cloned()
+                    .map(Event::Resolved),
+            );
+        }
+        self.shown = resolutions;
+        self.view = State::Causal(Rc::new(view));
     }
 
     fn compare(s: &Setup) -> Compare {
@@ -81,7 +124,7 @@ impl Replica {
     fn store(&mut self, ctx: &mut Ctx<'_, VersionedNode>, events: Vec<Event>) {
         self.rehash();
         ctx.disk().append_synced(Stored {
-            state: self.state.clone(),
+            state: self.stored.clone(),
             seq: self.seq,
             hlc: self.hlc,
             events: Rc::new(events),
@@ -109,7 +152,7 @@ impl Replica {
         let deps = base.ids();
         let mut events = Vec::new();
         let stamp;
-        match (&mut self.state, &base) {
+        match (&mut self.stored, &base) {
             (State::Lww(current), State::Lww(read)) => {
                 let pt = Self::physical(ctx, s);
                 self.seq += 1;
@@ -147,11 +190,14 @@ impl Replica {
             }
             (State::Causal(current), State::Causal(read)) => {
                 stamp = Stamp::ZERO;
-                let c = Rc::make_mut(current);
-                c.write(self.ordinal, edit, &read.ctx);
-                Self::after_causal_change(c, s, &mut events);
+                let before = Rc::clone(current);
+                Rc::make_mut(current).write(self.ordinal, edit, &read.ctx);
+                self.refresh_view(s, Some(&before), &mut events);
             }
             _ => unreachable!("a device reads and writes under the run's one policy"),
+        }
+        if let State::Lww(_) = self.stored {
+            self.view = self.stored.clone();
         }
         events.insert(
             0,
@@ -173,33 +219,17 @@ impl Replica {
                 ctx.send(
                     r,
                     Msg::Push {
-                        state: self.state.clone(),
+                        state: self.stored.clone(),
                     },
                 );
             }
         }
     }
 
-    /// After a causal profile changed: logs every scalar field holding siblings, and with
-    /// the application merge resolves them.
-    fn after_causal_change(c: &mut super::merge::Causal, s: &Setup, events: &mut Vec<Event>) {
-        for f in [Field::Name, Field::Email] {
-            if c.field(f).len() > 1 {
-                events.push(Event::Siblings {
-                    field: f,
-                    values: c.field(f).iter().map(|e| e.value).collect(),
-                });
-            }
-        }
-        if s.params.merge == MergeMode::App {
-            events.extend(c.resolve().into_iter().map(Event::Resolved));
-        }
-    }
-
     /// Merges a received state in; true if ours changed.
     fn receive(&mut self, ctx: &mut Ctx<'_, VersionedNode>, s: &Setup, incoming: &State) -> bool {
         let mut events = Vec::new();
-        let changed = match (&mut self.state, incoming) {
+        let changed = match (&mut self.stored, incoming) {
             (State::Lww(current), State::Lww(theirs)) => {
                 if s.params.policy == Policy::LwwHlc {
                     let pt = Self::physical(ctx, s);
@@ -229,14 +259,17 @@ impl Replica {
                 if merged == **current {
                     false
                 } else {
-                    Self::after_causal_change(&mut merged, s, &mut events);
-                    *current = Rc::new(merged);
+                    let before = std::mem::replace(current, Rc::new(merged));
+                    self.refresh_view(s, Some(&before), &mut events);
                     true
                 }
             }
             _ => false,
         };
         if changed {
+            if let State::Lww(_) = self.stored {
+                self.view = self.stored.clone();
+            }
             self.store(ctx, events);
         }
         changed
@@ -263,7 +296,7 @@ impl Part<VersionedNode, Setup> for Replica {
                 from,
                 Msg::ReadOk {
                     req,
-                    state: self.state.clone(),
+                    state: self.view.clone(),
                 },
             ),
             Msg::Write { req, edit, base } => self.write(ctx, s, from, req, edit, base),
@@ -275,7 +308,7 @@ impl Part<VersionedNode, Setup> for Replica {
                     ctx.send(
                         from,
                         Msg::Sync {
-                            state: self.state.clone(),
+                            state: self.stored.clone(),
                             reply: true,
                         },
                     );
@@ -284,11 +317,11 @@ impl Part<VersionedNode, Setup> for Replica {
             Msg::Sync { state, reply } => {
                 self.receive(ctx, s, &state);
                 // One round back at most: the asker learns what we have that it lacked.
-                if reply && self.state != state && !ctx.is_halted() {
+                if reply && self.stored != state && !ctx.is_halted() {
                     ctx.send(
                         from,
                         Msg::Sync {
-                            state: self.state.clone(),
+                            state: self.stored.clone(),
                             reply: false,
                         },
                     );
