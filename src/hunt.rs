@@ -28,6 +28,155 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 
+/// A known bug and the bundled story a hunt looks for it in (with the settings it needs).
+pub struct KnownBug {
+    pub scenario: &'static str,
+    pub bug: &'static str,
+    pub set: &'static [(&'static str, &'static str)],
+}
+
+/// Every known-bug variant of every model, with its story: what the hunt benchmark runs
+/// (`cargo run --release --example hunt_benchmark`), and what `tests/hunt.rs` checks covers
+/// every model's `bugs`.
+pub const KNOWN_BUGS: &[KnownBug] = &[
+    KnownBug {
+        scenario: "bank-transfer-2pc",
+        bug: "commit-before-log",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "bank-transfer-2pc",
+        bug: "unsynced-prepare",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "bank-transfer-2pc",
+        bug: "abort-keeps-lock",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "bank-transfer-saga",
+        bug: "no-compensation",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "bank-transfer-saga",
+        bug: "compensated-reported-committed",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "register-singapore-sync",
+        bug: "no-epochs",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "register-singapore-sync",
+        bug: "fake-sync",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "regional-read-after-write",
+        bug: "ignore-session",
+        set: &[
+            ("model.read_from", "nearest"),
+            ("model.read_your_writes", "session"),
+        ],
+    },
+    KnownBug {
+        scenario: "regional-read-after-write",
+        bug: "early-invalidation",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "payment-retries",
+        bug: "no-ledger",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "payment-retries",
+        bug: "ledger-separate-step",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "payment-retries",
+        bug: "check-then-act",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "payment-retries",
+        bug: "key-per-attempt",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "order-pipeline-outbox",
+        bug: "no-dedupe",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "order-pipeline-outbox",
+        bug: "commit-offset-first",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "order-pipeline-outbox",
+        bug: "wrong-partition-key",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "billing-reconciliation",
+        bug: "report-only",
+        set: &[],
+    },
+    KnownBug {
+        scenario: "quorum-staleness",
+        bug: "ack-before-quorum",
+        set: &[("model.r", "2"), ("model.w", "2")],
+    },
+    KnownBug {
+        scenario: "quorum-staleness",
+        bug: "read-first-reply",
+        set: &[("model.r", "2"), ("model.w", "2")],
+    },
+    // The bug's own story expects the violation: the hunt runs the correct story with the
+    // bug and the coarse timestamps of the bug's story.
+    KnownBug {
+        scenario: "user-profile-lww",
+        bug: "no-tiebreak",
+        set: &[("model.timestamp_resolution", "1s")],
+    },
+    KnownBug {
+        scenario: "user-profile-vector-clocks",
+        bug: "no-clock-merge",
+        set: &[],
+    },
+];
+
+impl KnownBug {
+    /// The hunt for it over `seeds`, on `jobs` threads, from the project root `root`.
+    pub fn hunt(
+        &self,
+        root: &Path,
+        seeds: RangeInclusive<u64>,
+        jobs: usize,
+    ) -> anyhow::Result<Hunt> {
+        let path = root
+            .join("scenarios")
+            .join(format!("{}.toml", self.scenario));
+        let mut set: Vec<(String, String)> = self
+            .set
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        set.push(("model.bug".into(), self.bug.into()));
+        Ok(Hunt {
+            overrides: hunt_overrides(&path, &set)?,
+            path,
+            seeds,
+            jobs,
+        })
+    }
+}
+
 /// The nemesis a hunt adds to a scenario that has none, as `--set` overrides.
 const DEFAULT_NEMESIS: [(&str, &str); 4] = [
     ("nemesis.crash_every", "exponential(5s)"),
