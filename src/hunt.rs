@@ -389,7 +389,7 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         duration: None,
     };
     let mut t = Tester {
-        scratch: std::env::temp_dir().join(format!("consim-hunt-{}.toml", std::process::id())),
+        scratch: scratch_file(),
         seed: original.seed,
         invariant,
         tried: 0,
@@ -497,6 +497,15 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         candidates: t.tried,
         kept,
     })
+}
+
+/// A scratch file for candidates, unique to this process and this shrink (hunts may run
+/// side by side in one process).
+fn scratch_file() -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("consim-hunt-{}-{n}.toml", std::process::id()))
 }
 
 /// Half of a duration written as text, if that is at least a millisecond.
