@@ -223,6 +223,10 @@ pub struct Progress {
     pub unknown: u64,
 }
 
+/// How many faults of each kind (`crash`, `partition`, ...) a run had, in order of first
+/// appearance.
+pub type KindCounts = Vec<(&'static str, usize)>;
+
 /// A violation and its reproducer.
 pub struct Found {
     pub seed: u64,
@@ -230,13 +234,16 @@ pub struct Found {
     pub invariant: &'static str,
     /// The failing run, as found.
     pub original: RunReport,
-    /// The shrunk scenario file, and its run.
+    /// The reproducer: a scenario file that replays the violation.
     pub repro_text: String,
-    pub repro: RunReport,
+    /// Whether the run's fault schedule alone replayed it, so that the reproducer is
+    /// scripted and shrunk. If not (a fault the schedule cannot express), the reproducer is
+    /// the scenario with its nemesis kept and the failing seed written in.
+    pub shrunk: bool,
     pub faults_before: usize,
     pub faults_after: usize,
     /// The failing run's faults by kind (`crash`, `partition`, ...): what swarm testing had on.
-    pub kinds: Vec<(String, usize)>,
+    pub kinds: KindCounts,
     /// Candidates run while shrinking, and how many were kept.
     pub candidates: usize,
     pub kept: usize,
@@ -298,6 +305,7 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Ou
 }
 
 /// A candidate reproducer: the scenario text with its overrides, the seed, and these faults.
+#[derive(Clone)]
 struct Candidate {
     base: DocumentMut,
     faults: Vec<Table>,
@@ -319,39 +327,73 @@ impl Candidate {
         }
         doc.to_string()
     }
+
+    /// This candidate with a run of `duration`, less the faults timed after its end (which
+    /// a shorter run never reaches, and the scenario rules refuse).
+    fn cut_to(&self, duration: String) -> anyhow::Result<Candidate> {
+        let end = sim::time::parse_duration(&duration).map_err(anyhow::Error::msg)?;
+        let mut faults = Vec::with_capacity(self.faults.len());
+        for f in &self.faults {
+            let at = match f.get("at").and_then(Item::as_str) {
+                Some(at) => Some(sim::time::parse_duration(at).map_err(anyhow::Error::msg)?),
+                None => None,
+            };
+            if at.is_none_or(|at| at <= end) {
+                faults.push(f.clone());
+            }
+        }
+        Ok(Candidate {
+            base: self.base.clone(),
+            faults,
+            duration: Some(duration),
+        })
+    }
+}
+
+/// A scratch file, removed when dropped (on an error too).
+struct ScratchFile(PathBuf);
+
+impl ScratchFile {
+    /// A path unique to this process and this shrink (hunts may run side by side in one
+    /// process).
+    fn new() -> Self {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("consim-hunt-{}-{n}.toml", std::process::id());
+        ScratchFile(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for ScratchFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Runs candidates from a scratch file, and says whether each still violates `invariant`.
 struct Tester<'a> {
-    scratch: PathBuf,
+    scratch: ScratchFile,
     seed: u64,
     invariant: &'a str,
     tried: usize,
 }
 
 impl Tester<'_> {
-    /// Whether the candidate `text` still violates the invariant.
-    fn reproduces(&mut self, text: &str) -> anyhow::Result<bool> {
+    /// Whether the candidate still violates the invariant. Every candidate is a valid
+    /// scenario (the shrinker only removes faults and shortens times, and cuts a run only
+    /// with the faults after its end), so a load error is a bug of the shrinker, reported.
+    fn reproduces(&mut self, c: &Candidate) -> anyhow::Result<bool> {
         self.tried += 1;
-        std::fs::write(&self.scratch, text)
-            .with_context(|| format!("writing {}", self.scratch.display()))?;
-        // A candidate the scenario rules refuse (a fault after the shortened duration) does
-        // not reproduce.
-        let Ok(s) = runner::load(&self.scratch, &[]) else {
-            return Ok(false);
-        };
+        let path = &self.scratch.0;
+        std::fs::write(path, c.text()).with_context(|| format!("writing {}", path.display()))?;
+        let s = runner::load(path, &[]).context("a shrinking candidate was refused")?;
         Ok(violated(&s.run(self.seed, None)?) == Some(self.invariant))
     }
 }
 
-/// Shrinks the failing run `original` to a reproducer.
-fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
-    let invariant = violated(&original).expect("a failing run");
-    let (_, text, _) = scenario::read(&h.path, &h.overrides)?;
-    let mut base: DocumentMut = text.parse().context("re-reading the scenario")?;
-    base.remove("nemesis");
-    base.remove("faults");
-    base["seed"] = toml_edit::value(original.seed as i64);
+/// The faults of a run's schedule, and how many of each kind.
+fn schedule_faults(original: &RunReport) -> anyhow::Result<(Vec<Table>, KindCounts)> {
     let schedule: DocumentMut = original
         .schedule_toml
         .parse()
@@ -361,50 +403,60 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         .and_then(Item::as_array_of_tables)
         .map(|a| a.iter().cloned().collect())
         .unwrap_or_default();
-    let faults_before = faults.len();
-    let mut kinds: Vec<(String, usize)> = Vec::new();
+    let mut kinds = KindCounts::new();
     for f in &faults {
-        let kind = [
-            "crash",
-            "restart",
-            "partition",
-            "partition_one_way",
-            "heal",
-            "clock_jump",
-            "clock_drift",
-            "loss",
-            "duplicate",
-        ]
-        .into_iter()
-        .find(|k| f.contains_key(k))
-        .unwrap_or("other");
-        match kinds.iter_mut().find(|(k, _)| k == kind) {
+        let kind = sim::fault::Fault::KINDS
+            .iter()
+            .copied()
+            .find(|k| f.contains_key(k))
+            .unwrap_or("other");
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
             Some((_, n)) => *n += 1,
-            None => kinds.push((kind.to_string(), 1)),
+            None => kinds.push((kind, 1)),
         }
     }
+    Ok((faults, kinds))
+}
+
+/// Shrinks the failing run `original` to a reproducer.
+fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
+    let invariant = violated(&original).expect("a failing run");
+    let (_, text, _) = scenario::read(&h.path, &h.overrides)?;
+    let mut scenario: DocumentMut = text.parse().context("re-reading the scenario")?;
+    // TOML integers are i64: `main` refuses hunt seeds above i64::MAX.
+    let seed = i64::try_from(original.seed).context("a seed above 2^63-1 cannot be written")?;
+    scenario["seed"] = toml_edit::value(seed);
+    let (faults, kinds) = schedule_faults(&original)?;
+    let faults_before = faults.len();
+    let mut base = scenario.clone();
+    base.remove("nemesis");
+    base.remove("faults");
     let mut c = Candidate {
         base,
         faults,
         duration: None,
     };
     let mut t = Tester {
-        scratch: scratch_file(),
+        scratch: ScratchFile::new(),
         seed: original.seed,
         invariant,
         tried: 0,
     };
     // The schedule in place of the nemesis must replay the same failure; if it does not
     // (a fault the schedule cannot express), the reproducer keeps the nemesis.
-    if !t.reproduces(&c.text())? {
-        let _ = std::fs::remove_file(&t.scratch);
-        anyhow::bail!(
-            "seed {} violates {invariant}, but its fault schedule alone does not replay \
-                 it: replay with `consim run {} --seed {}`",
-            original.seed,
-            h.path.display(),
-            original.seed
-        );
+    if !t.reproduces(&c)? {
+        return Ok(Found {
+            seed: original.seed,
+            invariant,
+            original,
+            repro_text: scenario.to_string(),
+            shrunk: false,
+            faults_before,
+            faults_after: faults_before,
+            kinds,
+            candidates: t.tried,
+            kept: 0,
+        });
     }
     let mut kept = 0;
     // Delta debugging over the faults: drop chunks of them, halving the chunk size down to
@@ -413,15 +465,10 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
     while !c.faults.is_empty() {
         let (mut at, mut removed) = (0, false);
         while at < c.faults.len() {
-            let mut trial = c.faults.clone();
-            trial.drain(at..(at + size).min(trial.len()));
-            let candidate = Candidate {
-                base: c.base.clone(),
-                faults: trial,
-                duration: c.duration.clone(),
-            };
-            if t.reproduces(&candidate.text())? {
-                c.faults = candidate.faults;
+            let mut trial = c.clone();
+            trial.faults.drain(at..(at + size).min(c.faults.len()));
+            if t.reproduces(&trial)? {
+                c = trial;
                 kept += 1;
                 removed = true;
             } else {
@@ -437,75 +484,42 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
     for i in 0..c.faults.len() {
         for key in ["restart_after", "heal_after"] {
             while let Some(shorter) = c.faults[i].get(key).and_then(Item::as_str).and_then(half) {
-                let mut trial = c.faults.clone();
-                trial[i][key] = toml_edit::value(shorter);
-                let candidate = Candidate {
-                    base: c.base.clone(),
-                    faults: trial,
-                    duration: c.duration.clone(),
-                };
-                if !t.reproduces(&candidate.text())? {
+                let mut trial = c.clone();
+                trial.faults[i][key] = toml_edit::value(shorter);
+                if !t.reproduces(&trial)? {
                     break;
                 }
-                c.faults = candidate.faults;
+                c = trial;
                 kept += 1;
             }
         }
     }
     // A shorter run.
-    let mut duration = c
-        .base
-        .get("duration")
-        .and_then(Item::as_str)
-        .map(str::to_owned);
-    while let Some(shorter) = duration.as_deref().and_then(half) {
-        let candidate = Candidate {
-            base: c.base.clone(),
-            faults: c.faults.clone(),
-            duration: Some(shorter.clone()),
-        };
-        if !t.reproduces(&candidate.text())? {
+    while let Some(shorter) = c
+        .duration
+        .as_deref()
+        .or_else(|| c.base.get("duration").and_then(Item::as_str))
+        .and_then(half)
+    {
+        let trial = c.cut_to(shorter)?;
+        if !t.reproduces(&trial)? {
             break;
         }
-        c.duration = Some(shorter.clone());
-        duration = Some(shorter);
+        c = trial;
         kept += 1;
     }
-    // Once more with every latency sample kept, for the reproducer's timeline.
-    std::fs::write(&t.scratch, c.text())?;
-    let final_run = runner::load(&t.scratch, &[])?.run_with(
-        original.seed,
-        None,
-        Samples::Keep,
-        ProgressLine::Never,
-    )?;
-    let _ = std::fs::remove_file(&t.scratch);
-    debug_assert_eq!(
-        violated(&final_run),
-        Some(invariant),
-        "the run is deterministic"
-    );
     Ok(Found {
         seed: original.seed,
         invariant,
-        kinds,
-        faults_after: c.faults.len(),
-        repro_text: c.text(),
-        repro: final_run,
         original,
+        repro_text: c.text(),
+        shrunk: true,
         faults_before,
+        faults_after: c.faults.len(),
+        kinds,
         candidates: t.tried,
         kept,
     })
-}
-
-/// A scratch file for candidates, unique to this process and this shrink (hunts may run
-/// side by side in one process).
-fn scratch_file() -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    std::env::temp_dir().join(format!("consim-hunt-{}-{n}.toml", std::process::id()))
 }
 
 /// Half of a duration written as text, if that is at least a millisecond.
@@ -516,22 +530,37 @@ fn half(text: &str) -> Option<String> {
         .then(|| sim::time::format_nanos(half.as_nanos() as u64))
 }
 
-/// Writes the reproducer and its run into `dir`: `repro.toml`, and the run's result,
-/// history, schedule and timeline as `consim run --out` writes them.
-pub fn write(dir: &Path, found: &Found) -> anyhow::Result<PathBuf> {
+/// Writes the reproducer into `dir` as `repro.toml`, replays it from there (every latency
+/// sample kept, for its timeline), and writes that run's result, history, schedule and
+/// timeline as `consim run --out` does. The replay must violate the same invariant: runs are
+/// deterministic, so anything else is a bug, reported as an error.
+pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> {
     crate::output::create_dir(dir)?;
     let repro = dir.join("repro.toml");
+    let how = if found.shrunk {
+        format!(
+            "shrunk from {} faults to {} in {} candidate runs",
+            found.faults_before, found.faults_after, found.candidates
+        )
+    } else {
+        "not shrunk: its fault schedule alone does not replay it, so the nemesis stays".into()
+    };
     let header = format!(
-        "# Found by `consim hunt`: seed {} violates {}; shrunk from {} faults to {} in {} \
-         candidate runs.\n# Replay: consim run {}\n",
+        "# Found by `consim hunt`: seed {} violates {}; {how}.\n# Replay: consim run {}\n",
         found.seed,
         found.invariant,
-        found.faults_before,
-        found.faults_after,
-        found.candidates,
         repro.display()
     );
     crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
-    crate::output::write_run(dir, &found.repro)?;
-    Ok(repro)
+    let run = runner::load(&repro, &[])
+        .with_context(|| format!("reloading {}", repro.display()))?
+        .run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
+    anyhow::ensure!(
+        violated(&run) == Some(found.invariant),
+        "{} does not replay the violation of {} (a determinism bug: please report it)",
+        repro.display(),
+        found.invariant
+    );
+    crate::output::write_run(dir, &run)?;
+    Ok((repro, run))
 }

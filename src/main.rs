@@ -126,7 +126,8 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.trim().to_string()))
 }
 
-/// `A..B`, both included, `A <= B`.
+/// `A..B`, both included, `A <= B`, at most 2^63-1: a hunt's reproducer writes its seed into
+/// a scenario file, and TOML integers are signed 64-bit.
 fn parse_seed_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     let (a, b) = s
         .split_once("..")
@@ -134,6 +135,12 @@ fn parse_seed_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     let (a, b) = (parse_seed(a.trim())?, parse_seed(b.trim())?);
     if a > b {
         return Err(format!("`{s}`: the range is empty ({a} > {b})"));
+    }
+    if b > i64::MAX as u64 {
+        return Err(format!(
+            "`{s}`: hunt seeds go up to 2^63-1 ({}), the largest a scenario file can hold",
+            i64::MAX
+        ));
     }
     Ok(a..=b)
 }
@@ -150,6 +157,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
         seeds: a.seeds.clone(),
         jobs: usize::from(a.jobs),
     };
+    // At most 2^63 seeds (`parse_seed_range`): no overflow.
     let total = a.seeds.end() - a.seeds.start() + 1;
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
@@ -184,23 +192,28 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
             Ok(judgement.into())
         }
         Outcome::Found(f) => {
-            let repro = hunt::write(&a.out, &f)?;
-            let detail = f
-                .repro
+            let (repro, run) = hunt::write(&a.out, &f)?;
+            let detail = run
                 .invariants
                 .iter()
                 .find(|i| i.name == f.invariant)
                 .map_or("", |i| i.detail.as_str());
             let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let shrink = if f.shrunk {
+                format!(
+                    "shrunk from {} faults to {} ({} candidate runs, {} kept)",
+                    f.faults_before, f.faults_after, f.candidates, f.kept
+                )
+            } else {
+                "not shrunk: its fault schedule alone does not replay it, so the reproducer \
+                 keeps the nemesis with the seed written in"
+                    .to_string()
+            };
             output::emit(&format!(
-                "seed {}: {} violated\n  {detail}\n  the failing run's faults: {}\n  shrunk from {} faults to {} ({} candidate runs, {} kept)\n  reproducer: {}\n  replay: consim run {}\n",
+                "seed {}: {} violated\n  {detail}\n  the failing run's faults: {}\n  {shrink}\n  reproducer: {}\n  replay: consim run {}\n",
                 f.seed,
                 f.invariant,
                 if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") },
-                f.faults_before,
-                f.faults_after,
-                f.candidates,
-                f.kept,
                 repro.display(),
                 repro.display()
             ))?;

@@ -108,6 +108,12 @@ fn bad_input_exits_2() {
     for args in [
         &["scenarios/register-singapore-sync.toml", "--seeds", "9..1"][..],
         &["scenarios/register-singapore-sync.toml", "--seeds", "1-9"],
+        // Above 2^63-1, which a reproducer's `seed` could not hold.
+        &[
+            "scenarios/register-singapore-sync.toml",
+            "--seeds",
+            "1..9223372036854775808",
+        ],
         &["scenarios/register-singapore-sync.toml", "--jobs", "0"],
         &[
             "scenarios/register-singapore-sync.toml",
@@ -143,7 +149,7 @@ fn every_known_bug_is_hunted_down_and_replayed() {
             panic!("{} {}: not found in 200 seeds", known.scenario, known.bug);
         };
         let dir = Scratch::new(&format!("hunt-known-{}", known.bug));
-        let repro = hunt::write(&dir, &f).unwrap();
+        let (repro, _) = hunt::write(&dir, &f).unwrap();
         let r = consim::runner::load(&repro, &[])
             .unwrap()
             .run(f.seed, None)
@@ -169,6 +175,11 @@ fn every_known_bug_is_hunted_down_and_replayed() {
             "bank-transfer-saga",
             "register-singapore-sync",
         ];
+        assert!(
+            f.shrunk,
+            "{} {}: the schedule alone did not replay the failure",
+            known.scenario, known.bug
+        );
         if small.contains(&known.scenario) {
             assert!(
                 f.faults_after <= 3,

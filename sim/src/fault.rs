@@ -44,6 +44,37 @@ pub enum Fault {
     Duplicate { p: f64 },
 }
 
+impl Fault {
+    /// Every fault's kind, as the key that names it in a scenario's `[[faults]]` table.
+    pub const KINDS: [&'static str; 9] = [
+        "crash",
+        "restart",
+        "partition",
+        "partition_one_way",
+        "heal",
+        "clock_jump",
+        "clock_drift",
+        "loss",
+        "duplicate",
+    ];
+
+    /// This fault's kind, one of [`Fault::KINDS`].
+    pub fn kind(&self) -> &'static str {
+        let i = match self {
+            Fault::Crash { .. } => 0,
+            Fault::Restart { .. } => 1,
+            Fault::Partition { .. } => 2,
+            Fault::PartitionOneWay { .. } => 3,
+            Fault::Heal => 4,
+            Fault::ClockJump { .. } => 5,
+            Fault::ClockDrift { .. } => 6,
+            Fault::Loss { .. } => 7,
+            Fault::Duplicate { .. } => 8,
+        };
+        Self::KINDS[i]
+    }
+}
+
 /// Which side of a message a trigger watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -438,5 +469,45 @@ mod tests {
             toml.contains("crash = ") && toml.contains("partition = [["),
             "{toml}"
         );
+    }
+
+    #[test]
+    fn each_fault_kind_is_the_key_its_toml_table_starts_with() {
+        let n = NodeId(0);
+        let faults = [
+            Fault::Crash {
+                node: n,
+                restart_after_ns: None,
+            },
+            Fault::Restart { node: n },
+            Fault::Partition {
+                groups: vec![vec![n]],
+                heal_after_ns: None,
+            },
+            Fault::PartitionOneWay {
+                from: vec![n],
+                to: vec![n],
+                heal_after_ns: None,
+            },
+            Fault::Heal,
+            Fault::ClockJump { node: n, by_ns: 1 },
+            Fault::ClockDrift { node: n, ppm: 1 },
+            Fault::Loss { p: 0.1 },
+            Fault::Duplicate { p: 0.1 },
+        ];
+        let names = ["a".to_string()];
+        let mut kinds: Vec<&str> = faults.iter().map(Fault::kind).collect();
+        for (f, kind) in faults.iter().zip(&kinds) {
+            let schedule = FaultSchedule {
+                faults: vec![ScheduledFault {
+                    when: When::At(0),
+                    fault: f.clone(),
+                }],
+            };
+            let toml = schedule.to_toml(&names);
+            assert!(toml.contains(&format!("\n{kind} = ")), "{kind}: {toml}");
+        }
+        kinds.dedup();
+        assert_eq!(kinds, Fault::KINDS);
     }
 }

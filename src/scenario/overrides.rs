@@ -44,7 +44,7 @@ impl Origins {
 }
 
 /// Parses an override's value: TOML when it is TOML (`5`, `true`, `"x"`, `[1, 2]`), else the
-/// text itself as a string (`--set model.bug=ack-before-sync`, `exponential(10ms)`). A date
+/// text itself as a string (`--set model.bug=fake-sync`, `exponential(10ms)`). A date
 /// or time (`2024-01-01`) is taken as a string too: no scenario field holds one.
 pub(super) fn parse_value(value: &str) -> toml_edit::Value {
     match value.parse::<toml_edit::Value>() {
