@@ -6,6 +6,7 @@
 //! or random — can be printed back as TOML, shrunk, and replayed.
 
 use crate::dist::Dist;
+use crate::net::ToRestarted;
 use crate::rng::Rng;
 use crate::time::{format_nanos, format_signed_nanos};
 use crate::NodeId;
@@ -42,11 +43,14 @@ pub enum Fault {
     Loss { p: f64 },
     /// Every link duplicates messages with this probability from now on.
     Duplicate { p: f64 },
+    /// Messages in flight to a node that crashes are dropped, or delivered if it is up again
+    /// when they arrive, from now on.
+    ToRestarted(ToRestarted),
 }
 
 impl Fault {
     /// Every fault's kind, as the key that names it in a scenario's `[[faults]]` table.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "crash",
         "restart",
         "partition",
@@ -56,6 +60,7 @@ impl Fault {
         "clock_drift",
         "loss",
         "duplicate",
+        "to_restarted",
     ];
 
     /// This fault's kind, one of [`Fault::KINDS`].
@@ -70,6 +75,7 @@ impl Fault {
             Fault::ClockDrift { .. } => 6,
             Fault::Loss { .. } => 7,
             Fault::Duplicate { .. } => 8,
+            Fault::ToRestarted(_) => 9,
         };
         Self::KINDS[i]
     }
@@ -125,7 +131,10 @@ pub struct Nemesis {
     pub clock_jump: Option<Dist>,
     /// Swarm testing (Groce et al., "Swarm testing", ISSTA 2012): each seed also switches
     /// every configured fault kind on or off and scales its rate by 1/4 to 4, so that rare
-    /// combinations (crashes without partitions, a storm of clock jumps) get explored.
+    /// combinations (crashes without partitions, a storm of clock jumps) get explored. A seed
+    /// with crashes on also delivers, half the time, the messages in flight to a crashed node
+    /// that arrive after it restarted ([`ToRestarted::Deliver`], a fault at time 0), so that
+    /// recovery code meets late messages of the node's previous life.
     pub swarm: bool,
 }
 
@@ -297,6 +306,17 @@ impl Nemesis {
                 });
             }
         }
+        // Drawn last, so that the faults above stay what they were before this choice existed.
+        if self.swarm
+            && swarm.on[SwarmChoice::CRASH]
+            && self.crash_every.is_some()
+            && rng.chance(0.5)
+        {
+            out.push(ScheduledFault {
+                when: When::At(0),
+                fault: Fault::ToRestarted(ToRestarted::Deliver),
+            });
+        }
         out.sort_by_key(|f| match f.when {
             When::At(t) => t,
             When::Message { .. } => u64::MAX,
@@ -412,6 +432,9 @@ impl FaultSchedule {
                 Fault::Duplicate { p } => {
                     let _ = writeln!(s, "duplicate = {p}");
                 }
+                Fault::ToRestarted(policy) => {
+                    let _ = writeln!(s, "to_restarted = {:?}", policy.as_str());
+                }
             }
             s.push('\n');
         }
@@ -494,6 +517,7 @@ mod tests {
             Fault::ClockDrift { node: n, ppm: 1 },
             Fault::Loss { p: 0.1 },
             Fault::Duplicate { p: 0.1 },
+            Fault::ToRestarted(ToRestarted::Deliver),
         ];
         let names = ["a".to_string()];
         let mut kinds: Vec<&str> = faults.iter().map(Fault::kind).collect();

@@ -11,7 +11,7 @@ use crate::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, Whe
 use crate::history::History;
 use crate::invariant::Verdict;
 use crate::metrics::Metrics;
-use crate::net::{DropReason, Fate, Network};
+use crate::net::{DropReason, Fate, Network, ToRestarted};
 use crate::node::{Ctx, Message, Model, Node, Observed, TimerId, World};
 use crate::rng::Rng;
 use crate::time::{nanos, Time};
@@ -89,6 +89,9 @@ pub struct Stats {
     pub dropped_loss: u64,
     pub dropped_partition: u64,
     pub dropped_receiver_down: u64,
+    /// Messages sent to an earlier life of their receiver and delivered after it restarted
+    /// (`ToRestarted::Deliver`); counted in `messages_delivered` too.
+    pub delivered_to_restarted: u64,
     pub timers_fired: u64,
     pub crashes: u64,
     pub restarts: u64,
@@ -767,13 +770,17 @@ impl<M: Model> Sim<M> {
             } => {
                 let kind = msg.kind();
                 let slot = &k.slots[to.index()];
-                let mut reason = if !slot.up || slot.incarnation != incarnation {
-                    Some(DropReason::ReceiverDown)
-                } else if k.net.drops_in_flight(from, to) {
-                    Some(DropReason::Partition)
-                } else {
-                    None
-                };
+                // A message of an earlier life of the receiver (it crashed after the send)
+                // reaches the restarted node only under `ToRestarted::Deliver`.
+                let earlier_life = slot.incarnation != incarnation;
+                let mut reason =
+                    if !slot.up || (earlier_life && k.net.to_restarted() == ToRestarted::Drop) {
+                        Some(DropReason::ReceiverDown)
+                    } else if k.net.drops_in_flight(from, to) {
+                        Some(DropReason::Partition)
+                    } else {
+                        None
+                    };
                 // A receive trigger fires before the message is handled: if it crashes the
                 // receiver, the message is lost with it.
                 if reason.is_none() && !k.triggers.is_empty() {
@@ -808,6 +815,7 @@ impl<M: Model> Sim<M> {
                 k.hash.mix(u64::from(from.0));
                 k.hash.mix(u64::from(to.0));
                 k.stats.messages_delivered += 1;
+                k.stats.delivered_to_restarted += u64::from(earlier_life);
                 let n = self.nodes[to.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -939,6 +947,7 @@ impl<M: Model> Sim<M> {
             Fault::ClockDrift { node, ppm } => k.slots[node.index()].clock.set_drift(k.now, ppm),
             Fault::Loss { p } => k.net.set_loss(p),
             Fault::Duplicate { p } => k.net.set_duplicate(p),
+            Fault::ToRestarted(policy) => k.net.set_to_restarted(policy),
         }
     }
 
