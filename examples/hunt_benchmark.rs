@@ -25,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     for known in KNOWN_BUGS {
         let h = known.hunt(root, 1..=seeds, jobs)?;
         let started = Instant::now();
-        let row = match hunt::hunt(&h, &|_| {})? {
+        let row = match hunt::hunt(&h, &|_| {})?.outcome {
             Outcome::Found(f) => format!(
                 "{} | {} | {} → {} | {} | {:.1} s",
                 f.seed,

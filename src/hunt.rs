@@ -23,6 +23,7 @@ use crate::scenario;
 use crate::watch::ProgressLine;
 use anyhow::Context;
 use rayon::prelude::*;
+use sim::fault::FaultCoverage;
 use sim::invariant::Status;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
@@ -258,6 +259,15 @@ pub enum Outcome {
     },
 }
 
+/// What a hunt found, and what its runs exercised.
+pub struct Searched {
+    pub outcome: Outcome,
+    /// The runs made before the hunt stopped (the whole chunk with the failure included).
+    pub runs: u64,
+    /// Their faults against the model's phases, summed.
+    pub coverage: FaultCoverage,
+}
+
 /// The invariant `r` violates that its scenario expects to hold, if any.
 fn violated(r: &RunReport) -> Option<&'static str> {
     r.invariants
@@ -267,7 +277,7 @@ fn violated(r: &RunReport) -> Option<&'static str> {
 }
 
 /// Runs the hunt; `progress` is told after every chunk of seeds.
-pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Outcome> {
+pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Searched> {
     let scenario = runner::load(&h.path, &h.overrides)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(h.jobs.max(1))
@@ -275,7 +285,13 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Ou
         .context("starting the worker threads")?;
     let chunk = (h.jobs.max(1) * 4) as u64;
     let mut done = Progress::default();
+    let mut coverage = FaultCoverage::default();
     let mut start = *h.seeds.start();
+    let searched = |outcome, done: Progress, coverage| Searched {
+        outcome,
+        runs: done.runs,
+        coverage,
+    };
     while start <= *h.seeds.end() {
         let end = start.saturating_add(chunk - 1).min(*h.seeds.end());
         let reports: Vec<RunReport> = pool.install(|| {
@@ -288,20 +304,96 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Ou
             done.runs += 1;
             done.violations += u64::from(violated(r).is_some());
             done.unknown += u64::from(r.invariants.iter().any(|i| i.status == Status::Unknown));
+            coverage.merge(&r.coverage);
         }
         progress(done);
         if let Some(r) = reports.into_iter().find(|r| violated(r).is_some()) {
-            return Ok(Outcome::Found(Box::new(shrink(h, r)?)));
+            let found = Outcome::Found(Box::new(shrink(h, r)?));
+            return Ok(searched(found, done, coverage));
         }
         if end == u64::MAX {
             break;
         }
         start = end + 1;
     }
-    Ok(Outcome::Clean {
+    let clean = Outcome::Clean {
         runs: done.runs,
         unknown: done.unknown,
-    })
+    };
+    Ok(searched(clean, done, coverage))
+}
+
+/// The coverage table a hunt prints: per fault kind that struck, how many struck while each
+/// of the model's phases was under way (one fault may strike several at once) and while none
+/// was, then the pairs never hit.
+pub fn coverage_table(c: &FaultCoverage, runs: u64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if c.rows().next().is_none() {
+        let _ = writeln!(out, "fault coverage: no fault struck in {runs} runs");
+        return out;
+    }
+    if c.phases().is_empty() {
+        let kinds: Vec<String> = c.rows().map(|(k, n, _)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            out,
+            "fault coverage over {runs} runs: {} (this model names no phases)",
+            kinds.join(", ")
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "fault coverage over {runs} runs: faults struck while each phase was under way"
+    );
+    let headers: Vec<&str> = ["fault", "struck"]
+        .into_iter()
+        .chain(c.phases().iter().copied())
+        .chain(["idle"])
+        .collect();
+    let kind_width = c.rows().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                kind_width.max(h.len())
+            } else {
+                h.len().max(6)
+            }
+        })
+        .collect();
+    let mut line = |cells: &[String]| {
+        let _ = write!(out, "  {:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells[1..].iter().zip(&widths[1..]) {
+            let _ = write!(out, "  {cell:>w$}");
+        }
+        out.push('\n');
+    };
+    line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    let mut never = Vec::new();
+    for (kind, struck, hits) in c.rows() {
+        let cells: Vec<String> = [kind.to_string(), struck.to_string()]
+            .into_iter()
+            .chain(hits.iter().map(u64::to_string))
+            .collect();
+        line(&cells);
+        // Restarts, heals and network settings are the ends and frames of faults: only a
+        // fault that breaks something counts as leaving a phase untested.
+        if ["crash", "partition", "partition_one_way", "clock_jump"].contains(&kind) {
+            never.extend(
+                c.phases()
+                    .iter()
+                    .zip(hits)
+                    .filter(|(_, &n)| n == 0)
+                    .map(|(phase, _)| format!("{kind} during {phase}")),
+            );
+        }
+    }
+    if !never.is_empty() {
+        let _ = writeln!(out, "  never hit: {}", never.join(", "));
+    }
+    out
 }
 
 /// A candidate reproducer: the scenario text with its overrides, the seed, and these faults.

@@ -170,13 +170,14 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let outcome = hunt::hunt(&h, &|p| {
+    let searched = hunt::hunt(&h, &|p| {
         bar.set_position(p.runs);
         bar.set_message(format!("{} violated, {} unknown,", p.violations, p.unknown));
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    match outcome {
+    let coverage = hunt::coverage_table(&searched.coverage, searched.runs);
+    match searched.outcome {
         Outcome::Clean { runs, unknown } => {
             output::emit(&format!(
                 "no violation in {runs} runs (seeds {}..{}, {:.1} runs/s); {unknown} ended unknown\n",
@@ -184,6 +185,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
                 a.seeds.end(),
                 runs as f64 / secs
             ))?;
+            output::emit(&coverage)?;
             let judgement = if unknown > 0 {
                 exit::Judgement::Unknown
             } else {
@@ -217,6 +219,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
                 repro.display(),
                 repro.display()
             ))?;
+            output::emit(&coverage)?;
             Ok(exit::Judgement::Unmet.into())
         }
     }

@@ -509,6 +509,33 @@ impl sim::Model for SagaModel {
         }
     }
 
+    fn phases(&self) -> &'static [&'static str] {
+        &["debiting", "crediting", "refunding"]
+    }
+
+    /// The steps some saga is at, by the orchestrator's state (recovered from its disk while
+    /// it is down).
+    fn phases_now(&self, world: &World<'_, SagaNode>) -> u32 {
+        let id = self.setup.orchestrator;
+        let recovered;
+        let orchestrator = match world.nodes[id.index()].as_ref().map(|n| &n.role) {
+            Some(Role::Orchestrator(o)) => o,
+            _ => {
+                recovered = Orchestrator::recover(world.disk(id).synced());
+                &recovered
+            }
+        };
+        orchestrator.sagas.values().fold(0, |under_way, saga| {
+            under_way
+                | match saga.stage {
+                    Stage::Debiting => 1,
+                    Stage::Crediting { .. } => 2,
+                    Stage::Refunding { .. } => 4,
+                    Stage::Done { .. } => 0,
+                }
+        })
+    }
+
     fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
         settle_told(world, &self.setup);
         if self

@@ -65,7 +65,12 @@ impl Fault {
 
     /// This fault's kind, one of [`Fault::KINDS`].
     pub fn kind(&self) -> &'static str {
-        let i = match self {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// This fault's kind as an index into [`Fault::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
             Fault::Crash { .. } => 0,
             Fault::Restart { .. } => 1,
             Fault::Partition { .. } => 2,
@@ -76,8 +81,81 @@ impl Fault {
             Fault::Loss { .. } => 7,
             Fault::Duplicate { .. } => 8,
             Fault::ToRestarted(_) => 9,
-        };
-        Self::KINDS[i]
+        }
+    }
+}
+
+/// Which protocol phases were under way when each fault struck ([`crate::Model::phases`]):
+/// what a search of fault schedules exercised, and what it never touched. A fault under way
+/// in no phase counts as idle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultCoverage {
+    phases: &'static [&'static str],
+    /// `hits[kind * (phases + 1) + phase]`, kinds in [`Fault::KINDS`] order, idle last.
+    hits: Vec<u64>,
+    /// Faults of each kind that struck (one may hit several phases at once).
+    strikes: [u64; Fault::KINDS.len()],
+}
+
+impl FaultCoverage {
+    /// The most phases a model may name: they travel as a bitmask.
+    pub const MAX_PHASES: usize = 32;
+
+    pub fn new(phases: &'static [&'static str]) -> FaultCoverage {
+        assert!(phases.len() <= Self::MAX_PHASES, "at most 32 phases");
+        FaultCoverage {
+            phases,
+            hits: vec![0; Fault::KINDS.len() * (phases.len() + 1)],
+            strikes: [0; Fault::KINDS.len()],
+        }
+    }
+
+    pub fn phases(&self) -> &'static [&'static str] {
+        self.phases
+    }
+
+    /// A fault of kind `kind` (an index into [`Fault::KINDS`]) struck while the phases of
+    /// `under_way` (bit i for phase i) were under way.
+    pub fn record(&mut self, kind: usize, under_way: u32) {
+        let width = self.phases.len() + 1;
+        debug_assert!(
+            under_way >> self.phases.len() == 0,
+            "a phase the model did not name"
+        );
+        self.strikes[kind] += 1;
+        let row = &mut self.hits[kind * width..(kind + 1) * width];
+        if under_way == 0 {
+            row[width - 1] += 1;
+        }
+        for (i, hits) in row[..width - 1].iter_mut().enumerate() {
+            *hits += u64::from(under_way >> i & 1);
+        }
+    }
+
+    /// Adds another run's counts (of the same model).
+    pub fn merge(&mut self, other: &FaultCoverage) {
+        if self.hits.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        assert_eq!(self.phases, other.phases, "coverage of one model");
+        for (a, b) in self.hits.iter_mut().zip(&other.hits) {
+            *a += b;
+        }
+        for (a, b) in self.strikes.iter_mut().zip(&other.strikes) {
+            *a += b;
+        }
+    }
+
+    /// Per fault kind that struck at all: its name, how many struck in all, and the hits per
+    /// phase (idle last).
+    pub fn rows(&self) -> impl Iterator<Item = (&'static str, u64, &[u64])> + '_ {
+        let width = self.phases.len() + 1;
+        self.hits
+            .chunks(width)
+            .zip(Fault::KINDS)
+            .zip(self.strikes)
+            .filter_map(move |((row, kind), total)| (total > 0).then_some((kind, total, row)))
     }
 }
 
@@ -533,5 +611,26 @@ mod tests {
         }
         kinds.dedup();
         assert_eq!(kinds, Fault::KINDS);
+    }
+
+    #[test]
+    fn coverage_counts_each_strike_once_and_each_phase_it_hit() {
+        let mut c = FaultCoverage::new(&["a", "b"]);
+        c.record(0, 0b11); // a crash while both phases were under way
+        c.record(0, 0); // a crash while none was
+        c.record(2, 0b10); // a partition during b
+        let mut sum = c.clone();
+        sum.merge(&c);
+        let rows: Vec<_> = sum.rows().collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("crash", 4, &[2, 2, 2][..]),
+                ("partition", 2, &[0, 2, 0][..])
+            ]
+        );
+        let mut empty = FaultCoverage::default();
+        empty.merge(&c);
+        assert_eq!(empty, c);
     }
 }

@@ -7,7 +7,7 @@
 
 use crate::clock::Clock;
 use crate::disk::Disk;
-use crate::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use crate::fault::{Direction, Fault, FaultCoverage, FaultSchedule, Nemesis, ScheduledFault, When};
 use crate::history::History;
 use crate::invariant::Verdict;
 use crate::metrics::Metrics;
@@ -134,6 +134,8 @@ pub struct RunResult {
     pub unfired: FaultSchedule,
     /// When nodes were down and the network partitioned, in time order of their start.
     pub episodes: Vec<Episode>,
+    /// Which of the model's phases each fault struck in.
+    pub coverage: FaultCoverage,
 }
 
 enum Ev<M, T> {
@@ -482,6 +484,7 @@ pub struct Sim<M: Model> {
     /// Why the watch hook (or the history limit) stopped the run.
     interrupted: Option<String>,
     max_history: usize,
+    coverage: FaultCoverage,
 }
 
 impl<M: Model> Sim<M> {
@@ -579,6 +582,7 @@ impl<M: Model> Sim<M> {
             kernel.push(duration, Ev::Settle);
         }
         Sim {
+            coverage: FaultCoverage::new(model.phases()),
             kernel,
             nodes,
             model,
@@ -679,6 +683,7 @@ impl<M: Model> Sim<M> {
             history: k.history,
             schedule: self.schedule,
             episodes: k.episodes,
+            coverage: self.coverage,
             unfired: FaultSchedule {
                 faults: k
                     .triggers
@@ -909,6 +914,11 @@ impl<M: Model> Sim<M> {
         if self.kernel.settling && !matches!(fault, Fault::Restart { .. } | Fault::Heal) {
             return; // the settle phase is fault-free by definition
         }
+        if !self.kernel.settling {
+            let (world, _, _) = split(&mut self.kernel, &self.nodes);
+            let under_way = self.model.phases_now(&world);
+            self.coverage.record(fault.kind_index(), under_way);
+        }
         let k = &mut self.kernel;
         k.hash.mix(TAG_FAULT);
         if let Some(t) = &mut k.trace {
@@ -1023,9 +1033,10 @@ impl<M: Model> Sim<M> {
     /// (Clock offsets and drifts stay: they are the hardware's.)
     fn settle(&mut self) {
         debug_assert_eq!(self.kernel.now.0, self.settle_at);
+        // Settling first: the heal and restarts below end the run's faults, they are none.
+        self.kernel.settling = true;
         self.apply_fault(Fault::Heal, None);
         self.kernel.net.reset_overrides();
-        self.kernel.settling = true;
         for i in 0..self.nodes.len() as u32 {
             self.restart(NodeId(i));
         }

@@ -149,6 +149,20 @@ impl Server {
         }
     }
 
+    /// As primary, whether some server may not hold all of its log yet: entries are on
+    /// their way to the replicas.
+    pub(super) fn replicating(&self) -> bool {
+        match &self.standing {
+            Standing::Primary(p) => p.matched.iter().any(|&m| m < self.log.len()),
+            _ => false,
+        }
+    }
+
+    /// Whether it stands for election now.
+    pub(super) fn candidate(&self) -> bool {
+        matches!(self.standing, Standing::Candidate(_))
+    }
+
     pub fn log(&self) -> &Log {
         &self.log
     }

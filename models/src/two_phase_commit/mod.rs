@@ -313,6 +313,14 @@ impl sim::Model for TwoPc {
         }
     }
 
+    fn phases(&self) -> &'static [&'static str] {
+        checks::PHASES
+    }
+
+    fn phases_now(&self, world: &World<'_, TwoPcNode>) -> u32 {
+        checks::phases_now(world, &self.setup)
+    }
+
     fn observe(&mut self, world: &World<'_, TwoPcNode>, event: Observed, metrics: &mut Metrics) {
         settle_told(world, &self.setup);
         let Some(changed) = self
