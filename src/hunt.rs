@@ -29,8 +29,9 @@ use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 
-/// A known bug and the bundled story a hunt looks for it in (with the settings it needs).
-pub struct KnownBug {
+/// A bug (known or unnamed) and the bundled story a hunt looks for it in (with the settings
+/// it needs).
+pub struct BugStory {
     pub scenario: &'static str,
     pub bug: &'static str,
     pub set: &'static [(&'static str, &'static str)],
@@ -39,43 +40,43 @@ pub struct KnownBug {
 /// Every known-bug variant of every model, with its story: what the hunt benchmark runs
 /// (`cargo run --release --example hunt_benchmark`), and what `tests/hunt.rs` checks covers
 /// every model's `bugs`.
-pub const KNOWN_BUGS: &[KnownBug] = &[
-    KnownBug {
+pub const KNOWN_BUGS: &[BugStory] = &[
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "commit-before-log",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "unsynced-prepare",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "abort-keeps-lock",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-saga",
         bug: "no-compensation",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-saga",
         bug: "compensated-reported-committed",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "register-singapore-sync",
         bug: "no-epochs",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "register-singapore-sync",
         bug: "fake-sync",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "regional-read-after-write",
         bug: "ignore-session",
         set: &[
@@ -83,76 +84,117 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
             ("model.read_your_writes", "session"),
         ],
     },
-    KnownBug {
+    BugStory {
         scenario: "regional-read-after-write",
         bug: "early-invalidation",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "no-ledger",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "ledger-separate-step",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "check-then-act",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "key-per-attempt",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "no-dedupe",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "commit-offset-first",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "wrong-partition-key",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "billing-reconciliation",
         bug: "report-only",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "quorum-staleness",
         bug: "ack-before-quorum",
         set: &[("model.r", "2"), ("model.w", "2")],
     },
-    KnownBug {
+    BugStory {
         scenario: "quorum-staleness",
         bug: "read-first-reply",
         set: &[("model.r", "2"), ("model.w", "2")],
     },
     // The bug's own story expects the violation: the hunt runs the correct story with the
     // bug and the coarse timestamps of the bug's story.
-    KnownBug {
+    BugStory {
         scenario: "user-profile-lww",
         bug: "no-tiebreak",
         set: &[("model.timestamp_resolution", "1s")],
     },
-    KnownBug {
+    BugStory {
         scenario: "user-profile-vector-clocks",
         bug: "no-clock-merge",
         set: &[],
     },
 ];
 
-impl KnownBug {
+/// Every unnamed bug (`ModelSpec::unnamed_bugs`: plausible mistakes no invariant or story was
+/// written against), with the story of its model a hunt runs: what the invariants and the
+/// hunt catch unaided (`cargo run --release --example hunt_benchmark` prints both tables).
+pub const UNNAMED_BUGS: &[BugStory] = &[
+    BugStory {
+        scenario: "bank-transfer-2pc",
+        bug: "forget-prepared",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-2pc",
+        bug: "no-decision-resend",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-saga",
+        bug: "refund-not-retried",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-saga",
+        bug: "step-rerun",
+        set: &[],
+    },
+    BugStory {
+        scenario: "register-singapore-sync",
+        bug: "sync-after-one",
+        set: &[],
+    },
+    BugStory {
+        scenario: "register-singapore-sync",
+        bug: "empty-disk-restart",
+        set: &[],
+    },
+    BugStory {
+        scenario: "payment-retries",
+        bug: "ledger-unsynced",
+        set: &[],
+    },
+];
+
+impl BugStory {
     /// The hunt for it over `seeds`, on `jobs` threads, from the project root `root`.
     pub fn hunt(
         &self,

@@ -428,7 +428,7 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
         if json {
             let v = serde_json::json!({
                 "kind": s.kind, "summary": s.summary, "params": d.params,
-                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "messages": s.messages,
+                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "unnamed_bugs": s.unnamed_bugs, "messages": s.messages,
             });
             writeln!(text, "{v}")?;
         } else {
@@ -454,7 +454,12 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 s.bugs.join(", ")
             };
-            writeln!(text, "  bugs:       {bugs}\n")?;
+            writeln!(text, "  bugs:       {bugs}")?;
+            if !s.unnamed_bugs.is_empty() {
+                // Selected with `bug` too; no story expects them (see `hunt::UNNAMED_BUGS`).
+                writeln!(text, "  unnamed:    {}", s.unnamed_bugs.join(", "))?;
+            }
+            writeln!(text)?;
         }
     }
     output::emit(&text)?;

@@ -141,6 +141,13 @@ fn every_known_bug_is_hunted_down_and_replayed() {
                 d.spec.kind
             );
         }
+        for bug in d.spec.unnamed_bugs {
+            assert!(
+                hunt::UNNAMED_BUGS.iter().any(|k| k.bug == *bug),
+                "{} unnamed bug {bug} has no story in hunt::UNNAMED_BUGS",
+                d.spec.kind
+            );
+        }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for known in KNOWN_BUGS {

@@ -176,6 +176,12 @@ crate::bugs! {
         /// (`read_your_writes` breaks under `cache-invalidation`).
         EarlyInvalidation = "early-invalidation",
     }
+    unnamed {
+        /// Sync acknowledges once one replica has the write, not every replica.
+        SyncAfterOne = "sync-after-one",
+        /// A server restarts from an empty log (its disk read from a lost volume).
+        EmptyDiskRestart = "empty-disk-restart",
+    }
 }
 
 /// A client request's id.
@@ -538,6 +544,7 @@ impl Params for ReplicationParams {
             "monotonic_reads_violations",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

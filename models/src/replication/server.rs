@@ -99,7 +99,12 @@ impl Server {
     /// epoch, the first primary as its primary; one restarting from its disk comes back a
     /// follower and learns the primary from its next append.
     pub(super) fn new(s: &Setup, ordinal: usize, disk: &[Record]) -> Server {
-        let (log, promised) = Log::replay(disk);
+        let kept = if s.params.bug == Bug::EmptyDiskRestart {
+            &[]
+        } else {
+            disk
+        };
+        let (log, promised) = Log::replay(kept);
         let first = Epoch::initial(s.first_primary);
         let fresh = disk.is_empty();
         let mut server = Server {
@@ -599,6 +604,7 @@ impl Server {
             _ if s.params.bug == Bug::FakeSync => 0,
             Mode::Async => 0,
             Mode::Semisync => s.params.sync_replicas as usize,
+            Mode::Sync if s.params.bug == Bug::SyncAfterOne => 1,
             Mode::Sync => replicas,
         };
         if needed == 0 {

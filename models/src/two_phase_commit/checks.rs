@@ -163,7 +163,7 @@ pub(super) fn phases_now(world: &World<'_, TwoPcNode>, s: &Setup) -> u32 {
         let p = match participant(world, q) {
             Some(p) => p,
             None => {
-                recovered = Participant::recover(q, &s.bank, world.disk(q).synced());
+                recovered = Participant::recover(q, s, world.disk(q).synced());
                 &recovered
             }
         };
