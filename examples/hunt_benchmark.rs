@@ -28,23 +28,25 @@ fn main() -> anyhow::Result<()> {
 /// One markdown table: a row per bug, hunted over seeds `1..=seeds` on `jobs` threads.
 fn table(bugs: &[BugStory], seeds: u64, jobs: usize) -> anyhow::Result<()> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    println!("| story | bug | first failing seed | invariant | faults: run → reproducer | candidate runs | time |");
-    println!("| --- | --- | --- | --- | --- | --- | --- |");
+    println!("| story | bug | first failing seed | invariant | faults: run → reproducer | clients | candidate runs | time |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- |");
     for story in bugs {
         let h = story.hunt(root, 1..=seeds, jobs)?;
         let started = Instant::now();
         let row = match hunt::hunt(&h, &|_| {})?.outcome {
             Outcome::Found(f) => format!(
-                "{} | {} | {} → {} | {} | {:.1} s",
+                "{} | {} | {} → {} | {} → {} | {} | {:.1} s",
                 f.seed,
                 f.invariant,
                 f.faults_before,
                 f.faults_after,
+                f.clients_before,
+                f.clients_after,
                 f.candidates,
                 started.elapsed().as_secs_f64()
             ),
             Outcome::Clean { runs, .. } => format!(
-                "not in {runs} seeds | - | - | - | {:.1} s",
+                "not in {runs} seeds | - | - | - | - | {:.1} s",
                 started.elapsed().as_secs_f64()
             ),
         };

@@ -15,8 +15,9 @@
 //! replay it. The reproducer is the scenario with the `[nemesis]` replaced by that schedule
 //! and the failing seed written in; it is then shrunk as delta debugging does (Zeller &
 //! Hildebrandt, TSE 2002): drop chunks of faults, then single faults, then halve each outage
-//! and partition, then the run's duration, keeping a candidate only if the same invariant is
-//! still violated. Every candidate is a scenario file `consim run` accepts.
+//! and partition, then the clients one by one, then the run's duration, keeping a candidate
+//! only if the same invariant is still violated. Every candidate is a scenario file `consim
+//! run` accepts.
 
 use crate::runner::{self, RunReport, Samples};
 use crate::scenario;
@@ -285,6 +286,9 @@ pub struct Found {
     pub shrunk: bool,
     pub faults_before: usize,
     pub faults_after: usize,
+    /// Client nodes in the scenario, and in the reproducer.
+    pub clients_before: u64,
+    pub clients_after: u64,
     /// The failing run's faults by kind (`crash`, `partition`, ...): what swarm testing had on.
     pub kinds: KindCounts,
     /// Candidates run while shrinking, and how many were kept.
@@ -484,6 +488,80 @@ impl Candidate {
     }
 }
 
+impl Candidate {
+    /// This candidate with one client fewer in the `i`-th `[[nodes]]` entry, if it is a
+    /// client entry that can lose one: its `count` lowered (the last-numbered node goes), or
+    /// the whole entry dropped while another client entry remains. Faults that name the
+    /// removed node go with it. Other nodes keep their names, so their random streams (named
+    /// after them) are unchanged.
+    fn without_a_client(&self, i: usize) -> Option<Candidate> {
+        let nodes = self.base.get("nodes")?.as_array_of_tables()?;
+        let is_client = |t: &Table| t.get("role").and_then(Item::as_str) == Some("client");
+        let entry = nodes.get(i).filter(|t| is_client(t))?;
+        let name = entry.get("name")?.as_str()?.to_string();
+        let count = entry.get("count").and_then(Item::as_integer);
+        let mut base = self.base.clone();
+        let nodes = base["nodes"].as_array_of_tables_mut()?;
+        let removed = match count {
+            Some(n) if n > 1 => {
+                nodes.get_mut(i)?["count"] = toml_edit::value(n - 1);
+                format!("{name}{n}")
+            }
+            _ if nodes.iter().filter(|t| is_client(t)).count() > 1 => {
+                nodes.remove(i);
+                if count.is_some() {
+                    format!("{name}1")
+                } else {
+                    name
+                }
+            }
+            _ => return None,
+        };
+        let faults = self
+            .faults
+            .iter()
+            .filter(|f| !f.iter().any(|(_, item)| names(item, &removed)))
+            .cloned()
+            .collect();
+        Some(Candidate {
+            base,
+            faults,
+            duration: self.duration.clone(),
+        })
+    }
+}
+
+/// How many client nodes a scenario declares (`count` expanded).
+fn clients(doc: &DocumentMut) -> u64 {
+    doc.get("nodes")
+        .and_then(Item::as_array_of_tables)
+        .map_or(0, |nodes| {
+            nodes
+                .iter()
+                .filter(|t| t.get("role").and_then(Item::as_str) == Some("client"))
+                .map(|t| t.get("count").and_then(Item::as_integer).unwrap_or(1) as u64)
+                .sum()
+        })
+}
+
+/// Whether `item` holds the string `name`, at any depth.
+fn names(item: &Item, name: &str) -> bool {
+    fn value_names(v: &toml_edit::Value, name: &str) -> bool {
+        match v {
+            toml_edit::Value::String(s) => s.value() == name,
+            toml_edit::Value::Array(a) => a.iter().any(|v| value_names(v, name)),
+            toml_edit::Value::InlineTable(t) => t.iter().any(|(_, v)| value_names(v, name)),
+            _ => false,
+        }
+    }
+    match item {
+        Item::Value(v) => value_names(v, name),
+        Item::Table(t) => t.iter().any(|(_, i)| names(i, name)),
+        Item::ArrayOfTables(a) => a.iter().any(|t| t.iter().any(|(_, i)| names(i, name))),
+        Item::None => false,
+    }
+}
+
 /// A scratch file, removed when dropped (on an error too).
 struct ScratchFile(PathBuf);
 
@@ -514,14 +592,29 @@ struct Tester<'a> {
 }
 
 impl Tester<'_> {
-    /// Whether the candidate still violates the invariant. Every candidate is a valid
-    /// scenario (the shrinker only removes faults and shortens times, and cuts a run only
-    /// with the faults after its end), so a load error is a bug of the shrinker, reported.
+    /// Whether the candidate still violates the invariant. Every candidate of the fault and
+    /// time steps is a valid scenario (the shrinker only removes faults and shortens times,
+    /// and cuts a run only with the faults after its end), so a load error there is a bug of
+    /// the shrinker, reported.
     fn reproduces(&mut self, c: &Candidate) -> anyhow::Result<bool> {
+        self.run(c, false)
+    }
+
+    /// The same for a candidate with fewer nodes, which a model may refuse (it may need a
+    /// client in some role or region): a refused candidate does not reproduce.
+    fn reproduces_unless_refused(&mut self, c: &Candidate) -> anyhow::Result<bool> {
+        self.run(c, true)
+    }
+
+    fn run(&mut self, c: &Candidate, may_be_refused: bool) -> anyhow::Result<bool> {
         self.tried += 1;
         let path = &self.scratch.0;
         std::fs::write(path, c.text()).with_context(|| format!("writing {}", path.display()))?;
-        let s = runner::load(path, &[]).context("a shrinking candidate was refused")?;
+        let s = match runner::load(path, &[]) {
+            Ok(s) => s,
+            Err(_) if may_be_refused => return Ok(false),
+            Err(e) => return Err(e).context("a shrinking candidate was refused"),
+        };
         Ok(violated(&s.run(self.seed, None)?) == Some(self.invariant))
     }
 }
@@ -587,6 +680,8 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
             shrunk: false,
             faults_before,
             faults_after: faults_before,
+            clients_before: clients(&scenario),
+            clients_after: clients(&scenario),
             kinds,
             candidates: t.tried,
             kept: 0,
@@ -628,6 +723,26 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
             }
         }
     }
+    // Fewer clients, one at a time, until no client entry can lose one.
+    let mut i = 0;
+    while let Some(entries) = c
+        .base
+        .get("nodes")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.len())
+    {
+        if i >= entries {
+            break;
+        }
+        match c.without_a_client(i) {
+            Some(trial) if t.reproduces_unless_refused(&trial)? => {
+                c = trial;
+                kept += 1;
+                i = 0; // a removed entry shifts the ones after it
+            }
+            _ => i += 1,
+        }
+    }
     // A shorter run.
     while let Some(shorter) = c
         .duration
@@ -650,6 +765,8 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         shrunk: true,
         faults_before,
         faults_after: c.faults.len(),
+        clients_before: clients(&scenario),
+        clients_after: clients(&c.base),
         kinds,
         candidates: t.tried,
         kept,
@@ -673,8 +790,12 @@ pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> 
     let repro = dir.join("repro.toml");
     let how = if found.shrunk {
         format!(
-            "shrunk from {} faults to {} in {} candidate runs",
-            found.faults_before, found.faults_after, found.candidates
+            "shrunk from {} faults to {} and {} clients to {} in {} candidate runs",
+            found.faults_before,
+            found.faults_after,
+            found.clients_before,
+            found.clients_after,
+            found.candidates
         )
     } else {
         "not shrunk: its fault schedule alone does not replay it, so the nemesis stays".into()

@@ -203,8 +203,13 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
             let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let shrink = if f.shrunk {
                 format!(
-                    "shrunk from {} faults to {} ({} candidate runs, {} kept)",
-                    f.faults_before, f.faults_after, f.candidates, f.kept
+                    "shrunk from {} faults to {} and {} clients to {} ({} candidate runs, {} kept)",
+                    f.faults_before,
+                    f.faults_after,
+                    f.clients_before,
+                    f.clients_after,
+                    f.candidates,
+                    f.kept
                 )
             } else {
                 "not shrunk: its fault schedule alone does not replay it, so the reproducer \

@@ -246,3 +246,31 @@ fn faults_are_counted_against_the_protocol_phases_they_strike() {
     // Crashes struck, some while sagas were debiting and crediting.
     assert!(crash[0] > 0 && crash[1] > 0 && crash[2] > 0, "{text}");
 }
+
+/// The shrinker drops clients too: the payment story's four checkouts become one, which
+/// still double-charges without a ledger, and the reproducer replays with that one.
+#[test]
+fn the_reproducer_keeps_only_the_clients_the_failure_needs() {
+    let dir = Scratch::new("hunt-clients");
+    let o = hunt(
+        &[
+            "scenarios/payment-retries.toml",
+            "--set",
+            "model.bug=no-ledger",
+            "--seeds",
+            "1..5",
+        ],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("and 4 clients to 1"), "{text}");
+    let repro = std::fs::read_to_string(dir.join("repro.toml")).unwrap();
+    let checkout = repro
+        .split("[[nodes]]")
+        .find(|n| n.contains("\"checkout\""))
+        .unwrap();
+    assert!(checkout.contains("count = 1"), "{checkout}");
+    let replay = consim(&["run", dir.join("repro.toml").to_str().unwrap(), "--json"]);
+    assert_eq!(replay.status.code(), Some(1));
+}
