@@ -28,7 +28,6 @@ mod capture;
 mod svg;
 
 use crate::runner::{RunReport, Scenario};
-pub use capture::{Anchored, Fate, Mark, Message, Trace};
 
 /// How many messages the diagram draws at most, at most half of them before its anchor.
 pub const WINDOW_MESSAGES: usize = 300;
@@ -60,28 +59,28 @@ pub fn diagram(scenario: &dyn Scenario, r: &RunReport) -> anyhow::Result<Option<
 
 /// What the diagram centres on, decided from the run's report before the replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Focus {
+struct Focus {
     /// The anchor time when no message of the request comes first.
-    pub at_ns: u64,
+    at_ns: u64,
     /// What `at_ns` is, for the title: `when conservation was found broken`.
-    pub why: String,
-    pub request: Option<Request>,
+    why: String,
+    request: Option<Request>,
     /// Every time a violated invariant says it broke, with the invariant: marked.
-    pub broke: Vec<(u64, &'static str)>,
+    broke: Vec<(u64, &'static str)>,
 }
 
 /// A request a violated invariant names.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+struct Request {
     /// As the invariant wrote it: `0/0/294`.
-    pub shown: String,
+    shown: String,
     /// As the request id appears in a message's `Debug` text.
-    pub needle: String,
-    pub invariant: &'static str,
+    needle: String,
+    invariant: &'static str,
 }
 
 impl Focus {
-    pub fn of(r: &RunReport) -> Focus {
+    fn of(r: &RunReport) -> Focus {
         use sim::invariant::Status;
         let violated: Vec<_> = r
             .invariants
