@@ -782,8 +782,8 @@ fn half(text: &str) -> Option<String> {
 }
 
 /// Writes the reproducer into `dir` as `repro.toml`, replays it from there (every latency
-/// sample kept, for its timeline), and writes that run's result, history, schedule and
-/// timeline as `consim run --out` does. The replay must violate the same invariant: runs are
+/// sample kept, for its timeline), and writes that run's result, history, schedule,
+/// timeline and space-time diagram as `consim run --out` does. The replay must violate the same invariant: runs are
 /// deterministic, so anything else is a bug, reported as an error.
 pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> {
     crate::output::create_dir(dir)?;
@@ -807,15 +807,15 @@ pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> 
         repro.display()
     );
     crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
-    let run = runner::load(&repro, &[])
-        .with_context(|| format!("reloading {}", repro.display()))?
-        .run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
+    let scenario =
+        runner::load(&repro, &[]).with_context(|| format!("reloading {}", repro.display()))?;
+    let run = scenario.run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
     anyhow::ensure!(
         violated(&run) == Some(found.invariant),
         "{} does not replay the violation of {} (a determinism bug: please report it)",
         repro.display(),
         found.invariant
     );
-    crate::output::write_run(dir, &run)?;
+    crate::output::write_run(dir, scenario.as_ref(), &run)?;
     Ok((repro, run))
 }

@@ -9,4 +9,5 @@ pub mod output; // the human summary table
 pub mod registry; // model kinds and dispatch by name
 pub mod runner; // loaded scenarios and run reports (the --json contract)
 pub mod scenario; // TOML scenario files with located errors
+pub mod spacetime; // the space-time diagram of a run: lanes, messages, faults, the violation
 pub mod watch; // wall-clock limit and progress line of a long run, outside the kernel

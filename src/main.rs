@@ -378,7 +378,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut worst = Judgement::Met;
     let mut not_met = Vec::new();
     let runs = reports.len();
-    for r in reports {
+    for (s, r) in scenarios.iter().zip(reports) {
         let r = r?;
         worst = worst.worse(r.judgement());
         if r.judgement() != Judgement::Met {
@@ -395,7 +395,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             output::emit(&(output::summary(&r, &a.set) + "\n"))?;
         }
         if let Some(dir) = &a.out {
-            write_outputs(dir, &r)?;
+            write_outputs(dir, s.as_ref(), &r)?;
         }
     }
     if !a.json {
@@ -419,10 +419,15 @@ fn closing_line(runs: usize, not_met: &[String]) -> String {
     s
 }
 
-/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml, timeline.svg}`.
-fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
+/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml, timeline.svg,
+/// spacetime.svg}`.
+fn write_outputs(dir: &Path, s: &dyn runner::Scenario, r: &RunReport) -> anyhow::Result<()> {
     // The name comes from a file: kept to one plain path component inside DIR.
-    output::write_run(&dir.join(consim::scenario::output_folder(&r.scenario)), r)
+    output::write_run(
+        &dir.join(consim::scenario::output_folder(&r.scenario)),
+        s,
+        r,
+    )
 }
 
 fn models(json: bool) -> anyhow::Result<ExitCode> {
