@@ -782,9 +782,10 @@ fn half(text: &str) -> Option<String> {
 }
 
 /// Writes the reproducer into `dir` as `repro.toml`, replays it from there (every latency
-/// sample kept, for its timeline), and writes that run's result, history, schedule,
-/// timeline and space-time diagram as `consim run --out` does. The replay must violate the same invariant: runs are
-/// deterministic, so anything else is a bug, reported as an error.
+/// sample kept, for its timeline; every kernel event into `trace.jsonl`), and writes that
+/// run's result, history, schedule, timeline and space-time diagram as `consim run --out`
+/// does. The replay must violate the same invariant: runs are deterministic, so anything
+/// else is a bug, reported as an error.
 pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> {
     crate::output::create_dir(dir)?;
     let repro = dir.join("repro.toml");
@@ -809,7 +810,17 @@ pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> 
     crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
     let scenario =
         runner::load(&repro, &[]).with_context(|| format!("reloading {}", repro.display()))?;
-    let run = scenario.run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
+    let trace = dir.join("trace.jsonl");
+    let file =
+        std::fs::File::create(&trace).with_context(|| format!("creating {}", trace.display()))?;
+    let run = scenario
+        .run_with(
+            found.seed,
+            Some(Box::new(std::io::BufWriter::new(file))),
+            Samples::Keep,
+            ProgressLine::Never,
+        )
+        .with_context(|| format!("writing {}", trace.display()))?;
     anyhow::ensure!(
         violated(&run) == Some(found.invariant),
         "{} does not replay the violation of {} (a determinism bug: please report it)",

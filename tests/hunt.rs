@@ -44,6 +44,7 @@ fn a_known_bug_is_found_shrunk_and_replayed() {
         "history.jsonl",
         "schedule.toml",
         "timeline.svg",
+        "trace.jsonl",
         "spacetime.svg",
     ] {
         assert!(dir.join(f).is_file() || f == "history.jsonl", "no {f}");
