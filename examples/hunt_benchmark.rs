@@ -33,7 +33,8 @@ fn table(bugs: &[BugStory], seeds: u64, jobs: usize) -> anyhow::Result<()> {
     for story in bugs {
         let h = story.hunt(root, 1..=seeds, jobs)?;
         let started = Instant::now();
-        let row = match hunt::hunt(&h, &|_| {})?.outcome {
+        let searched = hunt::hunt(&h, &|_| {})?;
+        let row = match searched.outcome {
             Outcome::Found(found) => {
                 let f = &found[0];
                 format!(
@@ -48,8 +49,9 @@ fn table(bugs: &[BugStory], seeds: u64, jobs: usize) -> anyhow::Result<()> {
                     started.elapsed().as_secs_f64()
                 )
             }
-            Outcome::Clean { runs, .. } => format!(
-                "not in {runs} seeds | - | - | - | - | {:.1} s",
+            Outcome::Clean { .. } => format!(
+                "not in {} seeds | - | - | - | - | {:.1} s",
+                searched.runs,
                 started.elapsed().as_secs_f64()
             ),
         };

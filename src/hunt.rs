@@ -305,7 +305,7 @@ pub enum Outcome {
     /// in seed order (with `all`); never empty.
     Found(Vec<Found>),
     /// No violation in the range; `unknown` runs ended undecided.
-    Clean { runs: u64, unknown: u64 },
+    Clean { unknown: u64 },
 }
 
 /// What a hunt found, and what its runs exercised.
@@ -373,7 +373,6 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Se
     }
     let outcome = if first.is_empty() {
         Outcome::Clean {
-            runs: done.runs,
             unknown: done.unknown,
         }
     } else {

@@ -183,7 +183,8 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
     let secs = started.elapsed().as_secs_f64();
     let coverage = hunt::coverage_table(&searched.coverage, searched.runs);
     match searched.outcome {
-        Outcome::Clean { runs, unknown } => {
+        Outcome::Clean { unknown } => {
+            let runs = searched.runs;
             output::emit(&format!(
                 "no violation in {runs} runs (seeds {}..{}, {:.1} runs/s); {unknown} ended unknown\n",
                 a.seeds.start(),
