@@ -6,8 +6,9 @@
 use crate::runner::RunReport;
 use plotters::prelude::*;
 
-/// Colours of the latency series, in order (the Tableau palette, readable on white).
-const SERIES: [RGBColor; 6] = [
+/// Colours of the latency series, in order (the Tableau palette, readable on white); the
+/// sweep charts draw their variants in the same colours.
+pub(crate) const SERIES: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -93,6 +94,7 @@ fn draw(
     x_max: f64,
     y_max: f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    crate::font::register();
     let root = SVGBackend::with_string(svg, (1100, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(

@@ -1,0 +1,58 @@
+//! What a sweep leaves in its folder, and what `consim report` rebuilds from results files:
+//! `summary.csv`, the charts ([`charts`]) and, for a report, `index.html` ([`html`]), a page
+//! that opens from the disk with no server and no script.
+
+pub mod charts;
+pub mod html;
+
+use crate::summary::{Results, RunRecord};
+use std::path::{Path, PathBuf};
+
+/// Choices for the trade-off chart.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The latency distribution whose p99 is the trade-off's cost axis (default: the first
+    /// `*latency_ms` metric).
+    pub latency: Option<String>,
+    /// The metric counted as anomalies (default: invariants violated per run).
+    pub anomalies: Option<String>,
+}
+
+/// Reads results files (JSON Lines) into records; an error names the file and line.
+pub fn read_results(paths: &[PathBuf]) -> Result<Vec<RunRecord>, String> {
+    let mut records = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let record = RunRecord::parse(line)
+                .map_err(|e| format!("{}, line {}: {e}", path.display(), i + 1))?;
+            records.push(record);
+        }
+    }
+    if records.is_empty() {
+        return Err("the results files hold no run".into());
+    }
+    Ok(records)
+}
+
+/// Writes `summary.csv` and the charts into `dir` (created if needed); returns the charts.
+pub fn write_summary_and_charts(
+    dir: &Path,
+    results: &Results,
+    options: &Options,
+) -> anyhow::Result<Vec<charts::Written>> {
+    crate::output::create_dir(dir)?;
+    crate::output::write_file(&dir.join("summary.csv"), results.csv().as_bytes())?;
+    charts::write_all(dir, results, options)
+}
+
+/// `consim report`: summary, charts and `index.html` in `dir`.
+pub fn write_report(dir: &Path, results: &Results, options: &Options) -> anyhow::Result<()> {
+    let charts = write_summary_and_charts(dir, results, options)?;
+    let page = html::page(results, &charts);
+    crate::output::write_file(&dir.join("index.html"), page.as_bytes())
+}
