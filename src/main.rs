@@ -109,6 +109,10 @@ struct ChartArgs {
     /// violated per run), e.g. `lost_acked_writes`.
     #[arg(long, value_name = "METRIC")]
     anomalies: Option<String>,
+    /// Chart only this metric (repeatable): a distribution's name selects its CDF and its
+    /// p99 and max against each varied key. Default: every metric that varies.
+    #[arg(long = "metric", value_name = "METRIC")]
+    metrics: Vec<String>,
 }
 
 impl ChartArgs {
@@ -116,6 +120,7 @@ impl ChartArgs {
         consim::report::Options {
             latency: self.latency.clone(),
             anomalies: self.anomalies.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }

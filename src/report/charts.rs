@@ -31,8 +31,8 @@ pub struct Written {
 pub fn write_all(dir: &Path, results: &Results, options: &Options) -> anyhow::Result<Vec<Written>> {
     crate::font::register();
     let mut figures = Vec::new();
-    figures.extend(cdfs(results));
-    figures.extend(by_parameter(results));
+    figures.extend(cdfs(results, options));
+    figures.extend(by_parameter(results, options));
     figures.extend(tradeoff(results, options));
     let mut written = Vec::new();
     for (stem, figure) in figures {
@@ -117,12 +117,12 @@ fn seeds(results: &Results) -> String {
 }
 
 /// The CDF of each latency distribution the runs recorded quantiles for.
-fn cdfs(results: &Results) -> Vec<(String, Figure)> {
+fn cdfs(results: &Results, options: &Options) -> Vec<(String, Figure)> {
     let mut metrics: Vec<&str> = Vec::new();
     for p in &results.points {
         for r in &p.runs {
             for (m, q) in &r.quantiles_ms {
-                if !q.is_empty() && !metrics.contains(&m.as_str()) {
+                if !q.is_empty() && options.charts(m) && !metrics.contains(&m.as_str()) {
                     metrics.push(m);
                 }
             }
@@ -225,8 +225,20 @@ fn charted_metric(name: &str) -> bool {
     }
 }
 
+/// The unit of a flattened metric, for its axis: a distribution's percentiles are in its
+/// unit (the name's last word, `_ms`), a fraction's labels are probabilities, and a count is
+/// per run.
+fn unit(metric: &str) -> &'static str {
+    match metric.split_once('.') {
+        Some((base, "p50" | "p99" | "max")) if base.ends_with("_ms") => " (ms)",
+        Some(_) => " (fraction of trials)",
+        None if metric.ends_with("_ms") => " (ms)",
+        None => " per run",
+    }
+}
+
 /// One chart per varied key and charted metric whose mean is not the same everywhere.
-fn by_parameter(results: &Results) -> Vec<(String, Figure)> {
+fn by_parameter(results: &Results, options: &Options) -> Vec<(String, Figure)> {
     let Some(first) = results.points.first() else {
         return Vec::new();
     };
@@ -234,7 +246,7 @@ fn by_parameter(results: &Results) -> Vec<(String, Figure)> {
     let mut metrics: Vec<String> = Vec::new();
     for p in &results.points {
         for m in p.metric_names() {
-            if charted_metric(&m) && !metrics.contains(&m) {
+            if charted_metric(&m) && options.charts(&m) && !metrics.contains(&m) {
                 metrics.push(m);
             }
         }
@@ -306,11 +318,7 @@ fn by_parameter(results: &Results) -> Vec<(String, Figure)> {
             if lines.is_empty() || constant {
                 continue;
             }
-            let unit = if metric.contains("_ms") {
-                " (ms)"
-            } else {
-                " per run"
-            };
+            let unit = unit(metric);
             figures.push((
                 stem(&format!("{metric}-by-{key}")),
                 Figure {
@@ -429,8 +437,8 @@ fn padded(lo: f64, hi: f64) -> std::ops::Range<f64> {
     (lo - span * 0.08)..(hi + span * 0.08)
 }
 
-/// The mesh every chart shares: axis descriptions with their units, the embedded font, a
-/// faint grid. (A macro: plotters' mesh type differs with each axis kind.)
+/// The mesh every chart shares: axis descriptions with their units, the embedded font, the
+/// major grid only (the fine one triples the PNGs' size for little help in reading). (A macro: plotters' mesh type differs with each axis kind.)
 macro_rules! mesh {
     ($chart:expr, $figure:expr) => {
         $chart
@@ -439,7 +447,7 @@ macro_rules! mesh {
             .y_desc(&$figure.y_desc)
             .label_style((FAMILY, 14))
             .axis_desc_style((FAMILY, 15))
-            .light_line_style(BLACK.mix(0.05))
+            .light_line_style(WHITE.mix(0.0))
     };
 }
 
@@ -476,7 +484,7 @@ impl Figure {
                             PathElement::new([(x, y), (x + 18, y)], c.stroke_width(3))
                         });
                 }
-                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+                legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             }
             Kind::ByParameter { ticks, lines } => {
                 let ys = || {
@@ -490,8 +498,10 @@ impl Figure {
                 let lo = ys().fold(f64::INFINITY, f64::min).min(0.0);
                 let hi = ys().fold(f64::NEG_INFINITY, f64::max);
                 let n = ticks.len();
-                let mut chart =
-                    builder.build_cartesian_2d(-0.4f64..(n as f64 - 0.6), padded(lo, hi))?;
+                // Headroom above the lines for the legend.
+                let legend_room = (hi - lo) * 0.06 * (lines.len() + 1) as f64;
+                let mut chart = builder
+                    .build_cartesian_2d(-0.4f64..(n as f64 - 0.6), padded(lo, hi + legend_room))?;
                 let tick_label = |x: &f64| {
                     let i = x.round();
                     if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
@@ -613,6 +623,13 @@ mod tests {
         assert!((run_cdf(&q, 50.0) - 0.5).abs() < 1e-9);
         assert!((run_cdf(&q, 97.0) - 0.97).abs() < 1e-9);
         assert_eq!(run_cdf(&q, 100.0), 1.0);
+    }
+
+    #[test]
+    fn axes_name_their_units() {
+        assert_eq!(unit("in_doubt_ms.max"), " (ms)");
+        assert_eq!(unit("p_fresh_after_ms.10"), " (fraction of trials)");
+        assert_eq!(unit("lost_acked_writes"), " per run");
     }
 
     #[test]

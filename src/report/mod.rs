@@ -16,6 +16,22 @@ pub struct Options {
     pub latency: Option<String>,
     /// The metric counted as anomalies (default: invariants violated per run).
     pub anomalies: Option<String>,
+    /// The metrics to chart (a distribution's name selects its CDF and its p99 and max);
+    /// empty: every metric.
+    pub metrics: Vec<String>,
+}
+
+impl Options {
+    /// Whether the (flattened) metric `name` is to be charted.
+    pub fn charts(&self, name: &str) -> bool {
+        self.metrics.is_empty()
+            || self.metrics.iter().any(|m| {
+                name == m
+                    || name
+                        .strip_prefix(m.as_str())
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+    }
 }
 
 /// Reads results files (JSON Lines) into records; an error names the file and line.
