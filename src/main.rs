@@ -301,7 +301,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
-    use consim::summary::{Results, RunRecord};
+    use consim::summary::{Names, Results, RunRecord};
     use consim::sweep::{self, Plan, Shard};
     let plan = Plan {
         files: scenario_files(&a.paths)?,
@@ -330,7 +330,8 @@ fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let file = std::fs::File::create(&results_path)
         .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", results_path.display()))?;
     let mut results_file = std::io::BufWriter::new(file);
-    let total = sweep::runs_in_shard(points.len() as u64 * plan.seeds_per_point(), shard);
+    // `plan.check()` refused a sweep whose runs cannot be numbered.
+    let total = sweep::runs_in_shard(plan.runs().unwrap_or(u64::MAX), shard);
     let bar = indicatif::ProgressBar::new(total);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
@@ -342,6 +343,7 @@ fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let mut records = Vec::new();
+    let mut names = Names::default();
     let started = std::time::Instant::now();
     let judgement = sweep::run(
         &plan,
@@ -353,7 +355,7 @@ fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
             writeln!(results_file, "{line}")
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", results_path.display()))?;
             // Read back as `report` reads it: the summary has one source of truth.
-            records.push(RunRecord::parse(line).map_err(anyhow::Error::msg)?);
+            records.push(RunRecord::parse(line, &mut names).map_err(anyhow::Error::msg)?);
             Ok(())
         },
         &|p| {

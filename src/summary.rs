@@ -9,36 +9,58 @@
 
 use crate::exit::Judgement;
 use serde_json::Value;
+use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::rc::Rc;
+
+/// A name that every run repeats (a metric, an invariant, a scenario, a parameter): kept once
+/// in memory however many runs hold it (see [`Names`]).
+pub type Name = Rc<str>;
+
+/// The interned names of a set of records. A report over the shards of a 100,000-seed sweep
+/// holds hundreds of thousands of records of about a hundred named numbers each: with a
+/// string per name that is gigabytes, with shared names a few hundred megabytes.
+#[derive(Default)]
+pub struct Names(HashSet<Name>);
+
+impl Names {
+    pub fn get(&mut self, text: &str) -> Name {
+        if let Some(name) = self.0.get(text) {
+            return name.clone();
+        }
+        let name: Name = text.into();
+        self.0.insert(name.clone());
+        name
+    }
+}
 
 /// One run of a sweep, as its results line tells it.
 #[derive(Clone, Debug)]
 pub struct RunRecord {
     pub point: u64,
-    pub scenario: String,
-    pub path: String,
-    pub description: Option<String>,
+    pub scenario: Name,
+    pub path: Name,
+    pub description: Option<Name>,
     pub seed: u64,
     /// The fixed overrides (`--set`), then the varied ones (`params`).
-    pub set: Vec<(String, String)>,
-    pub params: Vec<(String, String)>,
+    pub set: Vec<(Name, Name)>,
+    pub params: Vec<(Name, Name)>,
     pub judgement: Judgement,
     /// Every invariant as (name, status, expected): `holds`, `violated` or `unknown`.
-    pub invariants: Vec<(String, String, String)>,
+    pub invariants: Vec<(Name, Name, Name)>,
     /// Every numeric metric, flattened: `aborts`, `write_latency_ms.p99`, `p_fresh_after_ms.10`.
-    pub metrics: Vec<(String, f64)>,
+    pub metrics: Vec<(Name, f64)>,
     /// Each latency distribution at `sweep::QUANTILES`, in ms.
-    pub quantiles_ms: Vec<(String, Vec<f64>)>,
+    pub quantiles_ms: Vec<(Name, Vec<f64>)>,
 }
 
 impl RunRecord {
     /// Reads one results line; the error says what is missing.
-    pub fn parse(line: &str) -> Result<RunRecord, String> {
+    pub fn parse(line: &str, names: &mut Names) -> Result<RunRecord, String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-        let text = |key: &str| -> Result<String, String> {
+        let text = |key: &str| -> Result<&str, String> {
             v.get(key)
                 .and_then(Value::as_str)
-                .map(String::from)
                 .ok_or_else(|| format!("no `{key}` text: not a line of a sweep's results.jsonl"))
         };
         let number = |key: &str| -> Result<u64, String> {
@@ -46,32 +68,37 @@ impl RunRecord {
                 .and_then(Value::as_u64)
                 .ok_or_else(|| format!("no `{key}` number: not a line of a sweep's results.jsonl"))
         };
-        let pairs = |key: &str| -> Vec<(String, String)> {
+        let mut pairs = |key: &str| -> Vec<(Name, Name)> {
             v.get(key)
                 .and_then(Value::as_object)
                 .map(|m| {
                     m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().map_or(v.to_string(), String::from)))
+                        .map(|(k, v)| {
+                            let value = v.as_str().map_or(v.to_string(), String::from);
+                            (names.get(k), names.get(&value))
+                        })
                         .collect()
                 })
                 .unwrap_or_default()
         };
-        let invariants: Vec<(String, String, String)> = v
+        let (set, params) = (pairs("set"), pairs("params"));
+        let invariants: Vec<(Name, Name, Name)> = v
             .get("invariants")
             .and_then(Value::as_array)
             .ok_or("no `invariants` list")?
             .iter()
             .map(|i| {
-                let field = |k: &str| i.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                let mut field = |k: &str| names.get(i.get(k).and_then(Value::as_str).unwrap_or(""));
                 (field("name"), field("status"), field("expected"))
             })
             .collect();
-        let mut metrics = Vec::new();
+        let mut flat = Vec::new();
         flatten(
             "",
             v.get("metrics").ok_or("no `metrics` object")?,
-            &mut metrics,
+            &mut flat,
         );
+        let metrics = flat.into_iter().map(|(n, x)| (names.get(&n), x)).collect();
         let quantiles_ms = v
             .get("quantiles_ms")
             .and_then(Value::as_object)
@@ -81,19 +108,19 @@ impl RunRecord {
                         let values = q
                             .as_array()
                             .map_or(Vec::new(), |a| a.iter().filter_map(Value::as_f64).collect());
-                        (k.clone(), values)
+                        (names.get(k), values)
                     })
                     .collect()
             })
             .unwrap_or_default();
         Ok(RunRecord {
             point: number("point")?,
-            scenario: text("scenario")?,
-            path: text("path")?,
-            description: text("description").ok(),
+            scenario: names.get(text("scenario")?),
+            path: names.get(text("path")?),
+            description: text("description").ok().map(|d| names.get(d)),
             seed: number("seed")?,
-            set: pairs("set"),
-            params: pairs("params"),
+            set,
+            params,
             judgement: judgement(&invariants),
             invariants,
             metrics,
@@ -103,16 +130,20 @@ impl RunRecord {
 
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
-        let overrides: Vec<(String, String)> =
-            self.set.iter().chain(&self.params).cloned().collect();
+        let overrides: Vec<(String, String)> = self
+            .set
+            .iter()
+            .chain(&self.params)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         crate::runner::replay_command(&self.path, self.seed, &overrides)
     }
 }
 
 /// The judgement of a run from its invariants, as `RunReport::judgement` makes it.
-fn judgement(invariants: &[(String, String, String)]) -> Judgement {
+fn judgement(invariants: &[(Name, Name, Name)]) -> Judgement {
     let mismatched = || invariants.iter().filter(|(_, s, e)| s != e);
-    if mismatched().any(|(_, s, _)| s != "unknown") {
+    if mismatched().any(|(_, s, _)| &**s != "unknown") {
         Judgement::Unmet
     } else if mismatched().next().is_some() {
         Judgement::Unknown
@@ -143,10 +174,10 @@ fn flatten(prefix: &str, value: &Value, out: &mut Vec<(String, f64)>) {
 /// The runs of one parameter point, in seed order.
 pub struct PointRuns {
     pub point: u64,
-    pub scenario: String,
-    pub path: String,
-    pub description: Option<String>,
-    pub params: Vec<(String, String)>,
+    pub scenario: Name,
+    pub path: Name,
+    pub description: Option<Name>,
+    pub params: Vec<(Name, Name)>,
     pub runs: Vec<RunRecord>,
 }
 
@@ -160,7 +191,7 @@ impl PointRuns {
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
         match (with_scenario, params.is_empty()) {
-            (true, true) => self.scenario.clone(),
+            (true, true) => self.scenario.to_string(),
             (true, false) => format!("{} {}", self.scenario, params.join(" ")),
             (false, true) => "(as written)".into(),
             (false, false) => params.join(" "),
@@ -168,8 +199,8 @@ impl PointRuns {
     }
 
     /// Metric names (flattened) in the order they first appear.
-    pub fn metric_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
+    pub fn metric_names(&self) -> Vec<Name> {
+        let mut names: Vec<Name> = Vec::new();
         for r in &self.runs {
             for (name, _) in &r.metrics {
                 if !names.contains(name) {
@@ -184,13 +215,13 @@ impl PointRuns {
     pub fn values(&self, metric: &str) -> Vec<f64> {
         self.runs
             .iter()
-            .filter_map(|r| r.metrics.iter().find(|(n, _)| n == metric).map(|m| m.1))
+            .filter_map(|r| r.metrics.iter().find(|(n, _)| &**n == metric).map(|m| m.1))
             .collect()
     }
 
     /// Invariant names in the order they first appear.
-    pub fn invariant_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = Vec::new();
+    pub fn invariant_names(&self) -> Vec<Name> {
+        let mut names: Vec<Name> = Vec::new();
         for r in &self.runs {
             for (name, _, _) in &r.invariants {
                 if !names.contains(name) {
@@ -208,7 +239,7 @@ impl PointRuns {
             .filter(|r| {
                 r.invariants
                     .iter()
-                    .any(|(n, s, _)| n == invariant && s == status)
+                    .any(|(n, s, _)| &**n == invariant && &**s == status)
             })
             .count()
     }
@@ -270,7 +301,7 @@ impl Results {
                 csv_field(&p.scenario),
                 csv_field(&params.join(" "))
             );
-            let mut rows: Vec<(String, Vec<f64>)> = p
+            let mut rows: Vec<(Name, Vec<f64>)> = p
                 .metric_names()
                 .into_iter()
                 .map(|m| {
@@ -286,11 +317,11 @@ impl Results {
                         let hit = r
                             .invariants
                             .iter()
-                            .any(|(n, s, _)| *n == inv && s == "violated");
+                            .any(|(n, s, _)| *n == inv && &**s == "violated");
                         f64::from(u8::from(hit))
                     })
                     .collect();
-                rows.push((format!("{inv}.violated"), violated));
+                rows.push((format!("{inv}.violated").into(), violated));
             }
             for (metric, values) in rows {
                 let st = Stat::of(&values);

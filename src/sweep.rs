@@ -213,8 +213,24 @@ impl Plan {
         self.seeds.end() - self.seeds.start() + 1
     }
 
+    /// How many runs the whole sweep has (every shard's together): points × seeds. `None`
+    /// past 2^64, which [`Plan::check`] refuses.
+    pub fn runs(&self) -> Option<u64> {
+        let combos = self
+            .vary
+            .iter()
+            .try_fold(1u64, |n, v| n.checked_mul(v.values.len() as u64))?;
+        combos
+            .checked_mul(self.files.len() as u64)?
+            .checked_mul(self.seeds_per_point())
+    }
+
     /// A key both fixed and varied, or varied twice, is a mistake: one would silently win.
+    /// A sweep too large to number its runs is refused too.
     pub fn check(&self) -> Result<(), String> {
+        if self.runs().is_none() {
+            return Err("the sweep has more than 2^64 runs: narrow --seeds or --vary".into());
+        }
         let mut varied = std::collections::BTreeSet::new();
         for v in &self.vary {
             if !varied.insert(v.key.as_str()) {
@@ -326,7 +342,7 @@ pub fn run(
         .build()
         .context("starting the worker threads")?;
     let per_point = plan.seeds_per_point();
-    let total = points.len() as u64 * per_point;
+    let total = plan.runs().context("the sweep has more than 2^64 runs")?;
     let chunk = (jobs.max(1) * 64) as u64;
     let done = std::sync::Mutex::new(Progress::default());
     let mut worst = Judgement::Met;
@@ -443,5 +459,11 @@ mod tests {
         assert_eq!(points[3].params[0].1, "2");
         assert_eq!(points[6].file, PathBuf::from("b.toml"));
         assert_eq!(points[11].number, 11);
+        assert_eq!(plan.runs(), Some(36));
+        let huge = Plan {
+            seeds: 0..=(1u64 << 62),
+            ..plan
+        };
+        assert!(huge.check().is_err());
     }
 }

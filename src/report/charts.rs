@@ -11,7 +11,7 @@
 use super::Options;
 use crate::chart::SERIES;
 use crate::font::FAMILY;
-use crate::summary::{PointRuns, Results, Stat};
+use crate::summary::{Name, PointRuns, Results, Stat};
 use crate::sweep::QUANTILES;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -63,7 +63,7 @@ enum Kind {
     },
     /// Per variant, (category index, mean, 95% interval) over the categories `ticks`.
     ByParameter {
-        ticks: Vec<String>,
+        ticks: Vec<Name>,
         lines: Vec<Line<(usize, Stat)>>,
     },
     /// (label, x, y) per configuration.
@@ -122,7 +122,7 @@ fn cdfs(results: &Results, options: &Options) -> Vec<(String, Figure)> {
     for p in &results.points {
         for r in &p.runs {
             for (m, q) in &r.quantiles_ms {
-                if !q.is_empty() && options.charts(m) && !metrics.contains(&m.as_str()) {
+                if !q.is_empty() && options.charts(m) && !metrics.contains(&&**m) {
                     metrics.push(m);
                 }
             }
@@ -166,12 +166,12 @@ fn pooled_cdf(p: &PointRuns, metric: &str) -> Option<Vec<(f64, f64)>> {
             let q = &r
                 .quantiles_ms
                 .iter()
-                .find(|(m, q)| m == metric && q.len() == QUANTILES.len())?
+                .find(|(m, q)| &**m == metric && q.len() == QUANTILES.len())?
                 .1;
             let count = r
                 .metrics
                 .iter()
-                .find(|(n, _)| *n == format!("{metric}.count"))
+                .find(|(n, _)| **n == format!("{metric}.count"))
                 .map_or(1.0, |m| m.1);
             Some((q.as_slice(), count))
         })
@@ -242,8 +242,8 @@ fn by_parameter(results: &Results, options: &Options) -> Vec<(String, Figure)> {
     let Some(first) = results.points.first() else {
         return Vec::new();
     };
-    let keys: Vec<&str> = first.params.iter().map(|(k, _)| k.as_str()).collect();
-    let mut metrics: Vec<String> = Vec::new();
+    let keys: Vec<&str> = first.params.iter().map(|(k, _)| &**k).collect();
+    let mut metrics: Vec<Name> = Vec::new();
     for p in &results.points {
         for m in p.metric_names() {
             if charted_metric(&m) && options.charts(&m) && !metrics.contains(&m) {
@@ -257,10 +257,10 @@ fn by_parameter(results: &Results, options: &Options) -> Vec<(String, Figure)> {
         let value_of = |p: &PointRuns| {
             p.params
                 .iter()
-                .find(|(k, _)| k == key)
+                .find(|(k, _)| &**k == key)
                 .map(|(_, v)| v.clone())
         };
-        let mut ticks: Vec<String> = Vec::new();
+        let mut ticks: Vec<Name> = Vec::new();
         for p in &results.points {
             if let Some(v) = value_of(p) {
                 if !ticks.contains(&v) {
@@ -276,12 +276,12 @@ fn by_parameter(results: &Results, options: &Options) -> Vec<(String, Figure)> {
             let others: Vec<String> = p
                 .params
                 .iter()
-                .filter(|(k, _)| k != key)
+                .filter(|(k, _)| &**k != key)
                 .map(|(k, v)| format!("{k}={v}"))
                 .collect();
             let mut parts = Vec::new();
             if several {
-                parts.push(p.scenario.clone());
+                parts.push(p.scenario.to_string());
             }
             parts.extend(others);
             if parts.is_empty() {
@@ -361,7 +361,7 @@ fn tradeoff(results: &Results, options: &Options) -> Option<(String, Figure)> {
                     let violated: Vec<f64> = p
                         .runs
                         .iter()
-                        .map(|r| r.invariants.iter().filter(|i| i.1 == "violated").count() as f64)
+                        .map(|r| r.invariants.iter().filter(|i| &*i.1 == "violated").count() as f64)
                         .collect();
                     Stat::of(&violated).mean
                 }
@@ -505,7 +505,7 @@ impl Figure {
                 let tick_label = |x: &f64| {
                     let i = x.round();
                     if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n {
-                        ticks[i as usize].clone()
+                        ticks[i as usize].to_string()
                     } else {
                         String::new()
                     }

@@ -73,7 +73,7 @@ pub fn page(results: &Results, charts: &[Written]) -> String {
                     let expected = p.runs.iter().any(|r| {
                         r.invariants
                             .iter()
-                            .any(|(name, _, e)| name == inv && e == "violated")
+                            .any(|(name, _, e)| name == inv && &**e == "violated")
                     });
                     format!("{inv}: {n}{}", if expected { " (expected)" } else { "" })
                 })
@@ -95,7 +95,7 @@ pub fn page(results: &Results, charts: &[Written]) -> String {
     s.push_str("<h2>Stories</h2>\n");
     let mut seen: Vec<&str> = Vec::new();
     for p in &results.points {
-        if seen.contains(&p.path.as_str()) {
+        if seen.contains(&&*p.path) {
             continue;
         }
         seen.push(&p.path);

@@ -5,7 +5,7 @@
 pub mod charts;
 pub mod html;
 
-use crate::summary::{Results, RunRecord};
+use crate::summary::{Names, Results, RunRecord};
 use std::path::{Path, PathBuf};
 
 /// Choices for the trade-off chart.
@@ -37,14 +37,18 @@ impl Options {
 /// Reads results files (JSON Lines) into records; an error names the file and line.
 pub fn read_results(paths: &[PathBuf]) -> Result<Vec<RunRecord>, String> {
     let mut records = Vec::new();
+    let mut names = Names::default();
     for path in paths {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for (i, line) in text.lines().enumerate() {
+        use std::io::BufRead as _;
+        let cannot_read = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+        // Line by line: a shard's file can be larger than the records it holds.
+        let file = std::io::BufReader::new(std::fs::File::open(path).map_err(cannot_read)?);
+        for (i, line) in file.lines().enumerate() {
+            let line = line.map_err(cannot_read)?;
             if line.trim().is_empty() {
                 continue;
             }
-            let record = RunRecord::parse(line)
+            let record = RunRecord::parse(&line, &mut names)
                 .map_err(|e| format!("{}, line {}: {e}", path.display(), i + 1))?;
             records.push(record);
         }
