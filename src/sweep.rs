@@ -150,9 +150,10 @@ impl Shard {
         }
     }
 
-    /// Whether run number `run` belongs to this shard.
-    pub fn takes(self, run: u64) -> bool {
-        run % self.count == self.index
+    /// The sweep's number of this shard's m-th run: runs `index`, `index + count`, ...
+    /// belong to shard `index` (round robin, so every shard gets a share of every point).
+    pub fn nth_run(self, m: u64) -> u64 {
+        self.index + m * self.count
     }
 }
 
@@ -343,17 +344,20 @@ pub fn run(
         .context("starting the worker threads")?;
     let per_point = plan.seeds_per_point();
     let total = plan.runs().context("the sweep has more than 2^64 runs")?;
+    // Chunks are cut from the shard's own runs, so a thin slice of a big sweep keeps every
+    // job busy.
+    let mine = runs_in_shard(total, shard);
     let chunk = (jobs.max(1) * 64) as u64;
     let done = std::sync::Mutex::new(Progress::default());
     let mut worst = Judgement::Met;
     let mut start = 0u64;
-    while start < total {
-        let end = (start + chunk).min(total);
+    while start < mine {
+        let end = (start + chunk).min(mine);
         let lines: Vec<(String, Judgement)> = pool.install(|| {
             (start..end)
                 .into_par_iter()
-                .filter(|&k| shard.takes(k))
-                .map(|k| {
+                .map(|m| {
+                    let k = shard.nth_run(m);
                     let p = &points[(k / per_point) as usize];
                     let line = run_line(plan, p, plan.seeds.start() + k % per_point)?;
                     let mut d = done.lock().unwrap_or_else(|e| e.into_inner());
@@ -397,16 +401,14 @@ mod tests {
     #[test]
     fn shards_partition_the_runs() {
         for count in 1..6u64 {
-            let shards: Vec<Shard> = (0..count).map(|i| Shard::new(i, count).unwrap()).collect();
-            for run in 0..50u64 {
-                assert_eq!(shards.iter().filter(|s| s.takes(run)).count(), 1);
+            let mut seen = vec![0; 50];
+            for index in 0..count {
+                let shard = Shard::new(index, count).unwrap();
+                for m in 0..runs_in_shard(50, shard) {
+                    seen[shard.nth_run(m) as usize] += 1;
+                }
             }
-            for s in &shards {
-                assert_eq!(
-                    runs_in_shard(50, *s),
-                    (0..50).filter(|&k| s.takes(k)).count() as u64
-                );
-            }
+            assert!(seen.iter().all(|&n| n == 1), "{count} shards: {seen:?}");
         }
         assert!(Shard::parse("2/2").is_err());
         assert!(Shard::parse("0/0").is_err());
