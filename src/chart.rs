@@ -6,18 +6,22 @@
 use crate::runner::RunReport;
 use plotters::prelude::*;
 
-/// Colours of the latency series, in order (the Tableau palette, readable on white); the
-/// sweep charts draw their variants in the same colours.
-pub(crate) const SERIES: [RGBColor; 6] = [
+/// Colours of the latency series, of the space-time diagram's message kinds and of the sweep
+/// charts' variants, in order (the Tableau palette, readable on white, less the red and grey
+/// that mark faults and the olive of clock faults).
+pub(crate) const SERIES: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
     RGBColor(148, 103, 189),
     RGBColor(140, 86, 75),
     RGBColor(23, 190, 207),
+    RGBColor(227, 119, 194),
 ];
-const DOWN: RGBColor = RGBColor(214, 39, 40);
-const PARTITION: RGBColor = RGBColor(127, 127, 127);
+/// A node down.
+pub(crate) const DOWN: RGBColor = RGBColor(214, 39, 40);
+/// The network partitioned.
+pub(crate) const PARTITION: RGBColor = RGBColor(127, 127, 127);
 
 /// The timeline chart of one run as SVG text; `None` when the run kept no latency samples.
 pub fn timeline(r: &RunReport) -> Result<Option<String>, String> {

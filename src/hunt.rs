@@ -15,21 +15,24 @@
 //! replay it. The reproducer is the scenario with the `[nemesis]` replaced by that schedule
 //! and the failing seed written in; it is then shrunk as delta debugging does (Zeller &
 //! Hildebrandt, TSE 2002): drop chunks of faults, then single faults, then halve each outage
-//! and partition, then the run's duration, keeping a candidate only if the same invariant is
-//! still violated. Every candidate is a scenario file `consim run` accepts.
+//! and partition, then the clients one by one, then the run's duration, keeping a candidate
+//! only if the same invariant is still violated. Every candidate is a scenario file `consim
+//! run` accepts.
 
 use crate::runner::{self, RunReport, Samples};
 use crate::scenario;
 use crate::watch::ProgressLine;
 use anyhow::Context;
 use rayon::prelude::*;
+use sim::fault::FaultCoverage;
 use sim::invariant::Status;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use toml_edit::{DocumentMut, Item, Table};
 
-/// A known bug and the bundled story a hunt looks for it in (with the settings it needs).
-pub struct KnownBug {
+/// A bug (known or unnamed) and the bundled story a hunt looks for it in (with the settings
+/// it needs).
+pub struct BugStory {
     pub scenario: &'static str,
     pub bug: &'static str,
     pub set: &'static [(&'static str, &'static str)],
@@ -38,43 +41,43 @@ pub struct KnownBug {
 /// Every known-bug variant of every model, with its story: what the hunt benchmark runs
 /// (`cargo run --release --example hunt_benchmark`), and what `tests/hunt.rs` checks covers
 /// every model's `bugs`.
-pub const KNOWN_BUGS: &[KnownBug] = &[
-    KnownBug {
+pub const KNOWN_BUGS: &[BugStory] = &[
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "commit-before-log",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "unsynced-prepare",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-2pc",
         bug: "abort-keeps-lock",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-saga",
         bug: "no-compensation",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "bank-transfer-saga",
         bug: "compensated-reported-committed",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "register-singapore-sync",
         bug: "no-epochs",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "register-singapore-sync",
         bug: "fake-sync",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "regional-read-after-write",
         bug: "ignore-session",
         set: &[
@@ -82,76 +85,117 @@ pub const KNOWN_BUGS: &[KnownBug] = &[
             ("model.read_your_writes", "session"),
         ],
     },
-    KnownBug {
+    BugStory {
         scenario: "regional-read-after-write",
         bug: "early-invalidation",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "no-ledger",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "ledger-separate-step",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "check-then-act",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "payment-retries",
         bug: "key-per-attempt",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "no-dedupe",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "commit-offset-first",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "order-pipeline-outbox",
         bug: "wrong-partition-key",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "billing-reconciliation",
         bug: "report-only",
         set: &[],
     },
-    KnownBug {
+    BugStory {
         scenario: "quorum-staleness",
         bug: "ack-before-quorum",
         set: &[("model.r", "2"), ("model.w", "2")],
     },
-    KnownBug {
+    BugStory {
         scenario: "quorum-staleness",
         bug: "read-first-reply",
         set: &[("model.r", "2"), ("model.w", "2")],
     },
     // The bug's own story expects the violation: the hunt runs the correct story with the
     // bug and the coarse timestamps of the bug's story.
-    KnownBug {
+    BugStory {
         scenario: "user-profile-lww",
         bug: "no-tiebreak",
         set: &[("model.timestamp_resolution", "1s")],
     },
-    KnownBug {
+    BugStory {
         scenario: "user-profile-vector-clocks",
         bug: "no-clock-merge",
         set: &[],
     },
 ];
 
-impl KnownBug {
+/// Every unnamed bug (`ModelSpec::unnamed_bugs`: plausible mistakes no invariant or story was
+/// written against), with the story of its model a hunt runs: what the invariants and the
+/// hunt catch unaided (`cargo run --release --example hunt_benchmark` prints both tables).
+pub const UNNAMED_BUGS: &[BugStory] = &[
+    BugStory {
+        scenario: "bank-transfer-2pc",
+        bug: "forget-prepared",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-2pc",
+        bug: "no-decision-resend",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-saga",
+        bug: "refund-not-retried",
+        set: &[],
+    },
+    BugStory {
+        scenario: "bank-transfer-saga",
+        bug: "step-rerun",
+        set: &[],
+    },
+    BugStory {
+        scenario: "register-singapore-sync",
+        bug: "sync-after-one",
+        set: &[],
+    },
+    BugStory {
+        scenario: "register-singapore-sync",
+        bug: "empty-disk-restart",
+        set: &[],
+    },
+    BugStory {
+        scenario: "payment-retries",
+        bug: "ledger-unsynced",
+        set: &[],
+    },
+];
+
+impl BugStory {
     /// The hunt for it over `seeds`, on `jobs` threads, from the project root `root`.
     pub fn hunt(
         &self,
@@ -242,6 +286,9 @@ pub struct Found {
     pub shrunk: bool,
     pub faults_before: usize,
     pub faults_after: usize,
+    /// Client nodes in the scenario, and in the reproducer.
+    pub clients_before: u64,
+    pub clients_after: u64,
     /// The failing run's faults by kind (`crash`, `partition`, ...): what swarm testing had on.
     pub kinds: KindCounts,
     /// Candidates run while shrinking, and how many were kept.
@@ -258,6 +305,15 @@ pub enum Outcome {
     },
 }
 
+/// What a hunt found, and what its runs exercised.
+pub struct Searched {
+    pub outcome: Outcome,
+    /// The runs made before the hunt stopped (the whole chunk with the failure included).
+    pub runs: u64,
+    /// Their faults against the model's phases, summed.
+    pub coverage: FaultCoverage,
+}
+
 /// The invariant `r` violates that its scenario expects to hold, if any.
 fn violated(r: &RunReport) -> Option<&'static str> {
     r.invariants
@@ -267,7 +323,7 @@ fn violated(r: &RunReport) -> Option<&'static str> {
 }
 
 /// Runs the hunt; `progress` is told after every chunk of seeds.
-pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Outcome> {
+pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Searched> {
     let scenario = runner::load(&h.path, &h.overrides)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(h.jobs.max(1))
@@ -275,7 +331,13 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Ou
         .context("starting the worker threads")?;
     let chunk = (h.jobs.max(1) * 4) as u64;
     let mut done = Progress::default();
+    let mut coverage = FaultCoverage::default();
     let mut start = *h.seeds.start();
+    let searched = |outcome, done: Progress, coverage| Searched {
+        outcome,
+        runs: done.runs,
+        coverage,
+    };
     while start <= *h.seeds.end() {
         let end = start.saturating_add(chunk - 1).min(*h.seeds.end());
         let reports: Vec<RunReport> = pool.install(|| {
@@ -288,20 +350,96 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Ou
             done.runs += 1;
             done.violations += u64::from(violated(r).is_some());
             done.unknown += u64::from(r.invariants.iter().any(|i| i.status == Status::Unknown));
+            coverage.merge(&r.coverage);
         }
         progress(done);
         if let Some(r) = reports.into_iter().find(|r| violated(r).is_some()) {
-            return Ok(Outcome::Found(Box::new(shrink(h, r)?)));
+            let found = Outcome::Found(Box::new(shrink(h, r)?));
+            return Ok(searched(found, done, coverage));
         }
         if end == u64::MAX {
             break;
         }
         start = end + 1;
     }
-    Ok(Outcome::Clean {
+    let clean = Outcome::Clean {
         runs: done.runs,
         unknown: done.unknown,
-    })
+    };
+    Ok(searched(clean, done, coverage))
+}
+
+/// The coverage table a hunt prints: per fault kind that struck, how many struck while each
+/// of the model's phases was under way (one fault may strike several at once) and while none
+/// was, then the pairs never hit.
+pub fn coverage_table(c: &FaultCoverage, runs: u64) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if c.rows().next().is_none() {
+        let _ = writeln!(out, "fault coverage: no fault struck in {runs} runs");
+        return out;
+    }
+    if c.phases().is_empty() {
+        let kinds: Vec<String> = c.rows().map(|(k, n, _)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            out,
+            "fault coverage over {runs} runs: {} (this model names no phases)",
+            kinds.join(", ")
+        );
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "fault coverage over {runs} runs: faults struck while each phase was under way"
+    );
+    let headers: Vec<&str> = ["fault", "struck"]
+        .into_iter()
+        .chain(c.phases().iter().copied())
+        .chain(["idle"])
+        .collect();
+    let kind_width = c.rows().map(|(k, _, _)| k.len()).max().unwrap_or(0);
+    let widths: Vec<usize> = headers
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            if i == 0 {
+                kind_width.max(h.len())
+            } else {
+                h.len().max(6)
+            }
+        })
+        .collect();
+    let mut line = |cells: &[String]| {
+        let _ = write!(out, "  {:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells[1..].iter().zip(&widths[1..]) {
+            let _ = write!(out, "  {cell:>w$}");
+        }
+        out.push('\n');
+    };
+    line(&headers.iter().map(|h| h.to_string()).collect::<Vec<_>>());
+    let mut never = Vec::new();
+    for (kind, struck, hits) in c.rows() {
+        let cells: Vec<String> = [kind.to_string(), struck.to_string()]
+            .into_iter()
+            .chain(hits.iter().map(u64::to_string))
+            .collect();
+        line(&cells);
+        // Restarts, heals and network settings are the ends and frames of faults: only a
+        // fault that breaks something counts as leaving a phase untested.
+        if ["crash", "partition", "partition_one_way", "clock_jump"].contains(&kind) {
+            never.extend(
+                c.phases()
+                    .iter()
+                    .zip(hits)
+                    .filter(|(_, &n)| n == 0)
+                    .map(|(phase, _)| format!("{kind} during {phase}")),
+            );
+        }
+    }
+    if !never.is_empty() {
+        let _ = writeln!(out, "  never hit: {}", never.join(", "));
+    }
+    out
 }
 
 /// A candidate reproducer: the scenario text with its overrides, the seed, and these faults.
@@ -350,6 +488,80 @@ impl Candidate {
     }
 }
 
+impl Candidate {
+    /// This candidate with one client fewer in the `i`-th `[[nodes]]` entry, if it is a
+    /// client entry that can lose one: its `count` lowered (the last-numbered node goes), or
+    /// the whole entry dropped while another client entry remains. Faults that name the
+    /// removed node go with it. Other nodes keep their names, so their random streams (named
+    /// after them) are unchanged.
+    fn without_a_client(&self, i: usize) -> Option<Candidate> {
+        let nodes = self.base.get("nodes")?.as_array_of_tables()?;
+        let is_client = |t: &Table| t.get("role").and_then(Item::as_str) == Some("client");
+        let entry = nodes.get(i).filter(|t| is_client(t))?;
+        let name = entry.get("name")?.as_str()?.to_string();
+        let count = entry.get("count").and_then(Item::as_integer);
+        let mut base = self.base.clone();
+        let nodes = base["nodes"].as_array_of_tables_mut()?;
+        let removed = match count {
+            Some(n) if n > 1 => {
+                nodes.get_mut(i)?["count"] = toml_edit::value(n - 1);
+                format!("{name}{n}")
+            }
+            _ if nodes.iter().filter(|t| is_client(t)).count() > 1 => {
+                nodes.remove(i);
+                if count.is_some() {
+                    format!("{name}1")
+                } else {
+                    name
+                }
+            }
+            _ => return None,
+        };
+        let faults = self
+            .faults
+            .iter()
+            .filter(|f| !f.iter().any(|(_, item)| names(item, &removed)))
+            .cloned()
+            .collect();
+        Some(Candidate {
+            base,
+            faults,
+            duration: self.duration.clone(),
+        })
+    }
+}
+
+/// How many client nodes a scenario declares (`count` expanded).
+fn clients(doc: &DocumentMut) -> u64 {
+    doc.get("nodes")
+        .and_then(Item::as_array_of_tables)
+        .map_or(0, |nodes| {
+            nodes
+                .iter()
+                .filter(|t| t.get("role").and_then(Item::as_str) == Some("client"))
+                .map(|t| t.get("count").and_then(Item::as_integer).unwrap_or(1) as u64)
+                .sum()
+        })
+}
+
+/// Whether `item` holds the string `name`, at any depth.
+fn names(item: &Item, name: &str) -> bool {
+    fn value_names(v: &toml_edit::Value, name: &str) -> bool {
+        match v {
+            toml_edit::Value::String(s) => s.value() == name,
+            toml_edit::Value::Array(a) => a.iter().any(|v| value_names(v, name)),
+            toml_edit::Value::InlineTable(t) => t.iter().any(|(_, v)| value_names(v, name)),
+            _ => false,
+        }
+    }
+    match item {
+        Item::Value(v) => value_names(v, name),
+        Item::Table(t) => t.iter().any(|(_, i)| names(i, name)),
+        Item::ArrayOfTables(a) => a.iter().any(|t| t.iter().any(|(_, i)| names(i, name))),
+        Item::None => false,
+    }
+}
+
 /// A scratch file, removed when dropped (on an error too).
 struct ScratchFile(PathBuf);
 
@@ -380,14 +592,29 @@ struct Tester<'a> {
 }
 
 impl Tester<'_> {
-    /// Whether the candidate still violates the invariant. Every candidate is a valid
-    /// scenario (the shrinker only removes faults and shortens times, and cuts a run only
-    /// with the faults after its end), so a load error is a bug of the shrinker, reported.
+    /// Whether the candidate still violates the invariant. Every candidate of the fault and
+    /// time steps is a valid scenario (the shrinker only removes faults and shortens times,
+    /// and cuts a run only with the faults after its end), so a load error there is a bug of
+    /// the shrinker, reported.
     fn reproduces(&mut self, c: &Candidate) -> anyhow::Result<bool> {
+        self.run(c, false)
+    }
+
+    /// The same for a candidate with fewer nodes, which a model may refuse (it may need a
+    /// client in some role or region): a refused candidate does not reproduce.
+    fn reproduces_unless_refused(&mut self, c: &Candidate) -> anyhow::Result<bool> {
+        self.run(c, true)
+    }
+
+    fn run(&mut self, c: &Candidate, may_be_refused: bool) -> anyhow::Result<bool> {
         self.tried += 1;
         let path = &self.scratch.0;
         std::fs::write(path, c.text()).with_context(|| format!("writing {}", path.display()))?;
-        let s = runner::load(path, &[]).context("a shrinking candidate was refused")?;
+        let s = match runner::load(path, &[]) {
+            Ok(s) => s,
+            Err(_) if may_be_refused => return Ok(false),
+            Err(e) => return Err(e).context("a shrinking candidate was refused"),
+        };
         Ok(violated(&s.run(self.seed, None)?) == Some(self.invariant))
     }
 }
@@ -453,6 +680,8 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
             shrunk: false,
             faults_before,
             faults_after: faults_before,
+            clients_before: clients(&scenario),
+            clients_after: clients(&scenario),
             kinds,
             candidates: t.tried,
             kept: 0,
@@ -494,6 +723,26 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
             }
         }
     }
+    // Fewer clients, one at a time, until no client entry can lose one.
+    let mut i = 0;
+    while let Some(entries) = c
+        .base
+        .get("nodes")
+        .and_then(Item::as_array_of_tables)
+        .map(|a| a.len())
+    {
+        if i >= entries {
+            break;
+        }
+        match c.without_a_client(i) {
+            Some(trial) if t.reproduces_unless_refused(&trial)? => {
+                c = trial;
+                kept += 1;
+                i = 0; // a removed entry shifts the ones after it
+            }
+            _ => i += 1,
+        }
+    }
     // A shorter run.
     while let Some(shorter) = c
         .duration
@@ -516,6 +765,8 @@ fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
         shrunk: true,
         faults_before,
         faults_after: c.faults.len(),
+        clients_before: clients(&scenario),
+        clients_after: clients(&c.base),
         kinds,
         candidates: t.tried,
         kept,
@@ -531,16 +782,20 @@ fn half(text: &str) -> Option<String> {
 }
 
 /// Writes the reproducer into `dir` as `repro.toml`, replays it from there (every latency
-/// sample kept, for its timeline), and writes that run's result, history, schedule and
-/// timeline as `consim run --out` does. The replay must violate the same invariant: runs are
+/// sample kept, for its timeline), and writes that run's result, history, schedule,
+/// timeline and space-time diagram as `consim run --out` does. The replay must violate the same invariant: runs are
 /// deterministic, so anything else is a bug, reported as an error.
 pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> {
     crate::output::create_dir(dir)?;
     let repro = dir.join("repro.toml");
     let how = if found.shrunk {
         format!(
-            "shrunk from {} faults to {} in {} candidate runs",
-            found.faults_before, found.faults_after, found.candidates
+            "shrunk from {} faults to {} and {} clients to {} in {} candidate runs",
+            found.faults_before,
+            found.faults_after,
+            found.clients_before,
+            found.clients_after,
+            found.candidates
         )
     } else {
         "not shrunk: its fault schedule alone does not replay it, so the nemesis stays".into()
@@ -552,15 +807,15 @@ pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> 
         repro.display()
     );
     crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
-    let run = runner::load(&repro, &[])
-        .with_context(|| format!("reloading {}", repro.display()))?
-        .run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
+    let scenario =
+        runner::load(&repro, &[]).with_context(|| format!("reloading {}", repro.display()))?;
+    let run = scenario.run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
     anyhow::ensure!(
         violated(&run) == Some(found.invariant),
         "{} does not replay the violation of {} (a determinism bug: please report it)",
         repro.display(),
         found.invariant
     );
-    crate::output::write_run(dir, &run)?;
+    crate::output::write_run(dir, scenario.as_ref(), &run)?;
     Ok((repro, run))
 }

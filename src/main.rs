@@ -248,13 +248,14 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     let started = std::time::Instant::now();
-    let outcome = hunt::hunt(&h, &|p| {
+    let searched = hunt::hunt(&h, &|p| {
         bar.set_position(p.runs);
         bar.set_message(format!("{} violated, {} unknown,", p.violations, p.unknown));
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    match outcome {
+    let coverage = hunt::coverage_table(&searched.coverage, searched.runs);
+    match searched.outcome {
         Outcome::Clean { runs, unknown } => {
             output::emit(&format!(
                 "no violation in {runs} runs (seeds {}..{}, {:.1} runs/s); {unknown} ended unknown\n",
@@ -262,6 +263,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
                 a.seeds.end(),
                 runs as f64 / secs
             ))?;
+            output::emit(&coverage)?;
             let judgement = if unknown > 0 {
                 exit::Judgement::Unknown
             } else {
@@ -279,8 +281,13 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
             let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let shrink = if f.shrunk {
                 format!(
-                    "shrunk from {} faults to {} ({} candidate runs, {} kept)",
-                    f.faults_before, f.faults_after, f.candidates, f.kept
+                    "shrunk from {} faults to {} and {} clients to {} ({} candidate runs, {} kept)",
+                    f.faults_before,
+                    f.faults_after,
+                    f.clients_before,
+                    f.clients_after,
+                    f.candidates,
+                    f.kept
                 )
             } else {
                 "not shrunk: its fault schedule alone does not replay it, so the reproducer \
@@ -295,6 +302,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
                 repro.display(),
                 repro.display()
             ))?;
+            output::emit(&coverage)?;
             Ok(exit::Judgement::Unmet.into())
         }
     }
@@ -572,7 +580,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut worst = Judgement::Met;
     let mut not_met = Vec::new();
     let runs = reports.len();
-    for r in reports {
+    for (s, r) in scenarios.iter().zip(reports) {
         let r = r?;
         worst = worst.worse(r.judgement());
         if r.judgement() != Judgement::Met {
@@ -589,7 +597,7 @@ fn run(a: &RunArgs) -> anyhow::Result<ExitCode> {
             output::emit(&(output::summary(&r, &a.set) + "\n"))?;
         }
         if let Some(dir) = &a.out {
-            write_outputs(dir, &r)?;
+            write_outputs(dir, s.as_ref(), &r)?;
         }
     }
     if !a.json {
@@ -613,10 +621,15 @@ fn closing_line(runs: usize, not_met: &[String]) -> String {
     s
 }
 
-/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml, timeline.svg}`.
-fn write_outputs(dir: &Path, r: &RunReport) -> anyhow::Result<()> {
+/// Writes `DIR/<scenario>/{result.json, history.jsonl, schedule.toml, timeline.svg,
+/// spacetime.svg}`.
+fn write_outputs(dir: &Path, s: &dyn runner::Scenario, r: &RunReport) -> anyhow::Result<()> {
     // The name comes from a file: kept to one plain path component inside DIR.
-    output::write_run(&dir.join(consim::scenario::output_folder(&r.scenario)), r)
+    output::write_run(
+        &dir.join(consim::scenario::output_folder(&r.scenario)),
+        s,
+        r,
+    )
 }
 
 fn models(json: bool) -> anyhow::Result<ExitCode> {
@@ -627,7 +640,7 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
         if json {
             let v = serde_json::json!({
                 "kind": s.kind, "summary": s.summary, "params": d.params,
-                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "messages": s.messages,
+                "invariants": s.invariants, "metrics": s.metrics, "bugs": s.bugs, "unnamed_bugs": s.unnamed_bugs, "messages": s.messages,
             });
             writeln!(text, "{v}")?;
         } else {
@@ -653,7 +666,12 @@ fn models(json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 s.bugs.join(", ")
             };
-            writeln!(text, "  bugs:       {bugs}\n")?;
+            writeln!(text, "  bugs:       {bugs}")?;
+            if !s.unnamed_bugs.is_empty() {
+                // Selected with `bug` too; no story expects them (see `hunt::UNNAMED_BUGS`).
+                writeln!(text, "  unnamed:    {}", s.unnamed_bugs.join(", "))?;
+            }
+            writeln!(text)?;
         }
     }
     output::emit(&text)?;

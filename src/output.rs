@@ -2,7 +2,7 @@
 //! p50 / p99 / max (counters as numbers, fractions as `label: probability` in label order),
 //! the kernel's counts and the command that replays the run.
 
-use crate::runner::RunReport;
+use crate::runner::{RunReport, Scenario};
 use std::fmt::Write as _;
 
 /// Writes `text` to standard output. A reader that went away (`consim run ... | head`) is not
@@ -27,9 +27,14 @@ pub fn write_file(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::write(path, bytes).map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
 }
 
-/// Writes a run into `dir`: `result.json`, `history.jsonl` (if its clients record one),
-/// `schedule.toml` and `timeline.svg`. Every failure names the path and why.
-pub fn write_run(dir: &std::path::Path, r: &RunReport) -> anyhow::Result<()> {
+/// Writes a run of `scenario` into `dir`: `result.json`, `history.jsonl` (if its clients
+/// record one), `schedule.toml`, `timeline.svg` and `spacetime.svg` (which replays the run
+/// once, traced: see [`crate::spacetime`]). Every failure names the path and why.
+pub fn write_run(
+    dir: &std::path::Path,
+    scenario: &dyn Scenario,
+    r: &RunReport,
+) -> anyhow::Result<()> {
     create_dir(dir)?;
     let json = serde_json::to_string_pretty(r)? + "\n";
     write_file(&dir.join("result.json"), json.as_bytes())?;
@@ -44,6 +49,9 @@ pub fn write_run(dir: &std::path::Path, r: &RunReport) -> anyhow::Result<()> {
         crate::chart::timeline(r).map_err(|e| anyhow::anyhow!("{}: {e}", r.scenario))?
     {
         write_file(&dir.join("timeline.svg"), svg.as_bytes())?;
+    }
+    if let Some(svg) = crate::spacetime::diagram(scenario, r)? {
+        write_file(&dir.join("spacetime.svg"), svg.as_bytes())?;
     }
     Ok(())
 }

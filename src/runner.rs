@@ -154,6 +154,7 @@ impl<P: Params> Scenario for Loaded<P> {
                 .map(|n| (n, out.metrics.samples(n).to_vec()))
                 .filter(|(_, v)| !v.is_empty())
                 .collect(),
+            coverage: out.coverage,
             episodes: out
                 .episodes
                 .iter()
@@ -257,6 +258,9 @@ pub struct RunReport {
     pub history: History,
     #[serde(skip)]
     pub schedule_toml: String,
+    /// Which of the model's phases each fault struck in.
+    #[serde(skip)]
+    pub coverage: sim::fault::FaultCoverage,
     /// Every sample of each duration metric as (true time ns, value ns), when kept.
     #[serde(skip)]
     pub samples: Vec<(&'static str, Vec<(u64, u64)>)>,

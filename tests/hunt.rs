@@ -44,6 +44,7 @@ fn a_known_bug_is_found_shrunk_and_replayed() {
         "history.jsonl",
         "schedule.toml",
         "timeline.svg",
+        "spacetime.svg",
     ] {
         assert!(dir.join(f).is_file() || f == "history.jsonl", "no {f}");
     }
@@ -141,11 +142,18 @@ fn every_known_bug_is_hunted_down_and_replayed() {
                 d.spec.kind
             );
         }
+        for bug in d.spec.unnamed_bugs {
+            assert!(
+                hunt::UNNAMED_BUGS.iter().any(|k| k.bug == *bug),
+                "{} unnamed bug {bug} has no story in hunt::UNNAMED_BUGS",
+                d.spec.kind
+            );
+        }
     }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for known in KNOWN_BUGS {
         let h = known.hunt(root, 1..=200, 2).unwrap();
-        let Outcome::Found(f) = hunt::hunt(&h, &|_| {}).unwrap() else {
+        let Outcome::Found(f) = hunt::hunt(&h, &|_| {}).unwrap().outcome else {
             panic!("{} {}: not found in 200 seeds", known.scenario, known.bug);
         };
         let dir = Scratch::new(&format!("hunt-known-{}", known.bug));
@@ -190,4 +198,80 @@ fn every_known_bug_is_hunted_down_and_replayed() {
             );
         }
     }
+}
+
+/// Faults are counted against the phases under way when they strike: the 2PC story's
+/// coordinator crash, on its fourth vote, lands between prepare and decision; a hunt of the
+/// correct saga prints its steps and how often each fault kind struck in each.
+#[test]
+fn faults_are_counted_against_the_protocol_phases_they_strike() {
+    let r = consim::runner::load(
+        std::path::Path::new("scenarios/bank-transfer-2pc.toml"),
+        &[],
+    )
+    .unwrap()
+    .run(42, None)
+    .unwrap();
+    let phases = r.coverage.phases();
+    let rows: Vec<_> = r.coverage.rows().collect();
+    let (kind, struck, hits) = rows[0];
+    assert_eq!((kind, struck), ("crash", 1), "{rows:?}");
+    let undecided = phases
+        .iter()
+        .position(|p| *p == "prepared-undecided")
+        .unwrap();
+    assert_eq!(hits[undecided], 1, "{phases:?} {hits:?}");
+
+    let dir = Scratch::new("hunt-coverage");
+    let o = hunt(
+        &["scenarios/bank-transfer-saga.toml", "--seeds", "1..20"],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("  fault "))
+        .unwrap_or_else(|| panic!("no coverage table:\n{text}"));
+    for column in ["struck", "debiting", "crediting", "refunding", "idle"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let crash: Vec<u64> = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("crash "))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().unwrap())
+        .collect();
+    // Crashes struck, some while sagas were debiting and crediting.
+    assert!(crash[0] > 0 && crash[1] > 0 && crash[2] > 0, "{text}");
+}
+
+/// The shrinker drops clients too: the payment story's four checkouts become one, which
+/// still double-charges without a ledger, and the reproducer replays with that one.
+#[test]
+fn the_reproducer_keeps_only_the_clients_the_failure_needs() {
+    let dir = Scratch::new("hunt-clients");
+    let o = hunt(
+        &[
+            "scenarios/payment-retries.toml",
+            "--set",
+            "model.bug=no-ledger",
+            "--seeds",
+            "1..5",
+        ],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("and 4 clients to 1"), "{text}");
+    let repro = std::fs::read_to_string(dir.join("repro.toml")).unwrap();
+    let checkout = repro
+        .split("[[nodes]]")
+        .find(|n| n.contains("\"checkout\""))
+        .unwrap();
+    assert!(checkout.contains("count = 1"), "{checkout}");
+    let replay = consim(&["run", dir.join("repro.toml").to_str().unwrap(), "--json"]);
+    assert_eq!(replay.status.code(), Some(1));
 }

@@ -154,6 +154,7 @@ fn out_dir_holds_a_history_that_check_agrees_with() {
             "history.jsonl",
             "schedule.toml",
             "timeline.svg",
+            "spacetime.svg",
         ] {
             assert!(run_dir.join(f).is_file(), "{name}: no {f}");
         }

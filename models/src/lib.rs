@@ -29,6 +29,8 @@ pub struct ModelSpec {
     pub metrics: &'static [&'static str],
     /// Its known-bug variants, `"none"` excluded.
     pub bugs: &'static [&'static str],
+    /// Plausible bugs written to measure the hunt, not stories: `Bug::UNNAMED`.
+    pub unnamed_bugs: &'static [&'static str],
     /// The kinds of its messages (`Message::kind`), which fault triggers may name.
     pub messages: &'static [&'static str],
 }
@@ -49,6 +51,10 @@ macro_rules! bugs {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),* $(,)? }
+        $(
+            $(#[$umeta:meta])*
+            unnamed { $($(#[$uvmeta:meta])* $uvariant:ident = $utext:literal),* $(,)? }
+        )?
     ) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -57,12 +63,17 @@ macro_rules! bugs {
             #[default]
             #[serde(rename = "none")]
             None,
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),*
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)*
+            $($($(#[$uvmeta])* #[serde(rename = $utext)] $uvariant,)*)?
         }
 
         impl $name {
             /// The known bugs' names, `none` excluded: the model's `ModelSpec::bugs`.
             pub const KNOWN: &'static [&'static str] = &[$($text),*];
+            /// Plausible bugs no invariant or story was written against, selected with `bug`
+            /// like the known ones: they measure what the invariants and the hunt catch
+            /// unaided (`ModelSpec::unnamed_bugs`).
+            pub const UNNAMED: &'static [&'static str] = &[$($($utext),*)?];
         }
     };
 }

@@ -145,6 +145,7 @@ impl Params for PingPongParams {
         invariants: &[],
         metrics: &[],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Ping as Message>::KINDS,
     };
 

@@ -1039,6 +1039,7 @@ impl Params for QuorumParams {
             "p_fresh_after_ms",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

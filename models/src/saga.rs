@@ -86,6 +86,12 @@ crate::bugs! {
         /// the client believes money moved that came back (`outcome_matches_decision` breaks).
         CompensatedReportedCommitted = "compensated-reported-committed",
     }
+    unnamed {
+        /// The orchestrator retries the debit and the credit, but sends the refund once.
+        RefundNotRetried = "refund-not-retried",
+        /// A participant runs a retried step again instead of answering with its result.
+        StepRerun = "step-rerun",
+    }
 }
 
 /// A saga's local transactions.
@@ -407,7 +413,8 @@ impl Participant {
         txn: Transfer,
         step: Step,
     ) {
-        let result = match self.steps.get(&(txn.id, step)) {
+        let done = self.steps.get(&(txn.id, step));
+        let result = match done.filter(|_| s.params.bug != Bug::StepRerun) {
             Some(&done) => done,
             None => {
                 let (account, delta) = step.effect(&txn);
@@ -457,8 +464,14 @@ impl Part<SagaNode, Setup> for Orchestrator {
     }
     fn on_timer(&mut self, ctx: &mut Ctx<'_, SagaNode>, s: &Setup, _: TimerId, tag: BankTimer) {
         if let BankTimer::Txn(id) = tag {
-            if self.sagas.contains_key(&id) {
-                self.send_step(ctx, s, id);
+            let refunding = self
+                .sagas
+                .get(&id)
+                .map(|saga| matches!(saga.stage, Stage::Refunding { .. }));
+            match refunding {
+                Some(true) if s.params.bug == Bug::RefundNotRetried => {}
+                Some(_) => self.send_step(ctx, s, id),
+                None => {}
             }
         }
     }
@@ -507,6 +520,33 @@ impl sim::Model for SagaModel {
             setup: Rc::clone(s),
             role,
         }
+    }
+
+    fn phases(&self) -> &'static [&'static str] {
+        &["debiting", "crediting", "refunding"]
+    }
+
+    /// The steps some saga is at, by the orchestrator's state (recovered from its disk while
+    /// it is down).
+    fn phases_now(&self, world: &World<'_, SagaNode>) -> u32 {
+        let id = self.setup.orchestrator;
+        let recovered;
+        let orchestrator = match world.nodes[id.index()].as_ref().map(|n| &n.role) {
+            Some(Role::Orchestrator(o)) => o,
+            _ => {
+                recovered = Orchestrator::recover(world.disk(id).synced());
+                &recovered
+            }
+        };
+        orchestrator.sagas.values().fold(0, |under_way, saga| {
+            under_way
+                | match saga.stage {
+                    Stage::Debiting => 1,
+                    Stage::Crediting { .. } => 2,
+                    Stage::Refunding { .. } => 4,
+                    Stage::Done { .. } => 0,
+                }
+        })
     }
 
     fn observe(&mut self, world: &World<'_, SagaNode>, event: Observed, metrics: &mut Metrics) {
@@ -745,6 +785,7 @@ impl Params for SagaParams {
             "messages_per_txn",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

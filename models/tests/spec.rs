@@ -48,23 +48,47 @@ fn assert_listed(spec: &ModelSpec, bug: &str, o: &RunResult) {
 #[test]
 fn every_emitted_verdict_and_metric_is_listed() {
     for seed in 1..=3 {
-        for b in std::iter::once("none").chain(ReplicationParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            ReplicationParams::SPEC
+                .bugs
+                .iter()
+                .chain(ReplicationParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             for case in [Case::ReplicationSync, Case::ReplicationSemisync] {
                 let o = sweep::run_with(case, seed, |p| p.bug = bug(b), |_| {}, |_| {});
                 assert_listed(&ReplicationParams::SPEC, b, &o);
             }
         }
-        for b in std::iter::once("none").chain(TwoPcParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            TwoPcParams::SPEC
+                .bugs
+                .iter()
+                .chain(TwoPcParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             for case in [Case::TwoPcWait, Case::TwoPcNoWait] {
                 let o = sweep::run_with(case, seed, |_| {}, |p| p.bug = bug(b), |_| {});
                 assert_listed(&TwoPcParams::SPEC, b, &o);
             }
         }
-        for b in std::iter::once("none").chain(SagaParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            SagaParams::SPEC
+                .bugs
+                .iter()
+                .chain(SagaParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             let o = sweep::run_with(Case::Saga, seed, |_| {}, |_| {}, |p| p.bug = bug(b));
             assert_listed(&SagaParams::SPEC, b, &o);
         }
-        for b in std::iter::once("none").chain(QuorumParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            QuorumParams::SPEC
+                .bugs
+                .iter()
+                .chain(QuorumParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             for (r, w) in [(1, 1), (2, 2)] {
                 let p = QuorumParams {
                     r,
@@ -76,14 +100,26 @@ fn every_emitted_verdict_and_metric_is_listed() {
                 assert_listed(&QuorumParams::SPEC, b, &o);
             }
         }
-        for b in std::iter::once("none").chain(PaymentParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            PaymentParams::SPEC
+                .bugs
+                .iter()
+                .chain(PaymentParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             let p = PaymentParams {
                 bug: bug(b),
                 ..PaymentParams::default()
             };
             assert_listed(&PaymentParams::SPEC, b, &sweep::payments_with(p, seed));
         }
-        for b in std::iter::once("none").chain(VersionedParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            VersionedParams::SPEC
+                .bugs
+                .iter()
+                .chain(VersionedParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             for (policy, merge) in [
                 (Policy::LwwWall, MergeMode::App),
                 (Policy::LwwHlc, MergeMode::App),
@@ -110,7 +146,13 @@ fn every_emitted_verdict_and_metric_is_listed() {
                 assert_listed(&VersionedParams::SPEC, b, &o);
             }
         }
-        for b in std::iter::once("none").chain(PipelineParams::SPEC.bugs.iter().copied()) {
+        for b in std::iter::once("none").chain(
+            PipelineParams::SPEC
+                .bugs
+                .iter()
+                .chain(PipelineParams::SPEC.unnamed_bugs)
+                .copied(),
+        ) {
             for publish in [Publish::Outbox, Publish::DualWrite] {
                 let p = PipelineParams {
                     bug: bug(b),

@@ -6,6 +6,7 @@
 //! or random — can be printed back as TOML, shrunk, and replayed.
 
 use crate::dist::Dist;
+use crate::net::ToRestarted;
 use crate::rng::Rng;
 use crate::time::{format_nanos, format_signed_nanos};
 use crate::NodeId;
@@ -42,11 +43,14 @@ pub enum Fault {
     Loss { p: f64 },
     /// Every link duplicates messages with this probability from now on.
     Duplicate { p: f64 },
+    /// Messages in flight to a node that crashes are dropped, or delivered if it is up again
+    /// when they arrive, from now on.
+    ToRestarted(ToRestarted),
 }
 
 impl Fault {
     /// Every fault's kind, as the key that names it in a scenario's `[[faults]]` table.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "crash",
         "restart",
         "partition",
@@ -56,11 +60,17 @@ impl Fault {
         "clock_drift",
         "loss",
         "duplicate",
+        "to_restarted",
     ];
 
     /// This fault's kind, one of [`Fault::KINDS`].
     pub fn kind(&self) -> &'static str {
-        let i = match self {
+        Self::KINDS[self.kind_index()]
+    }
+
+    /// This fault's kind as an index into [`Fault::KINDS`].
+    pub fn kind_index(&self) -> usize {
+        match self {
             Fault::Crash { .. } => 0,
             Fault::Restart { .. } => 1,
             Fault::Partition { .. } => 2,
@@ -70,8 +80,82 @@ impl Fault {
             Fault::ClockDrift { .. } => 6,
             Fault::Loss { .. } => 7,
             Fault::Duplicate { .. } => 8,
-        };
-        Self::KINDS[i]
+            Fault::ToRestarted(_) => 9,
+        }
+    }
+}
+
+/// Which protocol phases were under way when each fault struck ([`crate::Model::phases`]):
+/// what a search of fault schedules exercised, and what it never touched. A fault under way
+/// in no phase counts as idle.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultCoverage {
+    phases: &'static [&'static str],
+    /// `hits[kind * (phases + 1) + phase]`, kinds in [`Fault::KINDS`] order, idle last.
+    hits: Vec<u64>,
+    /// Faults of each kind that struck (one may hit several phases at once).
+    strikes: [u64; Fault::KINDS.len()],
+}
+
+impl FaultCoverage {
+    /// The most phases a model may name: they travel as a bitmask.
+    pub const MAX_PHASES: usize = 32;
+
+    pub fn new(phases: &'static [&'static str]) -> FaultCoverage {
+        assert!(phases.len() <= Self::MAX_PHASES, "at most 32 phases");
+        FaultCoverage {
+            phases,
+            hits: vec![0; Fault::KINDS.len() * (phases.len() + 1)],
+            strikes: [0; Fault::KINDS.len()],
+        }
+    }
+
+    pub fn phases(&self) -> &'static [&'static str] {
+        self.phases
+    }
+
+    /// A fault of kind `kind` (an index into [`Fault::KINDS`]) struck while the phases of
+    /// `under_way` (bit i for phase i) were under way.
+    pub fn record(&mut self, kind: usize, under_way: u32) {
+        let width = self.phases.len() + 1;
+        debug_assert!(
+            under_way >> self.phases.len() == 0,
+            "a phase the model did not name"
+        );
+        self.strikes[kind] += 1;
+        let row = &mut self.hits[kind * width..(kind + 1) * width];
+        if under_way == 0 {
+            row[width - 1] += 1;
+        }
+        for (i, hits) in row[..width - 1].iter_mut().enumerate() {
+            *hits += u64::from(under_way >> i & 1);
+        }
+    }
+
+    /// Adds another run's counts (of the same model).
+    pub fn merge(&mut self, other: &FaultCoverage) {
+        if self.hits.is_empty() {
+            *self = other.clone();
+            return;
+        }
+        assert_eq!(self.phases, other.phases, "coverage of one model");
+        for (a, b) in self.hits.iter_mut().zip(&other.hits) {
+            *a += b;
+        }
+        for (a, b) in self.strikes.iter_mut().zip(&other.strikes) {
+            *a += b;
+        }
+    }
+
+    /// Per fault kind that struck at all: its name, how many struck in all, and the hits per
+    /// phase (idle last).
+    pub fn rows(&self) -> impl Iterator<Item = (&'static str, u64, &[u64])> + '_ {
+        let width = self.phases.len() + 1;
+        self.hits
+            .chunks(width)
+            .zip(Fault::KINDS)
+            .zip(self.strikes)
+            .filter_map(move |((row, kind), total)| (total > 0).then_some((kind, total, row)))
     }
 }
 
@@ -125,7 +209,10 @@ pub struct Nemesis {
     pub clock_jump: Option<Dist>,
     /// Swarm testing (Groce et al., "Swarm testing", ISSTA 2012): each seed also switches
     /// every configured fault kind on or off and scales its rate by 1/4 to 4, so that rare
-    /// combinations (crashes without partitions, a storm of clock jumps) get explored.
+    /// combinations (crashes without partitions, a storm of clock jumps) get explored. A seed
+    /// with crashes on also delivers, half the time, the messages in flight to a crashed node
+    /// that arrive after it restarted ([`ToRestarted::Deliver`], a fault at time 0), so that
+    /// recovery code meets late messages of the node's previous life.
     pub swarm: bool,
 }
 
@@ -297,6 +384,17 @@ impl Nemesis {
                 });
             }
         }
+        // Drawn last, so that the faults above stay what they were before this choice existed.
+        if self.swarm
+            && swarm.on[SwarmChoice::CRASH]
+            && self.crash_every.is_some()
+            && rng.chance(0.5)
+        {
+            out.push(ScheduledFault {
+                when: When::At(0),
+                fault: Fault::ToRestarted(ToRestarted::Deliver),
+            });
+        }
         out.sort_by_key(|f| match f.when {
             When::At(t) => t,
             When::Message { .. } => u64::MAX,
@@ -412,6 +510,9 @@ impl FaultSchedule {
                 Fault::Duplicate { p } => {
                     let _ = writeln!(s, "duplicate = {p}");
                 }
+                Fault::ToRestarted(policy) => {
+                    let _ = writeln!(s, "to_restarted = {:?}", policy.as_str());
+                }
             }
             s.push('\n');
         }
@@ -494,6 +595,7 @@ mod tests {
             Fault::ClockDrift { node: n, ppm: 1 },
             Fault::Loss { p: 0.1 },
             Fault::Duplicate { p: 0.1 },
+            Fault::ToRestarted(ToRestarted::Deliver),
         ];
         let names = ["a".to_string()];
         let mut kinds: Vec<&str> = faults.iter().map(Fault::kind).collect();
@@ -509,5 +611,26 @@ mod tests {
         }
         kinds.dedup();
         assert_eq!(kinds, Fault::KINDS);
+    }
+
+    #[test]
+    fn coverage_counts_each_strike_once_and_each_phase_it_hit() {
+        let mut c = FaultCoverage::new(&["a", "b"]);
+        c.record(0, 0b11); // a crash while both phases were under way
+        c.record(0, 0); // a crash while none was
+        c.record(2, 0b10); // a partition during b
+        let mut sum = c.clone();
+        sum.merge(&c);
+        let rows: Vec<_> = sum.rows().collect();
+        assert_eq!(
+            rows,
+            vec![
+                ("crash", 4, &[2, 2, 2][..]),
+                ("partition", 2, &[0, 2, 0][..])
+            ]
+        );
+        let mut empty = FaultCoverage::default();
+        empty.merge(&c);
+        assert_eq!(empty, c);
     }
 }

@@ -27,6 +27,28 @@ pub enum InFlight {
     Deliver,
 }
 
+/// What happens to a message in flight to a node that crashes before it arrives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToRestarted {
+    /// It is lost, even if the node has restarted by then: its connections died with it.
+    #[default]
+    Drop,
+    /// It is delivered if the node is up again when it arrives, as a queue's redelivery or a
+    /// datagram retry would: the restarted node's recovery code meets late messages of its
+    /// previous life (a `Prepare`, a `Commit`, a retried request).
+    Deliver,
+}
+
+impl ToRestarted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ToRestarted::Drop => "drop",
+            ToRestarted::Deliver => "deliver",
+        }
+    }
+}
+
 /// Whether a link keeps the order of messages between one sender and one receiver.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Order {
@@ -83,6 +105,7 @@ pub struct Network {
     blocked_pairs: usize,
     heals: u32,
     in_flight: InFlight,
+    to_restarted: ToRestarted,
     /// `nodes × nodes` last arrival times when FIFO; empty otherwise.
     last_arrival: Vec<u64>,
 }
@@ -118,6 +141,7 @@ impl Network {
             blocked_pairs: 0,
             heals: 0,
             in_flight,
+            to_restarted: ToRestarted::Drop,
             last_arrival: if order == Order::Fifo {
                 vec![0; nodes * nodes]
             } else {
@@ -226,6 +250,15 @@ impl Network {
     }
 
     /// Forgets loss and duplication faults: every link has its configured rates again.
+    /// Sets what happens to messages in flight to a node that crashes (from now on).
+    pub fn set_to_restarted(&mut self, policy: ToRestarted) {
+        self.to_restarted = policy;
+    }
+
+    pub fn to_restarted(&self) -> ToRestarted {
+        self.to_restarted
+    }
+
     pub fn reset_overrides(&mut self) {
         self.loss_override = None;
         self.duplicate_override = None;

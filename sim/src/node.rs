@@ -61,6 +61,19 @@ pub trait Model {
     ) {
     }
 
+    /// The protocol's phases (at most [`crate::fault::FaultCoverage::MAX_PHASES`]), for fault coverage:
+    /// each fault that strikes is counted against the phases under way at that moment.
+    fn phases(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Which of [`Model::phases`] are under way now, bit i for phase i (several at once when
+    /// several operations are in flight). Asked once per fault, just before it takes effect,
+    /// so it may scan: a crashed node's state is on its disk.
+    fn phases_now(&self, _world: &World<'_, Self::Node>) -> u32 {
+        0
+    }
+
     /// The end-of-run verdicts, one per invariant the model checks.
     fn finish(
         &mut self,

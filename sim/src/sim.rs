@@ -7,11 +7,11 @@
 
 use crate::clock::Clock;
 use crate::disk::Disk;
-use crate::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
+use crate::fault::{Direction, Fault, FaultCoverage, FaultSchedule, Nemesis, ScheduledFault, When};
 use crate::history::History;
 use crate::invariant::Verdict;
 use crate::metrics::Metrics;
-use crate::net::{DropReason, Fate, Network};
+use crate::net::{DropReason, Fate, Network, ToRestarted};
 use crate::node::{Ctx, Message, Model, Node, Observed, TimerId, World};
 use crate::rng::Rng;
 use crate::time::{nanos, Time};
@@ -89,6 +89,9 @@ pub struct Stats {
     pub dropped_loss: u64,
     pub dropped_partition: u64,
     pub dropped_receiver_down: u64,
+    /// Messages sent to an earlier life of their receiver and delivered after it restarted
+    /// (`ToRestarted::Deliver`); counted in `messages_delivered` too.
+    pub delivered_to_restarted: u64,
     pub timers_fired: u64,
     pub crashes: u64,
     pub restarts: u64,
@@ -131,6 +134,8 @@ pub struct RunResult {
     pub unfired: FaultSchedule,
     /// When nodes were down and the network partitioned, in time order of their start.
     pub episodes: Vec<Episode>,
+    /// Which of the model's phases each fault struck in.
+    pub coverage: FaultCoverage,
 }
 
 enum Ev<M, T> {
@@ -479,6 +484,7 @@ pub struct Sim<M: Model> {
     /// Why the watch hook (or the history limit) stopped the run.
     interrupted: Option<String>,
     max_history: usize,
+    coverage: FaultCoverage,
 }
 
 impl<M: Model> Sim<M> {
@@ -576,6 +582,7 @@ impl<M: Model> Sim<M> {
             kernel.push(duration, Ev::Settle);
         }
         Sim {
+            coverage: FaultCoverage::new(model.phases()),
             kernel,
             nodes,
             model,
@@ -676,6 +683,7 @@ impl<M: Model> Sim<M> {
             history: k.history,
             schedule: self.schedule,
             episodes: k.episodes,
+            coverage: self.coverage,
             unfired: FaultSchedule {
                 faults: k
                     .triggers
@@ -767,13 +775,17 @@ impl<M: Model> Sim<M> {
             } => {
                 let kind = msg.kind();
                 let slot = &k.slots[to.index()];
-                let mut reason = if !slot.up || slot.incarnation != incarnation {
-                    Some(DropReason::ReceiverDown)
-                } else if k.net.drops_in_flight(from, to) {
-                    Some(DropReason::Partition)
-                } else {
-                    None
-                };
+                // A message of an earlier life of the receiver (it crashed after the send)
+                // reaches the restarted node only under `ToRestarted::Deliver`.
+                let earlier_life = slot.incarnation != incarnation;
+                let mut reason =
+                    if !slot.up || (earlier_life && k.net.to_restarted() == ToRestarted::Drop) {
+                        Some(DropReason::ReceiverDown)
+                    } else if k.net.drops_in_flight(from, to) {
+                        Some(DropReason::Partition)
+                    } else {
+                        None
+                    };
                 // A receive trigger fires before the message is handled: if it crashes the
                 // receiver, the message is lost with it.
                 if reason.is_none() && !k.triggers.is_empty() {
@@ -808,6 +820,7 @@ impl<M: Model> Sim<M> {
                 k.hash.mix(u64::from(from.0));
                 k.hash.mix(u64::from(to.0));
                 k.stats.messages_delivered += 1;
+                k.stats.delivered_to_restarted += u64::from(earlier_life);
                 let n = self.nodes[to.index()]
                     .as_mut()
                     .expect("an up node has state");
@@ -901,6 +914,11 @@ impl<M: Model> Sim<M> {
         if self.kernel.settling && !matches!(fault, Fault::Restart { .. } | Fault::Heal) {
             return; // the settle phase is fault-free by definition
         }
+        if !self.kernel.settling {
+            let (world, _, _) = split(&mut self.kernel, &self.nodes);
+            let under_way = self.model.phases_now(&world);
+            self.coverage.record(fault.kind_index(), under_way);
+        }
         let k = &mut self.kernel;
         k.hash.mix(TAG_FAULT);
         if let Some(t) = &mut k.trace {
@@ -939,6 +957,7 @@ impl<M: Model> Sim<M> {
             Fault::ClockDrift { node, ppm } => k.slots[node.index()].clock.set_drift(k.now, ppm),
             Fault::Loss { p } => k.net.set_loss(p),
             Fault::Duplicate { p } => k.net.set_duplicate(p),
+            Fault::ToRestarted(policy) => k.net.set_to_restarted(policy),
         }
     }
 
@@ -1014,9 +1033,10 @@ impl<M: Model> Sim<M> {
     /// (Clock offsets and drifts stay: they are the hardware's.)
     fn settle(&mut self) {
         debug_assert_eq!(self.kernel.now.0, self.settle_at);
+        // Settling first: the heal and restarts below end the run's faults, they are none.
+        self.kernel.settling = true;
         self.apply_fault(Fault::Heal, None);
         self.kernel.net.reset_overrides();
-        self.kernel.settling = true;
         for i in 0..self.nodes.len() as u32 {
             self.restart(NodeId(i));
         }

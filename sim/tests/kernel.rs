@@ -6,7 +6,7 @@ use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When}
 use sim::history::History;
 use sim::invariant::{Status, Verdict};
 use sim::metrics::Metrics;
-use sim::net::{InFlight, LinkParams, Network, Order};
+use sim::net::{InFlight, LinkParams, Network, Order, ToRestarted};
 use sim::{Ctx, Message, Model, Node, NodeId, Sim, SimConfig, Stop, TimerId, World};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -176,6 +176,36 @@ fn restart_rebuilds_from_the_synced_log_only() {
     );
     assert_eq!(out.stats.unsynced_records_lost, 1);
     assert_eq!((out.stats.crashes, out.stats.restarts), (1, 1));
+}
+
+#[test]
+fn a_message_to_an_earlier_life_arrives_only_under_to_restarted_deliver() {
+    // Node 1 is down from 5 ms to 8 ms: the ping sent at 0 ms arrives at 10 ms, after the
+    // restart. Dropped by default (the connection died with the node); delivered, and
+    // counted, once a fault at 0 ms switches the network to `deliver`.
+    let crash = at(
+        5,
+        Fault::Crash {
+            node: NodeId(1),
+            restart_after_ns: Some(3_000_000),
+        },
+    );
+    let got = |log: &[String]| log.iter().filter(|l| l.starts_with("1 got")).count();
+    let (log, out) = run(vec![crash.clone()], 50, 1);
+    assert_eq!(
+        (got(&log), out.stats.dropped_receiver_down),
+        (0, 1),
+        "{log:?}"
+    );
+    assert_eq!(out.stats.delivered_to_restarted, 0);
+    let deliver = at(0, Fault::ToRestarted(ToRestarted::Deliver));
+    let (log, out) = run(vec![deliver, crash], 50, 1);
+    assert_eq!(
+        (got(&log), out.stats.dropped_receiver_down),
+        (1, 0),
+        "{log:?}"
+    );
+    assert_eq!(out.stats.delivered_to_restarted, 1);
 }
 
 #[test]

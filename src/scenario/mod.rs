@@ -464,7 +464,9 @@ impl Resolver<'_> {
         } else {
             Order::Unordered
         };
-        Ok(Network::new(node_region, r, links, order, net.in_flight))
+        let mut network = Network::new(node_region, r, links, order, net.in_flight);
+        network.set_to_restarted(net.to_restarted);
+        Ok(network)
     }
 
     fn nemesis(
@@ -766,10 +768,24 @@ impl Resolver<'_> {
         if let Some(p) = s.duplicate {
             actions.push(Fault::Duplicate { p: p.0 });
         }
+        if let Some(policy) = s.to_restarted {
+            actions.push(Fault::ToRestarted(policy));
+        }
         match actions.len() {
-            1 => Ok(ScheduledFault { when, fault: actions.pop().expect("one action") }),
-            0 => Err(self.err(span, "faults", "names no fault: give one of crash, restart, partition, partition_one_way, heal, clock_jump, clock_drift, loss, duplicate")),
-            _ => Err(self.err(span, "faults", "gives more than one fault: write one [[faults]] entry per fault")),
+            1 => Ok(ScheduledFault {
+                when,
+                fault: actions.pop().expect("one action"),
+            }),
+            0 => Err(self.err(
+                span,
+                "faults",
+                format!("names no fault: give one of {}", Fault::KINDS.join(", ")),
+            )),
+            _ => Err(self.err(
+                span,
+                "faults",
+                "gives more than one fault: write one [[faults]] entry per fault",
+            )),
         }
     }
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use sim::clock::Clock;
 use sim::dist::Dist;
 use sim::invariant::Status;
-use sim::net::InFlight;
+use sim::net::{InFlight, ToRestarted};
 use sim::time::{parse_duration, parse_signed_duration};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -171,6 +171,7 @@ pub(super) struct NetworkSpec {
     pub(super) duplicate: Prob,
     pub(super) fifo: bool,
     pub(super) in_flight: InFlight,
+    pub(super) to_restarted: ToRestarted,
     pub(super) links: Vec<Spanned<LinkSpec>>,
 }
 
@@ -182,6 +183,7 @@ impl Default for NetworkSpec {
             duplicate: Prob(0.0),
             fifo: false,
             in_flight: InFlight::Drop,
+            to_restarted: ToRestarted::Drop,
             links: Vec::new(),
         }
     }
@@ -213,6 +215,7 @@ pub(super) struct FaultSpec {
     pub(super) clock_drift: Option<ClockDriftSpec>,
     pub(super) loss: Option<Prob>,
     pub(super) duplicate: Option<Prob>,
+    pub(super) to_restarted: Option<ToRestarted>,
 }
 
 #[derive(Deserialize)]

@@ -877,6 +877,7 @@ impl Params for PipelineParams {
             "rebalances",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

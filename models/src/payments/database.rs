@@ -1,6 +1,6 @@
 //! The service's database: the idempotency ledger, one durable record per change.
 
-use super::{Key, Ledger, Msg, PaymentNode, Record, Setup, Timer};
+use super::{Bug, Key, Ledger, Msg, PaymentNode, Record, Setup, Timer};
 use sim::{Ctx, NodeId, Part, TimerId};
 use std::collections::BTreeMap;
 
@@ -26,8 +26,12 @@ impl Database {
         }
     }
 
-    fn write(&mut self, ctx: &mut Ctx<'_, PaymentNode>, key: Key, state: Ledger) {
-        ctx.disk().append_synced(Record::Ledger { key, state });
+    fn write(&mut self, ctx: &mut Ctx<'_, PaymentNode>, s: &Setup, key: Key, state: Ledger) {
+        if s.params.bug == Bug::LedgerUnsynced {
+            ctx.disk().append(Record::Ledger { key, state });
+        } else {
+            ctx.disk().append_synced(Record::Ledger { key, state });
+        }
         let now = ctx.local_clock();
         self.ledger.insert(key, (state, now));
     }
@@ -58,7 +62,7 @@ impl Part<PaymentNode, Setup> for Database {
             Msg::Claim { call, key, charge } => match self.lookup(ctx, s, key) {
                 Some((state, stale)) => Msg::Exists { call, state, stale },
                 None => {
-                    self.write(ctx, key, Ledger::InProgress(charge));
+                    self.write(ctx, s, key, Ledger::InProgress(charge));
                     Msg::Claimed { call }
                 }
             },
@@ -67,11 +71,11 @@ impl Part<PaymentNode, Setup> for Database {
                 None => Msg::Absent { call },
             },
             Msg::Put { call, key, charge } => {
-                self.write(ctx, key, Ledger::InProgress(charge));
+                self.write(ctx, s, key, Ledger::InProgress(charge));
                 Msg::Stored { call }
             }
             Msg::Complete { call, key, charge } => {
-                self.write(ctx, key, Ledger::Done(charge));
+                self.write(ctx, s, key, Ledger::Done(charge));
                 Msg::Completed { call }
             }
             _ => return,

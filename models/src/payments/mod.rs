@@ -92,6 +92,10 @@ crate::bugs! {
         /// The checkout's key names the attempt, not the payment.
         KeyPerAttempt = "key-per-attempt",
     }
+    unnamed {
+        /// The ledger row is written but not flushed: a database crash loses it.
+        LedgerUnsynced = "ledger-unsynced",
+    }
 }
 
 /// A payment: the checkout's request id, unique across checkouts and their restarts.
@@ -516,6 +520,7 @@ impl Params for PaymentParams {
             "lost_payments",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

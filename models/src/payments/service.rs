@@ -89,7 +89,7 @@ impl Service {
             Bug::LedgerSeparateStep | Bug::CheckThenAct => {
                 self.call(ctx, s.database, f, |call| Msg::Get { call, key })
             }
-            Bug::None | Bug::KeyPerAttempt => {
+            Bug::None | Bug::KeyPerAttempt | Bug::LedgerUnsynced => {
                 // Mint the charge id and claim the key with it in one transaction.
                 let charge = self.mint(ctx);
                 let f = Flight {

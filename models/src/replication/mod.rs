@@ -176,6 +176,12 @@ crate::bugs! {
         /// (`read_your_writes` breaks under `cache-invalidation`).
         EarlyInvalidation = "early-invalidation",
     }
+    unnamed {
+        /// Sync acknowledges once one replica has the write, not every replica.
+        SyncAfterOne = "sync-after-one",
+        /// A server restarts from an empty log (its disk read from a lost volume).
+        EmptyDiskRestart = "empty-disk-restart",
+    }
 }
 
 /// A client request's id.
@@ -401,6 +407,42 @@ impl sim::Model for Replication {
         }
     }
 
+    fn phases(&self) -> &'static [&'static str] {
+        &["replicating", "no-primary", "election", "two-primaries"]
+    }
+
+    /// By the servers that are up (a crashed server holds no standing): a primary with
+    /// entries some server may lack; none serving (failed, cut off past its lease, or not yet
+    /// elected); a candidate standing; two servers that each believe they are primary (a
+    /// deposed one not yet told).
+    fn phases_now(&self, world: &World<'_, ReplicationNode>) -> u32 {
+        let s = &*self.setup;
+        let servers = s.servers.iter().filter_map(|id| {
+            match world.nodes[id.index()].as_ref().map(|n| &n.role) {
+                Some(Role::Server(server)) => Some(server),
+                _ => None,
+            }
+        });
+        let (mut under_way, mut serving, mut primaries) = (0, false, 0);
+        for server in servers {
+            if server.replicating() {
+                under_way |= 1;
+            }
+            if server.candidate() {
+                under_way |= 4;
+            }
+            serving |= server.serving(s);
+            primaries += usize::from(server.primary_epoch().is_some());
+        }
+        if !serving {
+            under_way |= 2;
+        }
+        if primaries > 1 {
+            under_way |= 8;
+        }
+        under_way
+    }
+
     /// `single_primary`: no two servers are ever primary in the same epoch, and under
     /// `refuse` no two serve at the same moment. A server changes standing only while it
     /// handles an event, so checking it after each of its events sees every change.
@@ -502,6 +544,7 @@ impl Params for ReplicationParams {
             "monotonic_reads_violations",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

@@ -99,7 +99,12 @@ impl Server {
     /// epoch, the first primary as its primary; one restarting from its disk comes back a
     /// follower and learns the primary from its next append.
     pub(super) fn new(s: &Setup, ordinal: usize, disk: &[Record]) -> Server {
-        let (log, promised) = Log::replay(disk);
+        let kept = if s.params.bug == Bug::EmptyDiskRestart {
+            &[]
+        } else {
+            disk
+        };
+        let (log, promised) = Log::replay(kept);
         let first = Epoch::initial(s.first_primary);
         let fresh = disk.is_empty();
         let mut server = Server {
@@ -147,6 +152,20 @@ impl Server {
             },
             _ => false,
         }
+    }
+
+    /// As primary, whether some server may not hold all of its log yet: entries are on
+    /// their way to the replicas.
+    pub(super) fn replicating(&self) -> bool {
+        match &self.standing {
+            Standing::Primary(p) => p.matched.iter().any(|&m| m < self.log.len()),
+            _ => false,
+        }
+    }
+
+    /// Whether it stands for election now.
+    pub(super) fn candidate(&self) -> bool {
+        matches!(self.standing, Standing::Candidate(_))
     }
 
     pub fn log(&self) -> &Log {
@@ -585,6 +604,7 @@ impl Server {
             _ if s.params.bug == Bug::FakeSync => 0,
             Mode::Async => 0,
             Mode::Semisync => s.params.sync_replicas as usize,
+            Mode::Sync if s.params.bug == Bug::SyncAfterOne => 1,
             Mode::Sync => replicas,
         };
         if needed == 0 {

@@ -1,7 +1,8 @@
 //! 2PC's end-of-run checks and the metrics it declares.
 
+use super::coordinator::Phase;
 use super::participant::Decision;
-use super::{Setup, TwoPcNode};
+use super::{Coordinator, Participant, Role, Setup, TwoPcNode};
 use crate::bank::{self, participant};
 use sim::invariant::Verdict;
 use sim::metrics::Metrics;
@@ -130,4 +131,50 @@ pub(super) fn no_stuck_locks(world: &World<'_, TwoPcNode>, s: &Setup) -> Verdict
             ),
         ),
     }
+}
+
+/// A transfer's phases, for fault coverage (`Model::phases`), in the order of
+/// [`phases_now`]'s bits.
+pub(super) const PHASES: &[&str] = &["collecting-votes", "prepared-undecided", "decided-unacked"];
+
+/// Which of [`PHASES`] some transfer is in: the coordinator collecting votes with no yes
+/// yet; a participant holding a prepare record the coordinator has not decided (in doubt,
+/// if it asked); a decision the coordinator logged that some participant has not applied or
+/// acknowledged. A crashed node's state is what it would recover from its disk.
+pub(super) fn phases_now(world: &World<'_, TwoPcNode>, s: &Setup) -> u32 {
+    let recovered;
+    let coordinator = match world.nodes[s.coordinator.index()].as_ref().map(|n| &n.role) {
+        Some(Role::Coordinator(c)) => c,
+        _ => {
+            recovered = Coordinator::recover(world.disk(s.coordinator).synced());
+            &recovered
+        }
+    };
+    let mut under_way = 0;
+    for a in coordinator.active.values() {
+        under_way |= match a.phase {
+            Phase::Voting([false, false]) => 1,
+            Phase::Voting(_) => 0,
+            Phase::Committing(_) => 4,
+        };
+    }
+    for &q in &s.bank.participants {
+        let recovered;
+        let p = match participant(world, q) {
+            Some(p) => p,
+            None => {
+                recovered = Participant::recover(q, s, world.disk(q).synced());
+                &recovered
+            }
+        };
+        for id in p.prepared.keys() {
+            let decided = coordinator.outcomes.contains_key(id)
+                || coordinator
+                    .active
+                    .get(id)
+                    .is_some_and(|a| matches!(a.phase, Phase::Committing(_)));
+            under_way |= if decided { 4 } else { 2 };
+        }
+    }
+    under_way
 }

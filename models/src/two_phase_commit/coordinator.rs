@@ -58,6 +58,9 @@ impl Coordinator {
 
     pub(super) fn on_start(&mut self, ctx: &mut Ctx<'_, TwoPcNode>, s: &Setup) {
         // Decisions logged before the crash but not acknowledged: finish them.
+        if s.params.bug == Bug::NoDecisionResend {
+            return;
+        }
         let ids: Vec<TxnId> = self.active.keys().copied().collect();
         for id in ids {
             self.retransmit(ctx, s, id);

@@ -159,6 +159,14 @@ crate::bugs! {
         /// release its account's lock: later transfers on that account abort, forever.
         AbortKeepsLock = "abort-keeps-lock",
     }
+    unnamed {
+        /// A participant restarts without its prepare records (read from a cache, say):
+        /// it forgets what it promised.
+        ForgetPrepared = "forget-prepared",
+        /// A recovering coordinator does not resend the decisions it logged: participants
+        /// must ask.
+        NoDecisionResend = "no-decision-resend",
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -303,7 +311,7 @@ impl sim::Model for TwoPc {
         let role = if id == s.coordinator {
             Role::Coordinator(Coordinator::recover(disk))
         } else if s.bank.participants.contains(&id) {
-            Role::Participant(Participant::recover(id, &s.bank, disk))
+            Role::Participant(Participant::recover(id, s, disk))
         } else {
             Role::Client(self.clients.build(s, id))
         };
@@ -311,6 +319,14 @@ impl sim::Model for TwoPc {
             setup: Rc::clone(s),
             role,
         }
+    }
+
+    fn phases(&self) -> &'static [&'static str] {
+        checks::PHASES
+    }
+
+    fn phases_now(&self, world: &World<'_, TwoPcNode>) -> u32 {
+        checks::phases_now(world, &self.setup)
     }
 
     fn observe(&mut self, world: &World<'_, TwoPcNode>, event: Observed, metrics: &mut Metrics) {
@@ -410,6 +426,7 @@ impl Params for TwoPcParams {
             "commits_without_prepare",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

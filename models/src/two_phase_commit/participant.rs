@@ -45,7 +45,8 @@ pub(super) enum Decision {
 }
 
 impl Participant {
-    pub(super) fn recover(me: NodeId, bank: &Bank, disk: &[Record]) -> Participant {
+    pub(super) fn recover(me: NodeId, s: &Setup, disk: &[Record]) -> Participant {
+        let bank = &s.bank;
         let mut p = Participant {
             me,
             balances: Accounts::new(bank),
@@ -58,6 +59,7 @@ impl Participant {
         };
         for r in disk {
             match *r {
+                Record::Prepared { .. } if s.params.bug == Bug::ForgetPrepared => {}
                 Record::Prepared { txn, since } => p.lock(bank, txn, since),
                 Record::Committed { id } => {
                     p.apply(bank, id);

@@ -330,6 +330,7 @@ impl Params for VersionedParams {
             "timeouts",
         ],
         bugs: Bug::KNOWN,
+        unnamed_bugs: Bug::UNNAMED,
         messages: <Msg as Message>::KINDS,
     };
 

@@ -4,7 +4,8 @@
 //! Each seed runs a model under 5% loss and 5% duplication on every link, random crashes
 //! every ~2 s of any node (clients included), partitions, clock jumps, and two
 //! message-triggered crashes drawn for the seed (a random node crashing right after it sends,
-//! or right before it handles, its n-th message of a random kind). A correct model must keep
+//! or right before it handles, its n-th message of a random kind); on odd seeds, messages in
+//! flight to a crashed node are delivered if it is back when they arrive. A correct model must keep
 //! every invariant: a `violated` or `unknown` verdict is a finding, either in the model or in
 //! the check.
 
@@ -21,7 +22,7 @@ use models::{NodeInfo, Params};
 use sim::clock::Clock;
 use sim::fault::{Direction, Fault, FaultSchedule, Nemesis, ScheduledFault, When};
 use sim::invariant::Status;
-use sim::net::{InFlight, LinkParams, Network, Order};
+use sim::net::{InFlight, LinkParams, Network, Order, ToRestarted};
 use sim::rng::Rng;
 use sim::{NodeId, RunResult, Sim, SimConfig};
 use std::time::Duration;
@@ -209,7 +210,15 @@ fn config(seed: u64, nodes: &Nodes, network: Network, faults: bool, kinds: &[&st
         clocks: nodes.iter().map(|_| Clock::new(0, 0)).collect(),
         schedule: FaultSchedule {
             faults: if faults {
-                triggered_crashes(seed, nodes.len(), kinds)
+                let mut faults = triggered_crashes(seed, nodes.len(), kinds);
+                // Odd seeds deliver what was in flight to a crashed node once it is back.
+                if seed % 2 == 1 {
+                    faults.push(ScheduledFault {
+                        when: When::At(0),
+                        fault: Fault::ToRestarted(ToRestarted::Deliver),
+                    });
+                }
+                faults
             } else {
                 Vec::new()
             },
