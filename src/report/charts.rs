@@ -14,6 +14,7 @@ use crate::font::FAMILY;
 use crate::summary::{Name, PointRuns, Results, Stat};
 use crate::sweep::QUANTILES;
 use plotters::coord::Shift;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -451,8 +452,87 @@ macro_rules! mesh {
     };
 }
 
-fn colour(i: usize) -> RGBColor {
-    SERIES[i % SERIES.len()]
+/// How variant `i` is drawn. Colours cycle through the palette; each further round changes
+/// the mark (circle, triangle, square) and the line (solid, dashed, dotted), so that up to
+/// three rounds of variants (21) stay apart.
+#[derive(Clone, Copy)]
+struct Look {
+    colour: RGBColor,
+    round: usize,
+}
+
+impl Look {
+    fn of(i: usize) -> Look {
+        Look {
+            colour: SERIES[i % SERIES.len()],
+            round: (i / SERIES.len()) % 3,
+        }
+    }
+
+    /// The line's dash and gap in pixels; `None`: solid.
+    fn dashes(self) -> Option<(i32, i32)> {
+        match self.round {
+            0 => None,
+            1 => Some((10, 6)),
+            _ => Some((3, 4)),
+        }
+    }
+}
+
+/// Draws a line through `points` in `look`'s colour and dashes; the caller labels it.
+macro_rules! draw_line {
+    ($chart:expr, $look:expr, $points:expr) => {{
+        let style = $look.colour.stroke_width(2);
+        match $look.dashes() {
+            None => $chart.draw_series(LineSeries::new($points, style))?,
+            Some((dash, gap)) => {
+                $chart.draw_series(DashedLineSeries::new($points, dash, gap, style))?
+            }
+        }
+    }};
+}
+
+/// Draws a mark in `look`'s colour and shape at each of `points`, `size` pixels in radius. (The
+/// marks and legends are macros: plotters draws a series of one element type, and its
+/// type-erased element cannot borrow the backend, so each shape gets its own call.)
+macro_rules! draw_marks {
+    ($chart:expr, $look:expr, $points:expr, $size:expr) => {{
+        let (style, size) = ($look.colour.filled(), $size);
+        match $look.round {
+            0 => $chart.draw_series($points.map(|p| Circle::new(p, size, style)))?,
+            1 => $chart.draw_series($points.map(|p| TriangleMarker::new(p, size + 2, style)))?,
+            _ => $chart.draw_series($points.map(|p| {
+                EmptyElement::at(p) + Rectangle::new([(-size, -size), (size, size)], style)
+            }))?,
+        }
+    }};
+}
+
+/// The legend entry of a series of marks in `look`.
+macro_rules! legend_mark {
+    ($series:expr, $look:expr, $size:expr) => {{
+        let (style, size) = ($look.colour.filled(), $size);
+        match $look.round {
+            0 => $series.legend(move |(x, y)| Circle::new((x + 9, y), size, style)),
+            1 => $series.legend(move |(x, y)| TriangleMarker::new((x + 9, y), size + 2, style)),
+            _ => $series.legend(move |(x, y)| {
+                EmptyElement::at((x + 9, y)) + Rectangle::new([(-size, -size), (size, size)], style)
+            }),
+        }
+    }};
+}
+
+/// The legend entry of a line in `look`.
+macro_rules! legend_line {
+    ($series:expr, $look:expr) => {{
+        let style = $look.colour.stroke_width(3);
+        match $look.dashes() {
+            None => $series.legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], style)),
+            Some((dash, gap)) => $series.legend(move |(x, y)| {
+                DashedPathElement::new([(x, y), (x + 18, y)], dash, gap, style)
+            }),
+        }
+    }};
 }
 
 impl Figure {
@@ -476,13 +556,9 @@ impl Figure {
                     builder.build_cartesian_2d((lo..hi * 1.05).log_scale(), 0f64..1.0)?;
                 mesh!(chart, self).draw()?;
                 for (i, (label, line)) in lines.iter().enumerate() {
-                    let c = colour(i);
-                    chart
-                        .draw_series(LineSeries::new(line.iter().copied(), c.stroke_width(2)))?
-                        .label(label)
-                        .legend(move |(x, y)| {
-                            PathElement::new([(x, y), (x + 18, y)], c.stroke_width(3))
-                        });
+                    let look = Look::of(i);
+                    let series = draw_line!(chart, look, line.iter().copied()).label(label);
+                    legend_line!(series, look);
                 }
                 legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
             }
@@ -515,7 +591,8 @@ impl Figure {
                     .x_label_formatter(&tick_label)
                     .draw()?;
                 for (i, (label, points)) in lines.iter().enumerate() {
-                    let c = colour(i);
+                    let look = Look::of(i);
+                    let c = look.colour;
                     let band: Vec<(f64, f64)> = points
                         .iter()
                         .filter_map(|(x, st)| st.ci95.map(|c| (*x as f64, c.1)))
@@ -534,13 +611,9 @@ impl Figure {
                     }
                     let line: Vec<(f64, f64)> =
                         points.iter().map(|(x, st)| (*x as f64, st.mean)).collect();
-                    chart.draw_series(LineSeries::new(line.iter().copied(), c.stroke_width(2)))?;
-                    chart
-                        .draw_series(line.iter().map(|&p| Circle::new(p, 4, c.filled())))?
-                        .label(label)
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 18, y + 5)], c.mix(0.5).filled())
-                        });
+                    draw_line!(chart, look, line.iter().copied());
+                    let series = draw_marks!(chart, look, line.iter().copied(), 4).label(label);
+                    legend_mark!(series, look, 4);
                 }
                 legend(&mut chart, SeriesLabelPosition::UpperRight)?;
             }
@@ -573,11 +646,10 @@ impl Figure {
                         .map(|&i| Circle::new(xy[i], 9, front_colour.stroke_width(2))),
                 )?;
                 for (i, (label, x, y)) in points.iter().enumerate() {
-                    let c = colour(i);
-                    chart
-                        .draw_series(std::iter::once(Circle::new((*x, *y), 5, c.filled())))?
-                        .label(label)
-                        .legend(move |(x, y)| Circle::new((x + 9, y), 5, c.filled()));
+                    let look = Look::of(i);
+                    let series =
+                        draw_marks!(chart, look, std::iter::once((*x, *y)), 5).label(label);
+                    legend_mark!(series, look, 5);
                 }
                 legend(&mut chart, SeriesLabelPosition::UpperRight)?;
             }
