@@ -34,17 +34,20 @@ fn table(bugs: &[BugStory], seeds: u64, jobs: usize) -> anyhow::Result<()> {
         let h = story.hunt(root, 1..=seeds, jobs)?;
         let started = Instant::now();
         let row = match hunt::hunt(&h, &|_| {})?.outcome {
-            Outcome::Found(f) => format!(
-                "{} | {} | {} → {} | {} → {} | {} | {:.1} s",
-                f.seed,
-                f.invariant,
-                f.faults_before,
-                f.faults_after,
-                f.clients_before,
-                f.clients_after,
-                f.candidates,
-                started.elapsed().as_secs_f64()
-            ),
+            Outcome::Found(found) => {
+                let f = &found[0];
+                format!(
+                    "{} | {} | {} → {} | {} → {} | {} | {:.1} s",
+                    f.seed,
+                    f.invariant,
+                    f.faults_before,
+                    f.faults_after,
+                    f.clients_before,
+                    f.clients_after,
+                    f.candidates,
+                    started.elapsed().as_secs_f64()
+                )
+            }
             Outcome::Clean { runs, .. } => format!(
                 "not in {runs} seeds | - | - | - | - | {:.1} s",
                 started.elapsed().as_secs_f64()

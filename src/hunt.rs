@@ -217,6 +217,7 @@ impl BugStory {
             path,
             seeds,
             jobs,
+            all: false,
         })
     }
 }
@@ -257,6 +258,8 @@ pub struct Hunt {
     pub overrides: Vec<(String, String)>,
     pub seeds: RangeInclusive<u64>,
     pub jobs: usize,
+    /// Search the whole range for every distinct invariant violated, not only the first.
+    pub all: bool,
 }
 
 /// How the search is going, for a progress bar.
@@ -274,7 +277,8 @@ pub type KindCounts = Vec<(&'static str, usize)>;
 /// A violation and its reproducer.
 pub struct Found {
     pub seed: u64,
-    /// The invariant the run violated (the first, in the model's order).
+    /// The invariant the reproducer violates (without `--all`, the first the run violated,
+    /// in the model's order).
     pub invariant: &'static str,
     /// The failing run, as found.
     pub original: RunReport,
@@ -297,12 +301,11 @@ pub struct Found {
 }
 
 pub enum Outcome {
-    Found(Box<Found>),
+    /// The first failure (without `all`), or the first failure of each distinct invariant
+    /// in seed order (with `all`); never empty.
+    Found(Vec<Found>),
     /// No violation in the range; `unknown` runs ended undecided.
-    Clean {
-        runs: u64,
-        unknown: u64,
-    },
+    Clean { runs: u64, unknown: u64 },
 }
 
 /// What a hunt found, and what its runs exercised.
@@ -314,12 +317,16 @@ pub struct Searched {
     pub coverage: FaultCoverage,
 }
 
-/// The invariant `r` violates that its scenario expects to hold, if any.
-fn violated(r: &RunReport) -> Option<&'static str> {
+/// The invariants `r` violates that its scenario expects to hold, in the model's order.
+fn violations(r: &RunReport) -> impl Iterator<Item = &'static str> + '_ {
     r.invariants
         .iter()
-        .find(|i| i.status == Status::Violated && i.expected != Status::Violated)
+        .filter(|i| i.status == Status::Violated && i.expected != Status::Violated)
         .map(|i| i.name)
+}
+
+fn violates(r: &RunReport, invariant: &str) -> bool {
+    violations(r).any(|i| i == invariant)
 }
 
 /// Runs the hunt; `progress` is told after every chunk of seeds.
@@ -332,12 +339,9 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Se
     let chunk = (h.jobs.max(1) * 4) as u64;
     let mut done = Progress::default();
     let mut coverage = FaultCoverage::default();
+    // The first seed of each distinct invariant violated, in seed order.
+    let mut first: Vec<(&'static str, u64)> = Vec::new();
     let mut start = *h.seeds.start();
-    let searched = |outcome, done: Progress, coverage| Searched {
-        outcome,
-        runs: done.runs,
-        coverage,
-    };
     while start <= *h.seeds.end() {
         let end = start.saturating_add(chunk - 1).min(*h.seeds.end());
         let reports: Vec<RunReport> = pool.install(|| {
@@ -348,25 +352,43 @@ pub fn hunt(h: &Hunt, progress: &(dyn Fn(Progress) + Sync)) -> anyhow::Result<Se
         })?;
         for r in &reports {
             done.runs += 1;
-            done.violations += u64::from(violated(r).is_some());
+            done.violations += u64::from(violations(r).next().is_some());
             done.unknown += u64::from(r.invariants.iter().any(|i| i.status == Status::Unknown));
             coverage.merge(&r.coverage);
+            for invariant in violations(r) {
+                if !first.iter().any(|(i, _)| *i == invariant) {
+                    first.push((invariant, r.seed));
+                }
+            }
         }
         progress(done);
-        if let Some(r) = reports.into_iter().find(|r| violated(r).is_some()) {
-            let found = Outcome::Found(Box::new(shrink(h, r)?));
-            return Ok(searched(found, done, coverage));
+        if !h.all && !first.is_empty() {
+            first.truncate(1);
+            break;
         }
         if end == u64::MAX {
             break;
         }
         start = end + 1;
     }
-    let clean = Outcome::Clean {
-        runs: done.runs,
-        unknown: done.unknown,
+    let outcome = if first.is_empty() {
+        Outcome::Clean {
+            runs: done.runs,
+            unknown: done.unknown,
+        }
+    } else {
+        // Each failing run again (runs are deterministic), to shrink it.
+        let found = first
+            .into_iter()
+            .map(|(invariant, seed)| shrink(h, scenario.run(seed, None)?, invariant))
+            .collect::<anyhow::Result<_>>()?;
+        Outcome::Found(found)
     };
-    Ok(searched(clean, done, coverage))
+    Ok(Searched {
+        outcome,
+        runs: done.runs,
+        coverage,
+    })
 }
 
 /// The coverage table a hunt prints: per fault kind that struck, how many struck while each
@@ -615,7 +637,7 @@ impl Tester<'_> {
             Err(_) if may_be_refused => return Ok(false),
             Err(e) => return Err(e).context("a shrinking candidate was refused"),
         };
-        Ok(violated(&s.run(self.seed, None)?) == Some(self.invariant))
+        Ok(violates(&s.run(self.seed, None)?, self.invariant))
     }
 }
 
@@ -645,9 +667,9 @@ fn schedule_faults(original: &RunReport) -> anyhow::Result<(Vec<Table>, KindCoun
     Ok((faults, kinds))
 }
 
-/// Shrinks the failing run `original` to a reproducer.
-fn shrink(h: &Hunt, original: RunReport) -> anyhow::Result<Found> {
-    let invariant = violated(&original).expect("a failing run");
+/// Shrinks the failing run `original` to a reproducer that still violates `invariant`.
+fn shrink(h: &Hunt, original: RunReport, invariant: &'static str) -> anyhow::Result<Found> {
+    debug_assert!(violates(&original, invariant));
     let (_, text, _) = scenario::read(&h.path, &h.overrides)?;
     let mut scenario: DocumentMut = text.parse().context("re-reading the scenario")?;
     // TOML integers are i64: `main` refuses hunt seeds above i64::MAX.
@@ -782,9 +804,10 @@ fn half(text: &str) -> Option<String> {
 }
 
 /// Writes the reproducer into `dir` as `repro.toml`, replays it from there (every latency
-/// sample kept, for its timeline), and writes that run's result, history, schedule,
-/// timeline and space-time diagram as `consim run --out` does. The replay must violate the same invariant: runs are
-/// deterministic, so anything else is a bug, reported as an error.
+/// sample kept, for its timeline; every kernel event into `trace.jsonl`), and writes that
+/// run's result, history, schedule, timeline and space-time diagram as `consim run --out`
+/// does. The replay must violate the same invariant: runs are deterministic, so anything
+/// else is a bug, reported as an error.
 pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> {
     crate::output::create_dir(dir)?;
     let repro = dir.join("repro.toml");
@@ -809,9 +832,19 @@ pub fn write(dir: &Path, found: &Found) -> anyhow::Result<(PathBuf, RunReport)> 
     crate::output::write_file(&repro, (header + &found.repro_text).as_bytes())?;
     let scenario =
         runner::load(&repro, &[]).with_context(|| format!("reloading {}", repro.display()))?;
-    let run = scenario.run_with(found.seed, None, Samples::Keep, ProgressLine::Never)?;
+    let trace = dir.join("trace.jsonl");
+    let file =
+        std::fs::File::create(&trace).with_context(|| format!("creating {}", trace.display()))?;
+    let run = scenario
+        .run_with(
+            found.seed,
+            Some(Box::new(std::io::BufWriter::new(file))),
+            Samples::Keep,
+            ProgressLine::Never,
+        )
+        .with_context(|| format!("writing {}", trace.display()))?;
     anyhow::ensure!(
-        violated(&run) == Some(found.invariant),
+        violates(&run, found.invariant),
         "{} does not replay the violation of {} (a determinism bug: please report it)",
         repro.display(),
         found.invariant

@@ -142,6 +142,10 @@ struct HuntArgs {
     /// Where the reproducer and its run are written.
     #[arg(long, value_name = "DIR", default_value = "hunt")]
     out: PathBuf,
+    /// Search the whole range and shrink the first failure of every distinct invariant
+    /// violated, each into DIR/<invariant>/.
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -234,6 +238,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
         overrides,
         seeds: a.seeds.clone(),
         jobs: usize::from(a.jobs),
+        all: a.all,
     };
     // At most 2^63 seeds (`parse_seed_range`): no overflow.
     let total = a.seeds.end() - a.seeds.start() + 1;
@@ -271,37 +276,17 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
             };
             Ok(judgement.into())
         }
-        Outcome::Found(f) => {
-            let (repro, run) = hunt::write(&a.out, &f)?;
-            let detail = run
-                .invariants
-                .iter()
-                .find(|i| i.name == f.invariant)
-                .map_or("", |i| i.detail.as_str());
-            let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
-            let shrink = if f.shrunk {
-                format!(
-                    "shrunk from {} faults to {} and {} clients to {} ({} candidate runs, {} kept)",
-                    f.faults_before,
-                    f.faults_after,
-                    f.clients_before,
-                    f.clients_after,
-                    f.candidates,
-                    f.kept
-                )
-            } else {
-                "not shrunk: its fault schedule alone does not replay it, so the reproducer \
-                 keeps the nemesis with the seed written in"
-                    .to_string()
-            };
-            output::emit(&format!(
-                "seed {}: {} violated\n  {detail}\n  the failing run's faults: {}\n  {shrink}\n  reproducer: {}\n  replay: consim run {}\n",
-                f.seed,
-                f.invariant,
-                if kinds.is_empty() { "none".to_string() } else { kinds.join(", ") },
-                repro.display(),
-                repro.display()
-            ))?;
+        Outcome::Found(found) => {
+            for f in &found {
+                // With --all, each invariant's reproducer in its own folder.
+                let dir = if a.all {
+                    a.out.join(f.invariant)
+                } else {
+                    a.out.clone()
+                };
+                let (repro, run) = hunt::write(&dir, f)?;
+                output::emit(&found_summary(f, &run, &repro))?;
+            }
             output::emit(&coverage)?;
             Ok(exit::Judgement::Unmet.into())
         }
@@ -428,6 +413,43 @@ fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
         a.out.join("index.html").display()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a hunt prints of one violation found and its reproducer.
+fn found_summary(f: &consim::hunt::Found, run: &RunReport, repro: &std::path::Path) -> String {
+    let detail = run
+        .invariants
+        .iter()
+        .find(|i| i.name == f.invariant)
+        .map_or("", |i| i.detail.as_str());
+    let kinds: Vec<String> = f.kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    let shrink = if f.shrunk {
+        format!(
+            "shrunk from {} faults to {} and {} clients to {} ({} candidate runs, {} kept)",
+            f.faults_before,
+            f.faults_after,
+            f.clients_before,
+            f.clients_after,
+            f.candidates,
+            f.kept
+        )
+    } else {
+        "not shrunk: its fault schedule alone does not replay it, so the reproducer keeps \
+         the nemesis with the seed written in"
+            .to_string()
+    };
+    format!(
+        "seed {}: {} violated\n  {detail}\n  the failing run's faults: {}\n  {shrink}\n  reproducer: {}\n  replay: consim run {}\n",
+        f.seed,
+        f.invariant,
+        if kinds.is_empty() {
+            "none".to_string()
+        } else {
+            kinds.join(", ")
+        },
+        repro.display(),
+        repro.display()
+    )
 }
 
 /// A usage or input error: exit code 2.

@@ -44,6 +44,7 @@ fn a_known_bug_is_found_shrunk_and_replayed() {
         "history.jsonl",
         "schedule.toml",
         "timeline.svg",
+        "trace.jsonl",
         "spacetime.svg",
     ] {
         assert!(dir.join(f).is_file() || f == "history.jsonl", "no {f}");
@@ -153,11 +154,12 @@ fn every_known_bug_is_hunted_down_and_replayed() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     for known in KNOWN_BUGS {
         let h = known.hunt(root, 1..=200, 2).unwrap();
-        let Outcome::Found(f) = hunt::hunt(&h, &|_| {}).unwrap().outcome else {
+        let Outcome::Found(found) = hunt::hunt(&h, &|_| {}).unwrap().outcome else {
             panic!("{} {}: not found in 200 seeds", known.scenario, known.bug);
         };
+        let f = &found[0];
         let dir = Scratch::new(&format!("hunt-known-{}", known.bug));
-        let (repro, _) = hunt::write(&dir, &f).unwrap();
+        let (repro, _) = hunt::write(&dir, f).unwrap();
         let r = consim::runner::load(&repro, &[])
             .unwrap()
             .run(f.seed, None)
@@ -274,4 +276,35 @@ fn the_reproducer_keeps_only_the_clients_the_failure_needs() {
     assert!(checkout.contains("count = 1"), "{checkout}");
     let replay = consim(&["run", dir.join("repro.toml").to_str().unwrap(), "--json"]);
     assert_eq!(replay.status.code(), Some(1));
+}
+
+/// `--all` goes on past the first failure: 2PC's commit-before-log breaks three invariants,
+/// and each gets its own reproducer folder that replays it.
+#[test]
+fn all_shrinks_every_distinct_invariant_violated() {
+    let dir = Scratch::new("hunt-all");
+    let o = hunt(
+        &[
+            "scenarios/bank-transfer-2pc.toml",
+            "--set",
+            "model.bug=commit-before-log",
+            "--seeds",
+            "1..40",
+            "--all",
+        ],
+        &dir,
+    );
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    for invariant in ["atomicity", "conservation", "outcome_matches_decision"] {
+        assert!(text.contains(&format!("{invariant} violated")), "{text}");
+        let repro = dir.join(invariant).join("repro.toml");
+        let replay = consim(&["run", repro.to_str().unwrap(), "--json"]);
+        let report: serde_json::Value = serde_json::from_slice(&replay.stdout).unwrap();
+        assert_eq!(
+            common::invariant(&report, invariant)["status"],
+            "violated",
+            "{invariant}"
+        );
+    }
 }

@@ -29,6 +29,16 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Whether it applied the event with this message id.
+    pub(super) fn processed(&self, id: u64) -> bool {
+        self.processed.contains(&id)
+    }
+
+    /// Whether it holds fetched deliveries not yet applied and committed.
+    pub(super) fn holds_a_batch(&self) -> bool {
+        !self.batch.is_empty() || self.processing.is_some()
+    }
+
     pub(super) fn new(service: Service, disk: &[Record]) -> Consumer {
         let mut c = Consumer {
             service,

@@ -425,6 +425,64 @@ pub struct Pipeline {
 impl sim::Model for Pipeline {
     type Node = PipelineNode;
 
+    fn phases(&self) -> &'static [&'static str] {
+        &["unpublished", "in-log-unapplied", "consumer-batch"]
+    }
+
+    /// An order event committed and not yet in the log (the orders service as it would
+    /// recover while down: the outbox survives, a dual write's queue does not); an event in
+    /// the log that some consumer has not applied (by its processed-ids table, as it would
+    /// recover); a consumer holding fetched deliveries not yet applied (an up one only: a
+    /// batch is memory).
+    fn phases_now(&self, world: &World<'_, PipelineNode>) -> u32 {
+        let s = &*self.setup;
+        let role = |id: NodeId| world.nodes[id.index()].as_ref().map(|n| &n.role);
+        let mut under_way = 0;
+        let recovered_orders;
+        let orders = match role(s.orders) {
+            Some(Role::Orders(o)) => o,
+            _ => {
+                recovered_orders = Orders::new(s, world.disk(s.orders).synced());
+                &recovered_orders
+            }
+        };
+        if orders.unpublished() {
+            under_way |= 1;
+        }
+        let up = |id: NodeId| match role(id) {
+            Some(Role::Consumer(c)) => Some(c),
+            _ => None,
+        };
+        let recovered: Vec<Consumer> = s
+            .consumers
+            .iter()
+            .enumerate()
+            .filter(|&(_, &id)| up(id).is_none())
+            .map(|(i, &id)| Consumer::new(Service::ALL[i], world.disk(id).synced()))
+            .collect();
+        let consumers: Vec<&Consumer> = s
+            .consumers
+            .iter()
+            .filter_map(|&id| up(id))
+            .chain(&recovered)
+            .collect();
+        if consumers.iter().any(|c| c.holds_a_batch()) {
+            under_way |= 4;
+        }
+        let broker = match role(s.broker) {
+            Some(Role::Broker(b)) => Some(b),
+            _ => None, // its log is back when it is; meanwhile nothing is readable
+        };
+        if let Some(b) = broker {
+            if b.log()
+                .any(|(_, e)| consumers.iter().any(|c| !c.processed(e.id)))
+            {
+                under_way |= 2;
+            }
+        }
+        under_way
+    }
+
     fn build(&mut self, id: NodeId, disk: &[Record]) -> PipelineNode {
         let s = &self.setup;
         let role = if id == s.orders {

@@ -30,6 +30,11 @@ pub struct Orders {
 }
 
 impl Orders {
+    /// Whether events it committed are not yet in the log: queued, or in a batch in flight.
+    pub(super) fn unpublished(&self) -> bool {
+        !self.queue.is_empty() || self.in_flight.is_some()
+    }
+
     pub(super) fn new(s: &Setup, disk: &[Record]) -> Orders {
         let mut o = Orders {
             rows: BTreeMap::new(),

@@ -1,6 +1,6 @@
 //! The service's database: the idempotency ledger, one durable record per change.
 
-use super::{Bug, Key, Ledger, Msg, PaymentNode, Record, Setup, Timer};
+use super::{Bug, ChargeId, Key, Ledger, Msg, PaymentNode, Record, Setup, Timer};
 use sim::{Ctx, NodeId, Part, TimerId};
 use std::collections::BTreeMap;
 
@@ -24,6 +24,14 @@ impl Database {
             restarted: !disk.is_empty(),
             ledger,
         }
+    }
+
+    /// The charge ids of the payments claimed and not yet recorded done.
+    pub(super) fn in_progress(&self) -> impl Iterator<Item = ChargeId> + '_ {
+        self.ledger.values().filter_map(|(state, _)| match *state {
+            Ledger::InProgress(charge) => Some(charge),
+            Ledger::Done(_) => None,
+        })
     }
 
     fn write(&mut self, ctx: &mut Ctx<'_, PaymentNode>, s: &Setup, key: Key, state: Ledger) {

@@ -297,6 +297,37 @@ pub struct Payments {
 impl sim::Model for Payments {
     type Node = PaymentNode;
 
+    fn phases(&self) -> &'static [&'static str] {
+        &["claimed-uncharged", "charged-unrecorded"]
+    }
+
+    /// By the ledger and the processor (each as it would recover while down): a payment
+    /// claimed in the ledger that the processor has not charged, and one it has charged that
+    /// the ledger does not yet record done, the window where a retry must not charge again.
+    fn phases_now(&self, world: &World<'_, PaymentNode>) -> u32 {
+        let s = &*self.setup;
+        let role = |id: NodeId| world.nodes[id.index()].as_ref().map(|n| &n.role);
+        let recovered_db;
+        let database = match role(s.database) {
+            Some(Role::Database(d)) => d,
+            _ => {
+                recovered_db = Database::new(world.disk(s.database).synced());
+                &recovered_db
+            }
+        };
+        let recovered_processor;
+        let processor = match role(s.processor) {
+            Some(Role::Processor(p)) => p,
+            _ => {
+                recovered_processor = Processor::new(world.disk(s.processor).synced());
+                &recovered_processor
+            }
+        };
+        database.in_progress().fold(0, |under_way, charge| {
+            under_way | if processor.has_charged(charge) { 2 } else { 1 }
+        })
+    }
+
     fn build(&mut self, id: NodeId, disk: &[Record]) -> PaymentNode {
         let s = &self.setup;
         let role = if s.services.contains(&id) {

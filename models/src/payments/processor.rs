@@ -12,6 +12,10 @@ pub struct Processor {
 }
 
 impl Processor {
+    pub(super) fn has_charged(&self, charge: ChargeId) -> bool {
+        self.charged.contains(&charge)
+    }
+
     pub(super) fn new(disk: &[Record]) -> Processor {
         let charged = disk
             .iter()

@@ -202,32 +202,55 @@ fn triggered_crashes(seed: u64, nodes: usize, kinds: &[&str]) -> Vec<ScheduledFa
         .collect()
 }
 
-fn config(seed: u64, nodes: &Nodes, network: Network, faults: bool, kinds: &[&str]) -> SimConfig {
+/// The faults a run gets, beyond the network's own loss and duplication.
+pub enum Faults {
+    None,
+    /// The sweep's: the heavy nemesis, two message-triggered crashes, and on odd seeds
+    /// messages in flight to a crashed node delivered once it is back.
+    Heavy,
+    /// Exactly these (a property test's schedule).
+    Scheduled(Vec<ScheduledFault>),
+}
+
+impl Faults {
+    fn heavy_if(on: bool) -> Faults {
+        if on {
+            Faults::Heavy
+        } else {
+            Faults::None
+        }
+    }
+}
+
+fn config(
+    seed: u64,
+    nodes: &Nodes,
+    network: Network,
+    faults: &Faults,
+    kinds: &[&str],
+) -> SimConfig {
+    let (schedule, nemesis) = match faults {
+        Faults::None => (Vec::new(), Nemesis::default()),
+        Faults::Heavy => {
+            let mut faults = triggered_crashes(seed, nodes.len(), kinds);
+            // Odd seeds deliver what was in flight to a crashed node once it is back.
+            if seed % 2 == 1 {
+                faults.push(ScheduledFault {
+                    when: When::At(0),
+                    fault: Fault::ToRestarted(ToRestarted::Deliver),
+                });
+            }
+            (faults, heavy_nemesis())
+        }
+        Faults::Scheduled(faults) => (faults.clone(), Nemesis::default()),
+    };
     SimConfig {
         seed,
         node_names: nodes.iter().map(|n| n.0.clone()).collect(),
         network,
         clocks: nodes.iter().map(|_| Clock::new(0, 0)).collect(),
-        schedule: FaultSchedule {
-            faults: if faults {
-                let mut faults = triggered_crashes(seed, nodes.len(), kinds);
-                // Odd seeds deliver what was in flight to a crashed node once it is back.
-                if seed % 2 == 1 {
-                    faults.push(ScheduledFault {
-                        when: When::At(0),
-                        fault: Fault::ToRestarted(ToRestarted::Deliver),
-                    });
-                }
-                faults
-            } else {
-                Vec::new()
-            },
-        },
-        nemesis: if faults {
-            heavy_nemesis()
-        } else {
-            Nemesis::default()
-        },
+        schedule: FaultSchedule { faults: schedule },
+        nemesis,
         duration: Duration::from_secs(60),
         settle: Duration::from_secs(10),
         max_events: 5_000_000,
@@ -259,6 +282,38 @@ pub fn run_with(
     two_pc: impl FnOnce(&mut TwoPcParams),
     saga: impl FnOnce(&mut SagaParams),
 ) -> RunResult {
+    run_case(case, seed, &Faults::Heavy, replication, two_pc, saga)
+}
+
+/// The number of nodes of `case`'s system, for schedules that name them by index.
+pub fn node_count(case: Case) -> usize {
+    match case {
+        Case::ReplicationSync | Case::ReplicationSemisync => replication_nodes(3).len(),
+        Case::Quorum => quorum_nodes(3, 4).len(),
+        Case::Payments => payment_nodes().len(),
+        Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
+            versioned_nodes().len()
+        }
+        Case::OrderPipeline => pipeline_nodes(true).len(),
+        Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => bank_nodes().len(),
+    }
+}
+
+/// Runs the correct model of `case` on `seed` under `faults`.
+pub fn run_under(case: Case, seed: u64, faults: &Faults) -> RunResult {
+    run_case(case, seed, faults, |_| {}, |_| {}, |_| {})
+}
+
+/// Runs `case` on `seed` under `faults`, with the closures adjusting the parameters of a case
+/// of their model.
+pub fn run_case(
+    case: Case,
+    seed: u64,
+    faults: &Faults,
+    replication: impl FnOnce(&mut ReplicationParams),
+    two_pc: impl FnOnce(&mut TwoPcParams),
+    saga: impl FnOnce(&mut SagaParams),
+) -> RunResult {
     let kinds = case.messages();
     match case {
         Case::ReplicationSync | Case::ReplicationSemisync => {
@@ -280,7 +335,7 @@ pub fn run_with(
                 ..ReplicationParams::default()
             };
             replication(&mut p);
-            run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
+            run_model(p, &nodes, config(seed, &nodes, net, faults, kinds))
         }
         Case::Quorum => {
             let p = QuorumParams {
@@ -288,9 +343,9 @@ pub fn run_with(
                 w: 2,
                 ..QuorumParams::default()
             };
-            quorum_with(p, seed, 0.05, 0.05, true)
+            quorum_under(p, seed, 0.05, 0.05, faults)
         }
-        Case::Payments => payments_with(PaymentParams::default(), seed),
+        Case::Payments => payments_under(PaymentParams::default(), seed, faults),
         Case::VersionedLwwWall | Case::VersionedLwwHlc | Case::VersionedVectorClocks => {
             let p = VersionedParams {
                 policy: case.policy().expect("a versioned case"),
@@ -298,14 +353,15 @@ pub fn run_with(
             };
             let nodes = versioned_nodes();
             let net = network(&nodes, 3, VERSIONED.local, VERSIONED.wan, 0.05, 0.05);
-            run_model(p, &nodes, config(seed, &nodes, net, true, kinds))
+            run_model(p, &nodes, config(seed, &nodes, net, faults, kinds))
         }
-        Case::OrderPipeline => pipeline_with(
+        Case::OrderPipeline => pipeline_under(
             PipelineParams {
                 reconciliation: true,
                 ..PipelineParams::default()
             },
             seed,
+            faults,
         ),
         Case::TwoPcNoWait | Case::TwoPcWait | Case::Saga => {
             let nodes = bank_nodes();
@@ -317,7 +373,7 @@ pub fn run_with(
                 0.05,
                 0.05,
             );
-            let config = config(seed, &nodes, net, true, kinds);
+            let config = config(seed, &nodes, net, faults, kinds);
             if case == Case::Saga {
                 let mut p = SagaParams::default();
                 saga(&mut p);
@@ -405,7 +461,8 @@ pub fn versioned_with(
     settle: Duration,
 ) -> RunResult {
     let net = network(nodes, 3, links.local, links.wan, links.loss, links.dup);
-    let mut config = config(seed, nodes, net, nemesis, VersionedParams::SPEC.messages);
+    let faults = Faults::heavy_if(nemesis);
+    let mut config = config(seed, nodes, net, &faults, VersionedParams::SPEC.messages);
     if !nemesis {
         config.schedule.faults.clear();
     }
@@ -446,7 +503,8 @@ pub fn replication_with(
 ) -> RunResult {
     let nodes = replication_nodes(clients);
     let net = network(&nodes, 3, links.local, links.wan, links.loss, links.dup);
-    let mut config = config(seed, &nodes, net, nemesis, ReplicationParams::SPEC.messages);
+    let faults = Faults::heavy_if(nemesis);
+    let mut config = config(seed, &nodes, net, &faults, ReplicationParams::SPEC.messages);
     config.schedule.faults.extend(scripted);
     config.settle = settle;
     run_model(params, &nodes, config)
@@ -464,7 +522,7 @@ pub fn replication_clients(clients: usize, seed: u64) -> RunResult {
         0.0,
     );
     let p = ReplicationParams::default();
-    let mut config = config(seed, &nodes, net, false, &[]);
+    let mut config = config(seed, &nodes, net, &Faults::None, &[]);
     config.max_events = 100_000_000;
     run_model(p, &nodes, config)
 }
@@ -478,6 +536,16 @@ pub fn quorum_with(
     loss: f64,
     dup: f64,
     faults: bool,
+) -> RunResult {
+    quorum_under(params, seed, loss, dup, &Faults::heavy_if(faults))
+}
+
+fn quorum_under(
+    params: QuorumParams,
+    seed: u64,
+    loss: f64,
+    dup: f64,
+    faults: &Faults,
 ) -> RunResult {
     let nodes = quorum_nodes(3, 4);
     let net = network(
@@ -495,14 +563,22 @@ pub fn quorum_with(
 /// The payment system with `params`: two checkouts in one region, two service instances and
 /// the database in a second, the processor in a third, under the sweep's faults.
 pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
-    let nodes: Nodes = vec![
+    payments_under(params, seed, &Faults::Heavy)
+}
+
+fn payment_nodes() -> Nodes {
+    vec![
         ("checkout1".into(), 0, "client"),
         ("checkout2".into(), 0, "client"),
         ("service1".into(), 1, "service"),
         ("service2".into(), 1, "service"),
         ("database".into(), 1, "database"),
         ("processor".into(), 2, "processor"),
-    ];
+    ]
+}
+
+fn payments_under(params: PaymentParams, seed: u64, faults: &Faults) -> RunResult {
+    let nodes = payment_nodes();
     let net = network(
         &nodes,
         3,
@@ -511,7 +587,7 @@ pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
         0.05,
         0.05,
     );
-    let config = config(seed, &nodes, net, true, PaymentParams::SPEC.messages);
+    let config = config(seed, &nodes, net, faults, PaymentParams::SPEC.messages);
     run_model(params, &nodes, config)
 }
 
@@ -519,6 +595,10 @@ pub fn payments_with(params: PaymentParams, seed: u64) -> RunResult {
 /// broker, the three consumers and (with `reconciliation`) the reconciler in a second, under
 /// the sweep's faults.
 pub fn pipeline_with(params: PipelineParams, seed: u64) -> RunResult {
+    pipeline_under(params, seed, &Faults::Heavy)
+}
+
+fn pipeline_nodes(reconciliation: bool) -> Nodes {
     let mut nodes: Nodes = vec![
         ("shop1".into(), 0, "client"),
         ("shop2".into(), 0, "client"),
@@ -528,9 +608,14 @@ pub fn pipeline_with(params: PipelineParams, seed: u64) -> RunResult {
         ("notification".into(), 1, "notification"),
         ("billing".into(), 1, "billing"),
     ];
-    if params.reconciliation {
+    if reconciliation {
         nodes.push(("reconciler".into(), 1, "reconciler"));
     }
+    nodes
+}
+
+fn pipeline_under(params: PipelineParams, seed: u64, faults: &Faults) -> RunResult {
+    let nodes = pipeline_nodes(params.reconciliation);
     let net = network(
         &nodes,
         2,
@@ -539,6 +624,6 @@ pub fn pipeline_with(params: PipelineParams, seed: u64) -> RunResult {
         0.05,
         0.05,
     );
-    let config = config(seed, &nodes, net, true, PipelineParams::SPEC.messages);
+    let config = config(seed, &nodes, net, faults, PipelineParams::SPEC.messages);
     run_model(params, &nodes, config)
 }
