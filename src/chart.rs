@@ -6,9 +6,9 @@
 use crate::runner::RunReport;
 use plotters::prelude::*;
 
-/// Colours of the latency series and of the space-time diagram's message kinds, in order
-/// (the Tableau palette, readable on white, less the red and grey that mark faults and the
-/// olive of clock faults).
+/// Colours of the latency series, of the space-time diagram's message kinds and of the sweep
+/// charts' variants, in order (the Tableau palette, readable on white, less the red and grey
+/// that mark faults and the olive of clock faults).
 pub(crate) const SERIES: [RGBColor; 7] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
@@ -98,6 +98,7 @@ fn draw(
     x_max: f64,
     y_max: f64,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    crate::font::register();
     let root = SVGBackend::with_string(svg, (1100, 460)).into_drawing_area();
     root.fill(&WHITE)?;
     let title = format!(

@@ -45,6 +45,84 @@ enum Command {
     /// then shrink that run's faults to a reproducer (DIR/repro.toml) that `consim run`
     /// replays. Exit 1 when one was found, 0 when none, 3 when runs ended unknown.
     Hunt(HuntArgs),
+    /// Run scenarios over a seed range for every combination of the `--vary` values (the
+    /// same seeds for each), writing DIR/results.jsonl, DIR/summary.csv and charts. Exit 1
+    /// when a run did not end as its scenario expects, 3 when one ended unknown.
+    Sweep(SweepArgs),
+    /// Rebuild a sweep's summary.csv and charts from results files (shards concatenate), with
+    /// DIR/index.html: verdicts, stories, charts and the replay command of each failing run.
+    Report(ReportArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SweepArgs {
+    /// Scenario files or directories of them; every file is swept over the same points.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// The seeds every point runs, `A..B` (both included).
+    #[arg(long, value_parser = parse_seed_range, default_value = "1..100")]
+    seeds: std::ops::RangeInclusive<u64>,
+    /// Override a scenario field by dotted path for every point, as `run --set` does.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    set: Vec<(String, String)>,
+    /// Sweep a field over values (`--vary model.mode=sync,semisync,async`); several `--vary`
+    /// make the cartesian product. Commas inside parentheses stay in their value.
+    #[arg(long, value_name = "KEY=V1,V2,...", value_parser = consim::sweep::parse_vary)]
+    vary: Vec<consim::sweep::Vary>,
+    /// Runs at once (each run single-threaded); the output is the same for any number.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    jobs: u16,
+    /// Run only the I-th of N deterministic slices (run k goes to shard k mod N). Without it,
+    /// the shard comes from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, or from
+    /// JOB_COMPLETION_INDEX with `--shards N`.
+    #[arg(long, value_name = "I/N", value_parser = consim::sweep::Shard::parse)]
+    shard: Option<consim::sweep::Shard>,
+    /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX gives I).
+    #[arg(long, value_name = "N")]
+    shards: Option<u64>,
+    /// Where results.jsonl, summary.csv and the charts are written.
+    #[arg(long, value_name = "DIR", default_value = "sweep")]
+    out: PathBuf,
+    #[command(flatten)]
+    charts: ChartArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// results.jsonl files of sweeps or of a sweep's shards.
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    /// Where index.html, summary.csv and the charts are written.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    charts: ChartArgs,
+}
+
+#[derive(clap::Args, Debug)]
+struct ChartArgs {
+    /// The latency distribution whose p99 the trade-off chart plots (default: the first
+    /// `*latency_ms` metric).
+    #[arg(long, value_name = "METRIC")]
+    latency: Option<String>,
+    /// The metric the trade-off chart counts as anomalies, mean per run (default: invariants
+    /// violated per run), e.g. `lost_acked_writes`.
+    #[arg(long, value_name = "METRIC")]
+    anomalies: Option<String>,
+    /// Chart only this metric (repeatable): a distribution's name selects its CDF and its
+    /// p99 and max against each varied key. Default: every metric that varies.
+    #[arg(long = "metric", value_name = "METRIC")]
+    metrics: Vec<String>,
+}
+
+impl ChartArgs {
+    fn options(&self) -> consim::report::Options {
+        consim::report::Options {
+            latency: self.latency.clone(),
+            anomalies: self.anomalies.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }
 
 #[derive(clap::Args, Debug)]
@@ -216,6 +294,128 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
+    use consim::summary::{Names, Results, RunRecord};
+    use consim::sweep::{self, Plan, Shard};
+    let plan = Plan {
+        files: scenario_files(&a.paths)?,
+        set: a.set.clone(),
+        vary: a.vary.clone(),
+        seeds: a.seeds.clone(),
+    };
+    plan.check().map_err(BadInput)?;
+    let shard = match a.shard {
+        Some(s) if a.shards.is_some_and(|n| n != s.count) => {
+            return Err(BadInput(format!(
+                "--shard {}/{} and --shards {} disagree",
+                s.index,
+                s.count,
+                a.shards.unwrap_or_default()
+            ))
+            .into())
+        }
+        Some(s) => s,
+        None => Shard::from_env(|k| std::env::var(k).ok(), a.shards).map_err(BadInput)?,
+    };
+    // Every point is loaded (and so validated) before any run.
+    let points = sweep::load(&plan).map_err(|e| BadInput(e.to_string()))?;
+    output::create_dir(&a.out)?;
+    let results_path = a.out.join("results.jsonl");
+    let file = std::fs::File::create(&results_path)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", results_path.display()))?;
+    let mut results_file = std::io::BufWriter::new(file);
+    // `plan.check()` refused a sweep whose runs cannot be numbered.
+    let total = sweep::runs_in_shard(plan.runs().unwrap_or(u64::MAX), shard);
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} runs, {msg} {per_sec}, {eta} left",
+        )
+        .expect("valid template"),
+    );
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut records = Vec::new();
+    let mut names = Names::default();
+    let started = std::time::Instant::now();
+    let judgement = sweep::run(
+        &plan,
+        &points,
+        shard,
+        usize::from(a.jobs),
+        &mut |line| {
+            use std::io::Write as _;
+            writeln!(results_file, "{line}")
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", results_path.display()))?;
+            // Read back as `report` reads it: the summary has one source of truth.
+            records.push(RunRecord::parse(line, &mut names).map_err(anyhow::Error::msg)?);
+            Ok(())
+        },
+        &|p| {
+            bar.set_position(p.runs);
+            bar.set_message(format!("{} failed, {} unknown,", p.unmet, p.unknown));
+        },
+    )?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    {
+        use std::io::Write as _;
+        results_file
+            .flush()
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", results_path.display()))?;
+    }
+    let runs = records.len();
+    let results = Results::new(records);
+    let charts = consim::report::write_summary_and_charts(&a.out, &results, &a.charts.options())?;
+    // Wall-clock figures go to stderr: results.jsonl must not depend on the machine.
+    eprintln!(
+        "{runs} runs ({} points × seeds {}..{}{}) in {secs:.1} s, {:.1} runs/s on {} jobs",
+        points.len(),
+        plan.seeds.start(),
+        plan.seeds.end(),
+        if shard == Shard::ALL {
+            String::new()
+        } else {
+            format!(", shard {}/{}", shard.index, shard.count)
+        },
+        runs as f64 / secs.max(1e-9),
+        a.jobs
+    );
+    output::emit(&format!(
+        "{runs} runs: {} failed, {} ended unknown; {}, summary.csv and {} charts in {}\n",
+        results
+            .points
+            .iter()
+            .flat_map(|p| &p.runs)
+            .filter(|r| r.judgement == Judgement::Unmet)
+            .count(),
+        results
+            .points
+            .iter()
+            .flat_map(|p| &p.runs)
+            .filter(|r| r.judgement == Judgement::Unknown)
+            .count(),
+        results_path.display(),
+        charts.len(),
+        a.out.display()
+    ))?;
+    Ok(judgement.into())
+}
+
+fn report(a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let records = consim::report::read_results(&a.results).map_err(BadInput)?;
+    let results = consim::summary::Results::new(records);
+    consim::report::write_report(&a.out, &results, &a.charts.options())?;
+    output::emit(&format!(
+        "{} runs of {} points: {}\n",
+        results.points.iter().map(|p| p.runs.len()).sum::<usize>(),
+        results.points.len(),
+        a.out.join("index.html").display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// What a hunt prints of one violation found and its reproducer.
 fn found_summary(f: &consim::hunt::Found, run: &RunReport, repro: &std::path::Path) -> String {
     let detail = run
@@ -264,6 +464,8 @@ fn main() -> ExitCode {
         Command::Models { json } => models(*json),
         Command::Bench(b) => bench_cmd(b),
         Command::Hunt(a) => hunt(a),
+        Command::Sweep(a) => sweep(a),
+        Command::Report(a) => report(a),
     };
     match result {
         Ok(code) => code,

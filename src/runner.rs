@@ -296,16 +296,18 @@ impl RunReport {
 
     /// The command that replays this run exactly.
     pub fn replay_command(&self, overrides: &[(String, String)]) -> String {
-        let mut cmd = format!(
-            "consim run {} --seed {}",
-            shell_quote(&self.path),
-            self.seed
-        );
-        for (k, v) in overrides {
-            cmd.push_str(&format!(" --set {}", shell_quote(&format!("{k}={v}"))));
-        }
-        cmd
+        replay_command(&self.path, self.seed, overrides)
     }
+}
+
+/// The command that replays the run of scenario file `path` on `seed` with `overrides`
+/// (a sweep's report builds it from a results line).
+pub fn replay_command(path: &str, seed: u64, overrides: &[(String, String)]) -> String {
+    let mut cmd = format!("consim run {} --seed {seed}", shell_quote(path));
+    for (k, v) in overrides {
+        cmd.push_str(&format!(" --set {}", shell_quote(&format!("{k}={v}"))));
+    }
+    cmd
 }
 
 /// Quotes `text` for a POSIX shell when it holds anything beyond plain word characters.
