@@ -220,7 +220,7 @@ fn parse_seed_range(s: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
     }
     if b > i64::MAX as u64 {
         return Err(format!(
-            "`{s}`: hunt seeds go up to 2^63-1 ({}), the largest a scenario file can hold",
+            "`{s}`: seed ranges go up to 2^63-1 ({}), the largest a scenario file can hold",
             i64::MAX
         ));
     }
@@ -242,16 +242,7 @@ fn hunt(a: &HuntArgs) -> anyhow::Result<ExitCode> {
     };
     // At most 2^63 seeds (`parse_seed_range`): no overflow.
     let total = a.seeds.end() - a.seeds.start() + 1;
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} seeds, {msg} {per_sec}, {eta} left",
-        )
-        .expect("valid template"),
-    );
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = work_bar(total, "seeds");
     let started = std::time::Instant::now();
     let searched = hunt::hunt(&h, &|p| {
         bar.set_position(p.runs);
@@ -326,16 +317,7 @@ fn sweep(a: &SweepArgs) -> anyhow::Result<ExitCode> {
     let mut results_file = std::io::BufWriter::new(file);
     // `plan.check()` refused a sweep whose runs cannot be numbered.
     let total = sweep::runs_in_shard(plan.runs().unwrap_or(u64::MAX), shard);
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} runs, {msg} {per_sec}, {eta} left",
-        )
-        .expect("valid template"),
-    );
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
+    let bar = work_bar(total, "runs");
     let mut records = Vec::new();
     let mut names = Names::default();
     let started = std::time::Instant::now();
@@ -451,6 +433,18 @@ fn found_summary(f: &consim::hunt::Found, run: &RunReport, repro: &std::path::Pa
         repro.display(),
         repro.display()
     )
+}
+
+/// The progress bar of a hunt or a sweep over `total` units: done, the message, the pace and
+/// the time left; hidden when stderr is not a terminal.
+fn work_bar(total: u64, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    let template = format!("{{bar:30}} {{pos}}/{{len}} {unit}, {{msg}} {{per_sec}}, {{eta}} left");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template"));
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
 }
 
 /// A usage or input error: exit code 2.
